@@ -1,0 +1,212 @@
+"""Intake's use cases: take validated input and a session, change state, record events.
+
+Every accepted appeal writes its row and exactly one ``appeal_received`` into the
+outbox in the caller's transaction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+from marshmallow import ValidationError
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from services.intake import domain
+from services.intake.models import appeals, enterprises, idempotency_keys, inbox, outbox
+from shared.events import Event, make_event
+from shared.outbox import add_event, first_delivery
+from shared.web import Conflict, InvalidInput, NotFound
+
+SERVICE = "intake"
+UPSTREAM_CONSUMER = "intake.receive_upstream"
+ENTERPRISE_FIELDS = ("industry", "size", "cadre", "leader")
+
+
+@dataclass
+class Submitted:
+    appeal: dict
+    created: bool
+
+
+def _appeal_dict(row) -> dict:
+    return dict(row._mapping)
+
+
+def find_appeal(session: Session, appeal_id: str) -> dict | None:
+    row = session.execute(select(appeals).where(appeals.c.id == appeal_id)).first()
+    return _appeal_dict(row) if row else None
+
+
+def get_appeal(session: Session, appeal_id: str) -> dict:
+    appeal = find_appeal(session, appeal_id)
+    if appeal is None:
+        raise NotFound(f"no appeal {appeal_id}")
+    return appeal
+
+
+def _by_external_id(session: Session, channel: str, external_id: str | None) -> dict | None:
+    if not external_id:
+        return None
+    row = session.execute(select(appeals).where(
+        appeals.c.channel == channel, appeals.c.external_id == external_id)).first()
+    return _appeal_dict(row) if row else None
+
+
+def _create(session: Session, data: dict, *, now: datetime, actor: str,
+            correlation_id: str | None) -> dict:
+    enterprise = session.execute(
+        select(enterprises).where(enterprises.c.credit_code == data["credit_code"])).first()
+    profile = {name: getattr(enterprise, name) for name in ENTERPRISE_FIELDS} if enterprise else {}
+    appeal_id = domain.new_appeal_id(now)
+    row = {
+        "id": appeal_id,
+        "credit_code": data["credit_code"],
+        "enterprise_name": data["enterprise_name"],
+        "title": data["title"],
+        "description": data["description"],
+        "category": data.get("category"),
+        "district": data["district"],
+        "channel": data["channel"],
+        "external_id": data.get("external_id"),
+        "collected_at": domain.utc(data["collected_at"]),
+        "submitted_at": domain.utc(now),
+        "contact": data.get("contact"),
+        "submitted_by": actor,
+        "correlation_id": correlation_id or appeal_id,
+        **{name: profile.get(name) for name in ENTERPRISE_FIELDS},
+    }
+    session.execute(insert(appeals).values(**row))
+    event = make_event("appeal_received", {**row, "appeal_id": appeal_id}, producer=SERVICE, now=now,
+                       correlation_id=row["correlation_id"])
+    add_event(session, outbox, event)
+    return row
+
+
+def submit_appeal(session: Session, data: dict, *, now: datetime, actor: str,
+                  idempotency_key: str | None = None, correlation_id: str | None = None) -> Submitted:
+    """Store a validated submission once; a retry (same key or same channel+external id) gets the first."""
+    if idempotency_key:
+        fingerprint = domain.request_fingerprint(data)
+        known = session.execute(select(idempotency_keys).where(idempotency_keys.c.key == idempotency_key)).first()
+        if known is not None:
+            if known.request_hash != fingerprint or known.principal != actor:
+                raise Conflict("this Idempotency-Key was already used for a different request")
+            return Submitted(get_appeal(session, known.appeal_id), created=False)
+    existing = _by_external_id(session, data["channel"], data.get("external_id"))
+    if existing is not None:
+        return Submitted(existing, created=False)
+    row = _create(session, data, now=now, actor=actor, correlation_id=correlation_id)
+    if idempotency_key:
+        session.execute(insert(idempotency_keys).values(
+            key=idempotency_key, principal=actor, request_hash=fingerprint, appeal_id=row["id"], created_at=now))
+    return Submitted(row, created=True)
+
+
+def receive_upstream(session: Session, event: Event, *, now: datetime) -> Submitted | None:
+    """An upstream platform's ``appeal_submitted``; None when this delivery was seen before."""
+    if not first_delivery(session, inbox, event.id, UPSTREAM_CONSUMER, now):
+        return None
+    try:
+        data = domain.validate_appeal(event.data, now)
+    except ValidationError as exc:
+        raise InvalidInput("invalid appeal_submitted", exc.messages) from None
+    return submit_appeal(session, data, now=now, actor=f"platform:{event.source or data['channel']}",
+                         correlation_id=event.correlationid)
+
+
+@dataclass
+class RowReport:
+    row: int
+    status: str  # accepted / duplicate / refused
+    appeal_id: str | None = None
+    errors: dict | None = None
+
+
+def import_rows(session: Session, rows: Iterable[dict[str, Any]], *, now: datetime, actor: str,
+                first_row: int = 2) -> list[RowReport]:
+    """Import a problem sheet: each row on its own savepoint, a report line per row."""
+    report: list[RowReport] = []
+    for number, raw in enumerate(rows, start=first_row):
+        body = domain.sheet_row_to_input(raw)
+        if not body or set(body) == {"channel"}:
+            continue  # an empty line
+        try:
+            data = domain.validate_appeal(body, now)
+        except ValidationError as exc:
+            report.append(RowReport(number, "refused", errors=exc.messages))
+            continue
+        with session.begin_nested():
+            result = submit_appeal(session, data, now=now, actor=actor)
+        report.append(RowReport(number, "accepted" if result.created else "duplicate", result.appeal["id"]))
+    return report
+
+
+def list_appeals(session: Session, filters: dict, page: int, page_size: int,
+                 submitted_by: str | None = None) -> tuple[list[dict], int]:
+    conditions = []
+    for name in ("credit_code", "district", "category", "channel"):
+        if filters.get(name):
+            conditions.append(appeals.c[name] == filters[name])
+    if filters.get("submitted_from"):
+        conditions.append(appeals.c.submitted_at >= filters["submitted_from"])
+    if filters.get("submitted_to"):
+        conditions.append(appeals.c.submitted_at < filters["submitted_to"])
+    if submitted_by:
+        conditions.append(appeals.c.submitted_by == submitted_by)
+    where = and_(True, *conditions)
+    total = session.execute(select(func.count()).select_from(appeals).where(where)).scalar_one()
+    rows = session.execute(select(appeals).where(where)
+                           .order_by(appeals.c.submitted_at.desc(), appeals.c.id)
+                           .limit(page_size).offset((page - 1) * page_size)).fetchall()
+    return [_appeal_dict(r) for r in rows], total
+
+
+# ---------------------------------------------------------------- the enterprise registry
+def upsert_enterprise(session: Session, data: dict, *, now: datetime) -> bool:
+    """Register or update an enterprise; publishes ``enterprise_updated``. True when new."""
+    values = {**data, "contact": data.get("contact"), "tags": data.get("tags") or [], "updated_at": now}
+    exists = session.execute(select(enterprises.c.credit_code)
+                             .where(enterprises.c.credit_code == data["credit_code"])).first()
+    if exists:
+        session.execute(update(enterprises).where(enterprises.c.credit_code == data["credit_code"]).values(**values))
+    else:
+        session.execute(insert(enterprises).values(**values))
+    event = make_event("enterprise_updated", values, producer=SERVICE, now=now)
+    add_event(session, outbox, event)
+    return exists is None
+
+
+def get_enterprise(session: Session, credit_code: str) -> dict:
+    row = session.execute(select(enterprises).where(enterprises.c.credit_code == credit_code)).first()
+    if row is None:
+        raise NotFound(f"no enterprise {credit_code}")
+    return dict(row._mapping)
+
+
+def list_enterprises(session: Session, district: str | None, page: int, page_size: int) -> tuple[list[dict], int]:
+    where = and_(True, enterprises.c.district == district) if district else and_(True)
+    total = session.execute(select(func.count()).select_from(enterprises).where(where)).scalar_one()
+    rows = session.execute(select(enterprises).where(where).order_by(enterprises.c.credit_code)
+                           .limit(page_size).offset((page - 1) * page_size)).fetchall()
+    return [dict(r._mapping) for r in rows], total
+
+
+def load_enterprises(session: Session, rows: Iterable[dict[str, Any]], *, now: datetime,
+                     first_row: int = 2) -> list[RowReport]:
+    report = []
+    for number, raw in enumerate(rows, start=first_row):
+        raw = {k: v for k, v in raw.items() if k is not None and v not in (None, "")}
+        if not raw:
+            continue
+        if isinstance(raw.get("tags"), str):
+            raw["tags"] = [t for t in raw["tags"].replace("，", ",").split(",") if t.strip()]
+        try:
+            data = domain.validate_enterprise(raw)
+        except ValidationError as exc:
+            report.append(RowReport(number, "refused", errors=exc.messages))
+            continue
+        created = upsert_enterprise(session, data, now=now)
+        report.append(RowReport(number, "accepted" if created else "updated"))
+    return report

@@ -1,0 +1,55 @@
+"""HTTP bodies of the intake service (event schemas live in shared.events)."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields
+
+from services.intake.domain import SHANGHAI, AppealInput, ContactSchema, EnterpriseInput
+
+
+class AppealOut(Schema):
+    id = fields.Str()
+    credit_code = fields.Str()
+    enterprise_name = fields.Str()
+    title = fields.Str()
+    description = fields.Str()
+    category = fields.Str(allow_none=True)
+    district = fields.Str()
+    channel = fields.Str()
+    external_id = fields.Str(allow_none=True)
+    collected_at = fields.DateTime()
+    submitted_at = fields.DateTime()
+    contact = fields.Nested(ContactSchema, allow_none=True)
+    industry = fields.Str(allow_none=True)
+    size = fields.Str(allow_none=True)
+    cadre = fields.Str(allow_none=True)
+    leader = fields.Str(allow_none=True)
+    submitted_by = fields.Str()
+
+
+class EnterpriseOut(EnterpriseInput):
+    updated_at = fields.DateTime()
+
+
+class AppealFilters(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    credit_code = fields.Str()
+    district = fields.Str()
+    category = fields.Str()
+    channel = fields.Str()
+    submitted_from = fields.AwareDateTime(default_timezone=SHANGHAI)
+    submitted_to = fields.AwareDateTime(default_timezone=SHANGHAI)
+
+
+class RowReportOut(Schema):
+    row = fields.Int()
+    status = fields.Str(metadata={"description": "accepted, duplicate, updated or refused"})
+    appeal_id = fields.Str(allow_none=True)
+    errors = fields.Dict(allow_none=True)
+
+
+appeal_out = AppealOut()
+enterprise_out = EnterpriseOut()
+
+__all__ = ["AppealInput", "EnterpriseInput", "AppealOut", "EnterpriseOut", "AppealFilters", "RowReportOut"]

@@ -1,0 +1,250 @@
+"""The intake service: appeals come in by HTTP, AMQP ingress and problem sheets.
+
+Entrypoints only: each parses its input, calls a use case in ``handlers`` inside
+one transaction, and serialises the answer.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy.exc import IntegrityError
+
+from services.intake import domain, handlers, schemas, sheets
+from services.intake.models import outbox
+from shared.auth import Auth
+from shared.consumers import PoisonMessage, event_handler
+from shared.db import Database
+from shared.events import Event, EventError, read_event
+from shared.openapi import BEARER, build_spec, error, json_content
+from shared.outbox import OutboxRelay
+from shared import service as base
+from shared.web import InvalidInput, NotFound, http, json_body, json_response, page_body, paging
+
+SUBMITTERS = ("office", "cadre", "platform")
+
+APPEALS_RECEIVED = Counter("suqiu_appeals_received_total", "Appeals accepted into Suqiu.", ["channel"])
+SUBMISSIONS_REFUSED = Counter("suqiu_appeal_submissions_refused_total", "Submissions refused as invalid.",
+                              ["ingress"])
+DUPLICATES = Counter("suqiu_appeal_duplicates_total", "Repeated submissions answered with the first appeal.",
+                     ["ingress"])
+
+
+def parse_upstream(body: Any, message) -> Event:
+    """An upstream message: a CloudEvents-style envelope, or the bare appeal as JSON."""
+    if isinstance(body, dict) and "specversion" in body and "data" in body:
+        event = read_event(body, expected_type="appeal_submitted")
+        event.data = body["data"]  # validated again, strictly, by the use case
+        return event
+    if not isinstance(body, dict):
+        raise PoisonMessage("the message must be a JSON object: an envelope or an appeal")
+    if not body.get("external_id"):
+        raise PoisonMessage('an upstream appeal needs its "external_id" (the platform\'s own id)')
+    message_id = (message.properties or {}).get("message_id")
+    if not message_id:
+        canonical = json.dumps([body.get("channel"), body.get("external_id")], ensure_ascii=False)
+        message_id = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    return Event(type="appeal_submitted", data=body, id=str(message_id)[:64],
+                 source=f"upstream/{body.get('channel', 'unknown')}")
+
+
+class IntakeService(base.OperableService):
+    name = "intake"
+
+    db = Database("intake")
+    relay = OutboxRelay(outbox)
+    auth = Auth()
+
+    # ------------------------------------------------------------ appeals
+    @http("POST", "/api/v1/appeals")
+    def submit(self, request):
+        principal = self.auth.require(request, *SUBMITTERS)
+        body = json_body(request)
+        now = self.clock()
+        try:
+            data = domain.validate_appeal(body, now)
+        except Exception:
+            SUBMISSIONS_REFUSED.labels("http").inc()
+            raise
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not 1 <= len(key) <= 128:
+            raise InvalidInput("invalid Idempotency-Key", {"Idempotency-Key": ["1 to 128 characters"]})
+        result = self._submit_once(data, now, principal.actor, key)
+        if not result.created:
+            DUPLICATES.labels("http").inc()
+            return json_response({"id": result.appeal["id"], "duplicate": True,
+                                  "appeal": schemas.appeal_out.dump(result.appeal)}, status=200)
+        APPEALS_RECEIVED.labels(data["channel"]).inc()
+        return json_response({"id": result.appeal["id"], "appeal": schemas.appeal_out.dump(result.appeal)},
+                             status=201, headers={"Location": f"/api/v1/appeals/{result.appeal['id']}"})
+
+    def _submit_once(self, data, now, actor, key) -> handlers.Submitted:
+        # Two racing retries both pass the look-up; the loser's commit hits the unique
+        # key, and its second try finds the winner's appeal.
+        for attempt in (1, 2):
+            try:
+                with self.db.transaction() as session:
+                    return handlers.submit_appeal(session, data, now=now, actor=actor, idempotency_key=key)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    @http("GET", "/api/v1/appeals/<string:appeal_id>")
+    def get_appeal(self, request, appeal_id):
+        principal = self.auth.require(request, *SUBMITTERS)
+        appeal = handlers.get_appeal(self.db.session, appeal_id)
+        if principal.role != "office" and appeal["submitted_by"] != principal.actor:
+            raise NotFound(f"no appeal {appeal_id}")
+        return json_response(schemas.appeal_out.dump(appeal))
+
+    @http("GET", "/api/v1/appeals")
+    def list_appeals(self, request):
+        principal = self.auth.require(request, *SUBMITTERS)
+        page, size = paging(request)
+        filters = schemas.AppealFilters().load(request.args.to_dict())
+        if "credit_code" in filters:
+            filters["credit_code"] = domain.compact_credit_code(filters["credit_code"])
+        mine = None if principal.role == "office" else principal.actor
+        items, total = handlers.list_appeals(self.db.session, filters, page, size, submitted_by=mine)
+        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+
+    @http("POST", "/api/v1/appeals/import")
+    def import_sheet(self, request):
+        principal = self.auth.require(request, "office", "cadre")
+        rows = sheets.read_upload(request)
+        now = self.clock()
+        with self.db.transaction() as session:
+            report = handlers.import_rows(session, rows, now=now, actor=principal.actor)
+        counts = {status: sum(1 for r in report if r.status == status)
+                  for status in ("accepted", "duplicate", "refused")}
+        APPEALS_RECEIVED.labels("sheet").inc(counts["accepted"])
+        SUBMISSIONS_REFUSED.labels("sheet").inc(counts["refused"])
+        return json_response({"counts": counts, "rows": schemas.RowReportOut(many=True).dump(report)})
+
+    # ------------------------------------------------------------ AMQP ingress
+    @event_handler("upstream", "appeal_submitted", parser=parse_upstream)
+    def receive_upstream(self, event: Event):
+        now = self.clock()
+        with self.db.transaction() as session:
+            result = handlers.receive_upstream(session, event, now=now)
+        if result is None or not result.created:
+            DUPLICATES.labels("amqp").inc()
+        else:
+            APPEALS_RECEIVED.labels(result.appeal["channel"]).inc()
+
+    # ------------------------------------------------------------ enterprises
+    @http("PUT", "/api/v1/enterprises/<string:credit_code>")
+    def put_enterprise(self, request, credit_code):
+        self.auth.require(request, "office")
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object")
+        data = domain.validate_enterprise({**body, "credit_code": credit_code})
+        with self.db.transaction() as session:
+            created = handlers.upsert_enterprise(session, data, now=self.clock())
+            enterprise = handlers.get_enterprise(session, data["credit_code"])
+        return json_response(schemas.enterprise_out.dump(enterprise), status=201 if created else 200)
+
+    @http("GET", "/api/v1/enterprises/<string:credit_code>")
+    def get_enterprise(self, request, credit_code):
+        self.auth.require(request, "office", "cadre")
+        enterprise = handlers.get_enterprise(self.db.session, domain.compact_credit_code(credit_code))
+        return json_response(schemas.enterprise_out.dump(enterprise))
+
+    @http("GET", "/api/v1/enterprises")
+    def list_enterprises(self, request):
+        self.auth.require(request, "office", "cadre")
+        page, size = paging(request)
+        items, total = handlers.list_enterprises(self.db.session, request.args.get("district"), page, size)
+        return json_response(page_body(schemas.enterprise_out.dump(items, many=True), total, page, size))
+
+    @http("POST", "/api/v1/enterprises/import")
+    def import_enterprises(self, request):
+        self.auth.require(request, "office")
+        rows = sheets.read_upload(request)
+        with self.db.transaction() as session:
+            report = handlers.load_enterprises(session, rows, now=self.clock())
+        counts = {status: sum(1 for r in report if r.status == status)
+                  for status in ("accepted", "updated", "refused")}
+        return json_response({"counts": counts, "rows": schemas.RowReportOut(many=True).dump(report)})
+
+    # ------------------------------------------------------------ documents
+    @http("GET", "/openapi.json")
+    def openapi(self, request):
+        return json_response(openapi_document())
+
+
+def openapi_document() -> dict:
+    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+    sheet_body = {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+            {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "file": {"type": "string", "format": "binary"}}}}}}
+    report = {"200": {"description": "a report per row", "content": json_content({"type": "object", "properties": {
+        "counts": {"type": "object"}, "rows": {"type": "array", "items": ref("RowReport")}}})},
+        "400": error("the sheet cannot be read"), "401": error("no or unknown token"),
+        "403": error("role not allowed"), "415": error("not CSV or XLSX")}
+    paths = {
+        "/api/v1/appeals": {
+            "post": {
+                "summary": "Submit an appeal", "security": BEARER,
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                "schema": {"type": "string", "maxLength": 128}}],
+                "requestBody": {"required": True, "content": json_content(ref("AppealInput"))},
+                "responses": {
+                    "201": {"description": "created", "content": json_content({"type": "object", "properties": {
+                        "id": {"type": "string"}, "appeal": ref("Appeal")}})},
+                    "200": {"description": "a repeat: the first appeal, nothing published"},
+                    "400": error("invalid input, a message per field"), "401": error("no or unknown token"),
+                    "403": error("role not allowed"), "409": error("Idempotency-Key reused for another request"),
+                    "415": error("not JSON"),
+                },
+            },
+            "get": {
+                "summary": "List appeals", "security": BEARER,
+                "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
+                               for n, t in (("credit_code", "string"), ("district", "string"),
+                                            ("category", "string"), ("channel", "string"),
+                                            ("submitted_from", "string"), ("submitted_to", "string"),
+                                            ("page", "integer"), ("page_size", "integer"))],
+                "responses": {"200": {"description": "a page of appeals"}, "400": error("invalid filter"),
+                              "401": error("no or unknown token"), "403": error("role not allowed")},
+            },
+        },
+        "/api/v1/appeals/{appeal_id}": {"get": {
+            "summary": "One appeal", "security": BEARER,
+            "parameters": [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the appeal", "content": json_content(ref("Appeal"))},
+                          "401": error("no or unknown token"), "404": error("no such appeal")}}},
+        "/api/v1/appeals/import": {"post": {
+            "summary": "Import a problem sheet (企业问题办理单)", "security": BEARER,
+            "requestBody": sheet_body, "responses": report}},
+        "/api/v1/enterprises": {"get": {
+            "summary": "The enterprise registry", "security": BEARER,
+            "responses": {"200": {"description": "a page of enterprises"}, "401": error("no or unknown token")}}},
+        "/api/v1/enterprises/{credit_code}": {
+            "get": {"summary": "One enterprise", "security": BEARER,
+                    "parameters": [{"name": "credit_code", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "the enterprise", "content": json_content(ref("Enterprise"))},
+                                  "404": error("unknown credit code")}},
+            "put": {"summary": "Register or update an enterprise", "security": BEARER,
+                    "parameters": [{"name": "credit_code", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}],
+                    "requestBody": {"required": True, "content": json_content(ref("EnterpriseInput"))},
+                    "responses": {"200": {"description": "updated"}, "201": {"description": "registered"},
+                                  "400": error("invalid input"), "403": error("office only")}},
+        },
+        "/api/v1/enterprises/import": {"post": {
+            "summary": "Load the enterprise registry from CSV or XLSX", "security": BEARER,
+            "requestBody": sheet_body, "responses": report}},
+    }
+    return build_spec("Suqiu intake", "1.0.0", {
+        "AppealInput": schemas.AppealInput, "Appeal": schemas.AppealOut,
+        "EnterpriseInput": schemas.EnterpriseInput, "Enterprise": schemas.EnterpriseOut,
+        "RowReport": schemas.RowReportOut,
+    }, paths)

@@ -1,0 +1,71 @@
+"""Reading problem sheets (企业问题办理单) and enterprise lists from CSV and XLSX."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from shared.web import InvalidInput, UnsupportedMediaType
+
+XLSX_TYPES = {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/xlsx"}
+CSV_TYPES = {"text/csv", "application/csv"}
+MAX_ROWS = 20000
+
+
+def _decode(raw: bytes) -> str:
+    # Excel on Chinese Windows saves CSV in GB18030 (GBK); elsewhere UTF-8, often with a BOM.
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InvalidInput("the CSV file is neither UTF-8 nor GB18030 text")
+
+
+def read_csv(raw: bytes) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(_decode(raw)))
+    if not reader.fieldnames:
+        raise InvalidInput("the CSV file has no heading row")
+    return _bounded(list(reader))
+
+
+def read_xlsx(raw: bytes) -> list[dict[str, Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except Exception as exc:
+        raise InvalidInput(f"not a readable XLSX workbook: {type(exc).__name__}") from None
+    sheet = workbook.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    headings = next(rows, None)
+    if not headings:
+        raise InvalidInput("the workbook's first sheet has no heading row")
+    headings = [str(h).strip() if h is not None else None for h in headings]
+    records = [dict(zip(headings, values)) for values in rows]
+    workbook.close()
+    return _bounded(records)
+
+
+def _bounded(rows: list[dict]) -> list[dict]:
+    if len(rows) > MAX_ROWS:
+        raise InvalidInput(f"a sheet may have at most {MAX_ROWS} rows; split it")
+    return rows
+
+
+def read_upload(request) -> list[dict[str, Any]]:
+    """Rows of the uploaded sheet: a raw CSV/XLSX body, or a multipart field ``file``."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise InvalidInput("send the sheet in the multipart field 'file'")
+        raw, name, mimetype = upload.read(), (upload.filename or "").lower(), upload.mimetype
+    else:
+        raw, name, mimetype = request.get_data(), "", request.mimetype
+    if not raw:
+        raise InvalidInput("the uploaded sheet is empty")
+    if mimetype in XLSX_TYPES or name.endswith(".xlsx") or raw[:2] == b"PK":
+        return read_xlsx(raw)
+    if mimetype in CSV_TYPES or name.endswith(".csv") or mimetype.startswith("text/"):
+        return read_csv(raw)
+    raise UnsupportedMediaType("send the sheet as text/csv or an XLSX workbook")

@@ -1,0 +1,176 @@
+"""SQLAlchemy 2.x plumbing: one database per service, a session per worker, alembic.
+
+nameko-sqlalchemy pins SQLAlchemy below 2, so this is the small provider it would
+be: the engine in ``setup()``, a session per worker in ``get_dependency()``, closed
+in ``worker_teardown()``. Configuration: ``DATABASE_URL`` (default: a SQLite file
+per service under ``var/``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
+
+
+def default_database_url(service: str) -> str:
+    root = Path(os.environ.get("SUQIU_VAR_DIR", Path.cwd() / "var"))
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / (service + '.sqlite')}"
+
+
+def normalise_url(url: str) -> str:
+    """psycopg2, which eventlet makes cooperative (SQLAlchemy 2.1 defaults to psycopg 3)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def migrations_dir(service: str) -> Path:
+    return SERVICES_DIR / service / "migrations"
+
+
+def alembic_config(service: str, url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir(service)))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["service"] = service
+    return config
+
+
+def migrate(service: str, url: str, revision: str = "head") -> None:
+    """Upgrade the service's database; replicas starting together take turns (advisory lock)."""
+    from alembic import command
+
+    config = alembic_config(service, url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"suqiu-migrate-{service}"})
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def run_migrations_env(target_metadata) -> None:
+    """The body of every service's ``migrations/env.py``."""
+    from alembic import context
+
+    config = context.config
+    connection = config.attributes.get("connection")
+    if connection is None:
+        engine = make_engine(config.get_main_option("sqlalchemy.url"))
+        with engine.connect() as connection:
+            _run(context, connection, target_metadata)
+            connection.commit()
+        engine.dispose()
+    else:
+        _run(context, connection, target_metadata)
+
+
+def _run(context, connection, target_metadata) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata,
+                      render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+class Database(DependencyProvider):
+    """Injects a :class:`WorkerDatabase`: a lazily opened session for this worker."""
+
+    def __init__(self, service: str):
+        self.service = service
+        self.engine: Engine | None = None
+        self.sessions: sessionmaker | None = None
+        self.url: str | None = None
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.url = config.get("DATABASE_URL") or default_database_url(self.service)
+        if str(config.get("DB_MIGRATE", "true")).lower() in ("1", "true", "yes"):
+            migrate(self.service, self.url)
+        self.engine = make_engine(self.url)
+        self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def get_dependency(self, worker_ctx) -> "WorkerDatabase":
+        worker_db = WorkerDatabase(self.sessions)
+        worker_ctx.data.setdefault("_suqiu_db", worker_db)
+        return worker_db
+
+    def worker_teardown(self, worker_ctx) -> None:
+        worker_db = worker_ctx.data.pop("_suqiu_db", None)
+        if worker_db is not None:
+            worker_db.close()
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+
+class WorkerDatabase:
+    def __init__(self, sessions: sessionmaker):
+        self._sessions = sessions
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self._sessions()
+        return self._session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any error."""
+        session = self.session
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None

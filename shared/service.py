@@ -1,0 +1,83 @@
+"""What every service has: a clock, health and metrics endpoints.
+
+Time is a dependency: entrypoints ask ``self.clock()`` for "now" and hand it to
+the pure rules, which never read the system clock themselves.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from kombu import Connection
+from nameko.extensions import DependencyProvider
+from sqlalchemy import text
+from werkzeug.wrappers import Response
+
+from shared.db import Database
+from shared.metrics import EntrypointMetrics, exposition
+from shared.web import http, json_response
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Clock(DependencyProvider):
+    """Injects a function returning the current aware UTC time."""
+
+    def get_dependency(self, worker_ctx):
+        return utcnow
+
+
+class Health(DependencyProvider):
+    """Checks that the service's database and broker answer."""
+
+    def setup(self) -> None:
+        self.amqp_uri = self.container.config.get("AMQP_URI")
+
+    def _database(self) -> Database | None:
+        for dependency in self.container.dependencies:
+            if isinstance(dependency, Database):
+                return dependency
+        return None
+
+    def check(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        database = self._database()
+        if database is not None:
+            try:
+                with database.engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                checks["database"] = "ok"
+            except Exception as exc:
+                checks["database"] = f"down: {type(exc).__name__}"
+        if self.amqp_uri:
+            try:
+                with Connection(self.amqp_uri, connect_timeout=2) as connection:
+                    connection.ensure_connection(max_retries=1, timeout=2)
+                checks["broker"] = "ok"
+            except Exception as exc:
+                checks["broker"] = f"down: {type(exc).__name__}"
+        return checks
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class OperableService:
+    """Mixin: ``GET /healthz`` (503 when a dependency is down) and ``GET /metrics``."""
+
+    health = Health()
+    timing = EntrypointMetrics()
+    clock = Clock()
+
+    @http("GET", "/healthz")
+    def healthz(self, request):
+        checks = self.health.check()
+        healthy = all(value == "ok" for value in checks.values())
+        return json_response({"status": "ok" if healthy else "unavailable", "checks": checks},
+                             status=200 if healthy else 503)
+
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        payload, content_type = exposition()
+        return Response(payload, status=200, content_type=content_type)

@@ -1,0 +1,239 @@
+"""Test fixtures: a real broker and database, a fresh vhost and database per test.
+
+Where they come from, in order:
+
+1. ``TEST_AMQP_URI`` / ``TEST_DATABASE_URL`` when set;
+2. testcontainers (RabbitMQ, PostgreSQL) when a Docker engine answers;
+3. the local servers: ``amqp://guest:guest@127.0.0.1:5672/`` and
+   ``postgresql://postgres@127.0.0.1:5432/postgres``.
+
+Each test gets its own vhost (created through the management API, else
+``rabbitmqctl``) and its own database, dropped afterwards. Nothing here skips:
+a missing server is an error that says what to start.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from contextlib import contextmanager
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+import requests
+from kombu import Connection
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from shared.db import normalise_url
+
+LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
+TOKENS_FILE = os.path.join(os.path.dirname(__file__), "..", "tests", "tokens.yaml")
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=2)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def broker_base():
+    """(amqp uri without vhost, management url or None, credentials)."""
+    uri = os.environ.get("TEST_AMQP_URI")
+    container = None
+    if not uri and _docker_answers():  # pragma: no cover - no Docker engine here
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        container = RabbitMqContainer("rabbitmq:3.13-management").start()
+        host, port = container.get_container_host_ip(), container.get_exposed_port(5672)
+        uri = f"amqp://guest:guest@{host}:{port}/"
+        management = f"http://{host}:{container.get_exposed_port(15672)}"
+    else:
+        uri = uri or LOCAL_AMQP
+        parts = urlsplit(uri)
+        management = os.environ.get("TEST_RABBIT_MANAGEMENT", f"http://{parts.hostname}:15672")
+    parts = urlsplit(uri)
+    user, password = parts.username or "guest", parts.password or "guest"
+    try:
+        with Connection(uri, connect_timeout=5) as connection:
+            connection.ensure_connection(max_retries=3)
+    except Exception as exc:
+        pytest.fail(f"RabbitMQ does not answer at {uri} ({exc}); start it (bash scripts/ensure-services.sh) "
+                    "or set TEST_AMQP_URI", pytrace=False)
+    try:
+        requests.get(f"{management}/api/overview", auth=(user, password), timeout=3).raise_for_status()
+    except Exception:
+        management = None
+    yield urlunsplit((parts.scheme, parts.netloc, "", "", "")), management, (user, password)
+    if container is not None:  # pragma: no cover
+        container.stop()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        raise RuntimeError("no management API and no rabbitmqctl: cannot make a test vhost")
+    subprocess.run([ctl, *args], check=True, capture_output=True, timeout=60)
+
+
+@contextmanager
+def fresh_vhost(broker_base):
+    base, management, (user, password) = broker_base
+    vhost = f"test-{uuid.uuid4().hex[:12]}"
+    if management:
+        session = requests.Session()
+        session.auth = (user, password)
+        session.put(f"{management}/api/vhosts/{vhost}", timeout=10).raise_for_status()
+        session.put(f"{management}/api/permissions/{vhost}/{user}",
+                    json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
+    else:
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    try:
+        yield f"{base}/{quote(vhost, safe='')}", vhost
+    finally:
+        if management:
+            requests.delete(f"{management}/api/vhosts/{vhost}", auth=(user, password), timeout=30)
+        else:
+            _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def amqp_uri(broker_base):
+    """An AMQP URI on a vhost of this test's own."""
+    with fresh_vhost(broker_base) as (uri, _vhost):
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def database_base():
+    url = os.environ.get("TEST_DATABASE_URL")
+    container = None
+    if not url and _docker_answers():  # pragma: no cover - no Docker engine here
+        from testcontainers.postgres import PostgresContainer
+
+        container = PostgresContainer("postgres:16", driver="psycopg2").start()
+        url = container.get_connection_url()
+    url = normalise_url(url or LOCAL_DATABASE)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            break
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                pytest.fail(f"PostgreSQL does not answer at {url} ({exc}); start it "
+                            "(bash scripts/ensure-services.sh) or set TEST_DATABASE_URL", pytrace=False)
+            time.sleep(1)
+    yield url, engine
+    engine.dispose()
+    if container is not None:  # pragma: no cover
+        container.stop()
+
+
+@contextmanager
+def fresh_database(database_base):
+    url, engine = database_base
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(database_base):
+    """A PostgreSQL database of this test's own."""
+    with fresh_database(database_base) as url:
+        yield url
+
+
+@pytest.fixture
+def make_database_url(database_base):
+    """More databases for the same test (one per service of a mesh)."""
+    stack = []
+
+    def make() -> str:
+        manager = fresh_database(database_base)
+        stack.append(manager)
+        return manager.__enter__()
+
+    yield make
+    for manager in reversed(stack):
+        manager.__exit__(None, None, None)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def service_config(amqp_uri, database_url):
+    """A nameko config for one service on this test's vhost and database."""
+    port = free_port()
+    return {
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URL": database_url,
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        "AUTH_TOKENS_FILE": os.path.abspath(TOKENS_FILE),
+        "OUTBOX_POLL_SECONDS": 0.2,
+        "max_workers": 10,
+    }
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class EventTap:
+    """Collects the events a service publishes, from a queue bound to its exchange."""
+
+    def __init__(self, amqp_uri: str, service: str, routing_key: str = "#"):
+        from kombu import Queue
+        from shared.topology import events_exchange
+
+        self.connection = Connection(amqp_uri)
+        self.queue = Queue(f"tap-{uuid.uuid4().hex[:8]}", exchange=events_exchange(service),
+                           routing_key=routing_key, exclusive=True, auto_delete=True)
+        self.queue = self.queue(self.connection.channel())
+        self.queue.declare()
+        self.messages: list[dict] = []
+
+    def drain(self) -> list[dict]:
+        while True:
+            message = self.queue.get(no_ack=True, accept=["json"])
+            if message is None:
+                return self.messages
+            self.messages.append(message.decode() if hasattr(message, "decode") else message.payload)
+
+    def of_type(self, event_type: str) -> list[dict]:
+        return [m for m in self.drain() if m.get("type") == event_type]
+
+    def close(self) -> None:
+        self.connection.release()

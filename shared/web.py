@@ -1,0 +1,178 @@
+"""HTTP plumbing: one error table, JSON responses, paging.
+
+Every domain error maps to one HTTP status and a JSON body in
+:data:`ERROR_TABLE`; the :func:`http` entrypoint applies it, so entrypoints stay
+parse -> call -> serialize.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import ValidationError
+from nameko.exceptions import BadRequest
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Request, Response
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """Base of the errors a client can cause; ``code`` is a stable machine name."""
+
+    code = "error"
+
+    def __init__(self, message: str, fields: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+
+
+class Unavailable(DomainError):
+    code = "unavailable"
+
+
+ERROR_TABLE: dict[type[Exception], int] = {
+    InvalidInput: 400,
+    ValidationError: 400,
+    BadRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    Unavailable: 503,
+}
+
+
+def error_response(exc: Exception) -> Response:
+    """The response for any exception: its row of the table, else a 500 that hides internals."""
+    for kind in type(exc).__mro__:
+        status = ERROR_TABLE.get(kind)
+        if status is not None:
+            break
+    else:
+        log.exception("unexpected error", exc_info=exc)
+        return json_response({"error": "internal", "message": "internal error"}, status=500)
+    if isinstance(exc, ValidationError):
+        body = {"error": "invalid_input", "message": "invalid input", "fields": _messages(exc.messages)}
+    elif isinstance(exc, DomainError):
+        body = {"error": exc.code, "message": exc.message}
+        if exc.fields:
+            body["fields"] = exc.fields
+    else:
+        body = {"error": "bad_request", "message": str(exc) or "bad request"}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return json_response(body, status=status, headers=headers)
+
+
+def _messages(messages: Any) -> Any:
+    if isinstance(messages, list):
+        return {"_schema": messages}
+    return messages
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_response(body: Any, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, default=_default), status=status,
+                    headers=headers, mimetype="application/json")
+
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+def json_body(request: Request) -> Any:
+    """The request's JSON body, or a 400/413/415 that says why not."""
+    if request.content_length and request.content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
+    if request.mimetype not in ("application/json", ""):
+        raise UnsupportedMediaType("send JSON with Content-Type: application/json")
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise InvalidInput("the request body is empty; send a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+
+
+def paging(request: Request, default_size: int = 20, max_size: int = 200) -> tuple[int, int]:
+    """``page`` (from 1) and ``page_size`` query arguments, validated."""
+    errors = {}
+    values = {}
+    for name, default, upper in (("page", 1, 10**6), ("page_size", default_size, max_size)):
+        raw = request.args.get(name)
+        if raw is None or raw == "":
+            values[name] = default
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            errors[name] = ["must be a whole number"]
+            continue
+        if not 1 <= value <= upper:
+            errors[name] = [f"must be between 1 and {upper}"]
+        values[name] = value
+    if errors:
+        raise InvalidInput("invalid paging", errors)
+    return values["page"], values["page_size"]
+
+
+def page_body(items: list, total: int, page: int, page_size: int) -> dict:
+    return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+
+class HttpEntrypoint(HttpRequestHandler):
+    """nameko's ``http`` entrypoint answering every error through :data:`ERROR_TABLE`."""
+
+    def __init__(self, method: str, url: str, **kwargs):
+        # client errors are expected: nameko should not log them as failures
+        kwargs.setdefault("expected_exceptions", (DomainError, ValidationError, BadRequest))
+        super().__init__(method, url, **kwargs)
+
+    def response_from_exception(self, exc: Exception) -> Response:
+        return error_response(exc)
+
+
+http = HttpEntrypoint.decorator
