@@ -8,8 +8,8 @@ a body that cannot be decoded kills the consumer. :func:`event_handler` instead:
   envelope, an unknown type, invalid data) goes straight to ``Q.dlq`` with its
   reason;
 * on a handler error, rejects the message so the broker dead-letters it to
-  ``Q.retry``, from where it comes back after ``RETRY_DELAY_MS``; after
-  ``MAX_RETRIES`` it is parked in ``Q.dlq`` with the last error as reason;
+  ``Q.retry``, from where it comes back after ``retry_delay_ms()``; after
+  ``max_retries()`` it is parked in ``Q.dlq`` with the last error as reason;
 * consumes from the durable queue of :data:`shared.topology.SUBSCRIPTIONS`.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from nameko.messaging import Consumer, QueueConsumer
 
 from shared import metrics
 from shared.events import Event, EventError, read_event
-from shared.topology import (DEAD_LETTER_EXCHANGE, MAX_RETRIES, consumer_queue, subscription_for)
+from shared.topology import DEAD_LETTER_EXCHANGE, consumer_queue, max_retries, subscription_for
 from shared.web import DomainError
 
 log = logging.getLogger(__name__)
@@ -175,10 +175,10 @@ class ReliableEventHandler(EventHandler):
         if isinstance(exc, (EventError, PoisonMessage, DomainError)):
             self.park(message, _describe(exc))
             return
-        retries = retries_so_far(message, self.queue.name)
-        if retries < MAX_RETRIES:
+        retries, limit = retries_so_far(message, self.queue.name), max_retries()
+        if retries < limit:
             log.warning("%s failed (%s: %s); retry %d of %d after a delay", self.queue.name,
-                        type(exc).__name__, exc, retries + 1, MAX_RETRIES)
+                        type(exc).__name__, exc, retries + 1, limit)
             self._count("retried")
             self._reject(message)
         else:

@@ -10,8 +10,8 @@ event published before its consumer first runs waits in its queue instead of
 being dropped. Each consumer queue ``Q`` has two companions:
 
 * ``Q.retry``: a failed message is rejected from ``Q``, dead-lettered here, waits
-  ``RETRY_DELAY_MS`` and is dead-lettered back to ``Q`` (bounded by
-  ``MAX_RETRIES``, counted from the broker's ``x-death`` header);
+  ``retry_delay_ms()`` and is dead-lettered back to ``Q`` (bounded by
+  ``max_retries()``, counted from the broker's ``x-death`` header);
 * ``Q.dlq``: where a poison message, or one that kept failing, is parked with its
   reason in the ``x-suqiu-reason`` header, for ``python -m shared.dlq replay``.
 """
@@ -26,8 +26,19 @@ from kombu import Connection, Exchange, Queue
 UPSTREAM = "upstream"
 RETRY_EXCHANGE = "suqiu.retry"
 DEAD_LETTER_EXCHANGE = "suqiu.dead-letter"
-RETRY_DELAY_MS = int(os.environ.get("SUQIU_RETRY_DELAY_MS", "2000"))
-MAX_RETRIES = int(os.environ.get("SUQIU_MAX_RETRIES", "3"))
+
+
+def retry_delay_ms() -> int:
+    """How long a failed message waits before it comes back (``SUQIU_RETRY_DELAY_MS``).
+
+    Part of the retry queues' arguments: every declaration on one broker must agree.
+    """
+    return int(os.environ.get("SUQIU_RETRY_DELAY_MS", "2000"))
+
+
+def max_retries() -> int:
+    """How often a failing message is retried before it is parked (``SUQIU_MAX_RETRIES``)."""
+    return int(os.environ.get("SUQIU_MAX_RETRIES", "3"))
 
 
 @dataclass(frozen=True)
@@ -47,9 +58,18 @@ def _subs(consumer: str, *rows: tuple[str, str, str]) -> list[Subscription]:
 
 
 # Every consumer of the mesh. A test checks each service's handlers against this list.
+# Each service keeps its own block: (handler method, publishing service, event type).
 SUBSCRIPTIONS: list[Subscription] = [
     *_subs("intake",
            ("receive_upstream", UPSTREAM, "appeal_submitted")),
+    *_subs("dispatch",
+           ),
+    *_subs("supervision",
+           ),
+    *_subs("assessment",
+           ),
+    *_subs("notify",
+           ),
 ]
 
 
@@ -87,7 +107,7 @@ def retry_queue(sub: Subscription) -> Queue:
         routing_key=sub.queue_name,
         durable=True,
         queue_arguments={
-            "x-message-ttl": RETRY_DELAY_MS,
+            "x-message-ttl": retry_delay_ms(),
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": sub.queue_name,
         },
@@ -108,6 +128,13 @@ def subscription_for(consumer: str, method: str) -> Subscription:
         if sub.consumer == consumer and sub.method == method:
             return sub
     raise LookupError(f"{consumer}.{method} is not in shared.topology.SUBSCRIPTIONS")
+
+
+def subscription_for_queue(queue_name: str) -> Subscription:
+    for sub in SUBSCRIPTIONS:
+        if sub.queue_name == queue_name:
+            return sub
+    raise LookupError(f"no consumer queue {queue_name!r}; see python -m shared.topology list")
 
 
 def all_exchanges() -> list[Exchange]:

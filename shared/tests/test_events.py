@@ -1,0 +1,75 @@
+from datetime import datetime, timezone
+
+import pytest
+
+from shared import events
+from shared.events import EventError, make_event, read_event
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+RECEIVED = {
+    "appeal_id": "SQ20261123-0000000001", "credit_code": "91350100M000100Y43", "enterprise_name": "测试公司",
+    "title": "用工难", "description": "招不到熟练工", "district": "甲区", "channel": "visit",
+    "collected_at": NOW, "submitted_at": NOW,
+}
+
+
+def test_an_event_survives_the_wire():
+    event = make_event("appeal_received", RECEIVED, producer="intake", now=NOW)
+    back = read_event(event.to_message(), expected_type="appeal_received")
+    assert (back.id, back.type, back.subject, back.source) == (event.id, "appeal_received", RECEIVED["appeal_id"],
+                                                               "suqiu/intake")
+    assert back.data["collected_at"] == NOW
+
+
+def test_the_envelope_uses_cloudevents_names():
+    message = make_event("appeal_received", RECEIVED, producer="intake", now=NOW).to_message()
+    assert {"specversion", "id", "type", "source", "time", "subject", "dataversion", "correlationid",
+            "data"} <= set(message)
+    assert message["specversion"] == "1.0"
+
+
+def test_a_reader_ignores_fields_it_does_not_know():
+    message = make_event("appeal_received", RECEIVED, producer="intake", now=NOW).to_message()
+    message["extension_of_tomorrow"] = 1
+    message["data"]["new_field"] = "x"
+    assert "new_field" not in read_event(message).data
+
+
+def test_a_service_may_publish_only_its_own_events():
+    with pytest.raises(EventError, match="may not publish"):
+        make_event("appeal_received", RECEIVED, producer="dispatch", now=NOW)
+
+
+def test_invalid_data_is_refused_when_the_event_is_made():
+    with pytest.raises(EventError) as caught:
+        make_event("appeal_received", {**RECEIVED, "channel": "pigeon"}, producer="intake", now=NOW)
+    assert "channel" in caught.value.fields
+
+
+@pytest.mark.parametrize("message, reason", [
+    ("not a dict", "JSON object"),
+    ({"id": "1"}, "invalid envelope"),
+    ({"id": "1", "type": "nope", "source": "x", "time": NOW.isoformat(), "data": {}}, "unknown event type"),
+])
+def test_unreadable_messages_say_why(message, reason):
+    with pytest.raises(EventError, match=reason):
+        read_event(message)
+
+
+def test_a_newer_version_than_the_reader_is_refused():
+    message = make_event("appeal_received", RECEIVED, producer="intake", now=NOW).to_message()
+    message["dataversion"] = 2
+    with pytest.raises(EventError, match="newer"):
+        read_event(message)
+
+
+def test_an_old_version_is_upcast_before_it_is_read(monkeypatch):
+    spec = events.CATALOGUE["appeal_received"]
+    monkeypatch.setitem(events.CATALOGUE, "appeal_received", events.EventSpec(
+        spec.type, spec.producer, 2, spec.schema, spec.summary))
+    monkeypatch.setitem(events.UPCASTERS, ("appeal_received", 1),
+                        lambda data: {**data, "title": data["title"] + "（升级）"})
+    message = make_event("appeal_received", RECEIVED, producer="intake", now=NOW).to_message()
+    message["dataversion"] = 1
+    event = read_event(message)
+    assert (event.dataversion, event.data["title"]) == (2, "用工难（升级）")

@@ -1,0 +1,32 @@
+import json
+
+import pytest
+from marshmallow import ValidationError
+
+from shared import web
+
+
+@pytest.mark.parametrize("exc, status, code", [
+    (web.InvalidInput("bad", {"title": ["required"]}), 400, "invalid_input"),
+    (ValidationError({"title": ["required"]}), 400, "invalid_input"),
+    (web.Unauthorized("who?"), 401, "unauthorized"),
+    (web.Forbidden("not yours"), 403, "forbidden"),
+    (web.NotFound("none"), 404, "not_found"),
+    (web.Conflict("twice"), 409, "conflict"),
+    (web.UnsupportedMediaType("json please"), 415, "unsupported_media_type"),
+    (RuntimeError("secret detail"), 500, "internal"),
+])
+def test_the_error_table_maps_each_error_to_one_status(exc, status, code):
+    response = web.error_response(exc)
+    body = json.loads(response.get_data())
+    assert (response.status_code, body["error"]) == (status, code)
+
+
+def test_field_messages_reach_the_client():
+    body = json.loads(web.error_response(ValidationError({"title": ["required"]})).get_data())
+    assert body["fields"] == {"title": ["required"]}
+
+
+def test_a_500_does_not_leak_internals():
+    body = json.loads(web.error_response(RuntimeError("password=hunter2")).get_data())
+    assert "hunter2" not in json.dumps(body)
