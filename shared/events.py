@@ -121,6 +121,8 @@ class UnitActionV1(_Tolerant):
     unit = _str(required=True)
     note = _str(allow_none=True, load_default=None)
     actor = _str(allow_none=True, load_default=None)
+    # escalation_requested only: "requested" (the unit asks) or "returns" (returned N times)
+    reason = _str(allow_none=True, load_default=None)
 
 
 class AppealRepliedV1(_Tolerant):
@@ -166,7 +168,10 @@ class AppealEscalatedV1(_Tolerant):
     rung = _str(required=True)  # unit_leader / office / city / province
     level = fields.Int(required=True)
     reason = _str(required=True)  # overdue / returns / unsatisfied / requested / order
-    unit = _str(allow_none=True, load_default=None)
+    unit = _str(allow_none=True, load_default=None)  # the lead unit when it was escalated
+    # the unit that becomes lead (the previous lead becomes a co-unit); None: the lead stays
+    # (e.g. the rung "unit_leader" only alerts the unit's own leader)
+    to_unit = _str(allow_none=True, load_default=None)
 
 
 class SupervisionOrderIssuedV1(_Tolerant):

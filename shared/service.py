@@ -14,18 +14,44 @@ from werkzeug.wrappers import Response
 
 from shared.db import Database
 from shared.metrics import EntrypointMetrics, exposition
-from shared.web import http, json_response
+from shared.web import InvalidInput, http, json_response
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+SIMULATED_NOW_HEADER = "X-Suqiu-Now"
+
+
 class Clock(DependencyProvider):
-    """Injects a function returning the current aware UTC time."""
+    """Injects ``now(request=None)``: the current aware UTC time.
+
+    With ``SIMULATED_CLOCK: true`` in the config (simulations and end-to-end tests
+    only, never production), an HTTP request may carry the time it happens at in
+    the ``X-Suqiu-Now`` header (ISO 8601), so a campaign of weeks replays in
+    seconds. Event handlers take the time of the fact from the event itself
+    (``event.time``), not from this clock.
+    """
+
+    def setup(self) -> None:
+        self.simulated = str(self.container.config.get("SIMULATED_CLOCK", "false")).lower() in ("1", "true", "yes")
+
+    def now(self, request=None) -> datetime:
+        if self.simulated and request is not None:
+            value = request.headers.get(SIMULATED_NOW_HEADER)
+            if value:
+                try:
+                    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                except ValueError:
+                    raise InvalidInput(f"{SIMULATED_NOW_HEADER} is not an ISO 8601 time") from None
+                if moment.tzinfo is None:
+                    raise InvalidInput(f"{SIMULATED_NOW_HEADER} needs a time zone")
+                return moment.astimezone(timezone.utc)
+        return utcnow()
 
     def get_dependency(self, worker_ctx):
-        return utcnow
+        return self.now
 
 
 class Health(DependencyProvider):

@@ -62,7 +62,7 @@ class IntakeService(base.OperableService):
     def submit(self, request):
         principal = self.auth.require(request, *SUBMITTERS)
         body = json_body(request)
-        now = self.clock()
+        now = self.clock(request)
         try:
             data = domain.validate_appeal(body, now)
         except Exception:
@@ -114,7 +114,7 @@ class IntakeService(base.OperableService):
     def import_sheet(self, request):
         principal = self.auth.require(request, "office", "cadre")
         rows = sheets.read_upload(request)
-        now = self.clock()
+        now = self.clock(request)
         with self.db.transaction() as session:
             report = handlers.import_rows(session, rows, now=now, actor=principal.actor)
         counts = {status: sum(1 for r in report if r.status == status)
@@ -143,7 +143,7 @@ class IntakeService(base.OperableService):
             raise InvalidInput("the body must be a JSON object")
         data = domain.validate_enterprise({**body, "credit_code": credit_code})
         with self.db.transaction() as session:
-            created = handlers.upsert_enterprise(session, data, now=self.clock())
+            created = handlers.upsert_enterprise(session, data, now=self.clock(request))
             enterprise = handlers.get_enterprise(session, data["credit_code"])
         return json_response(schemas.enterprise_out.dump(enterprise), status=201 if created else 200)
 
@@ -165,7 +165,7 @@ class IntakeService(base.OperableService):
         self.auth.require(request, "office")
         rows = sheets.read_upload(request)
         with self.db.transaction() as session:
-            report = handlers.load_enterprises(session, rows, now=self.clock())
+            report = handlers.load_enterprises(session, rows, now=self.clock(request))
         counts = {status: sum(1 for r in report if r.status == status)
                   for status in ("accepted", "updated", "refused")}
         return json_response({"counts": counts, "rows": schemas.RowReportOut(many=True).dump(report)})
