@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 import eventlet
 from eventlet.queue import Empty, Full, LightQueue
-from kombu import Connection, Producer
+from kombu import Connection
 from nameko.extensions import DependencyProvider
 from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
                         Text, func, insert, select, update)
@@ -88,60 +88,101 @@ def first_delivery(session: Session, inbox: Table, event_id: str, consumer: str,
     return True
 
 
-class PublishError(Exception):
-    pass
-
-
 class OutboxPublisher:
-    """Publishes outbox rows with publisher confirms on one connection."""
+    """Publishes outbox rows in pipelined batches with publisher confirms.
 
-    def __init__(self, amqp_uri: str):
+    A batch is published in one go (``mandatory=True``, persistent), then the
+    broker's confirms are awaited together: one round trip per batch instead of
+    one per event. A row counts as sent only when the broker confirmed it and did
+    not return it as unroutable.
+    """
+
+    def __init__(self, amqp_uri: str, confirm_timeout: float = 10.0):
         self.amqp_uri = amqp_uri
-        self.connection: Connection | None = None
-        self.producer: Producer | None = None
+        self.confirm_timeout = confirm_timeout
+        self.connection = None
+        self.channel = None
+        self._next_tag = 0
 
     def connect(self) -> None:
+        import amqp
+
         self.close()
-        self.connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True},
-                                     connect_timeout=5)
-        self.connection.ensure_connection(max_retries=1)
-        self.producer = Producer(self.connection.channel())
+        info = Connection(self.amqp_uri).info()
+        connection = amqp.Connection(
+            host=f"{info['hostname']}:{info['port']}", userid=info["userid"], password=info["password"],
+            virtual_host=info["virtual_host"], connect_timeout=5, heartbeat=0)
+        connection.connect()
+        channel = connection.channel()
+        channel.confirm_select()
+        self.connection, self.channel, self._next_tag = connection, channel, 0
 
     def close(self) -> None:
         if self.connection is not None:
             try:
-                self.connection.release()
+                self.connection.close()
             except Exception:  # pragma: no cover - closing a broken connection
                 pass
         self.connection = None
-        self.producer = None
+        self.channel = None
 
-    def publish(self, row) -> None:
-        if self.producer is None:
+    def publish_batch(self, rows: list) -> tuple[list, dict]:
+        """Publish ``rows``; returns (confirmed rows, {event_id: reason} refused ones)."""
+        import amqp
+
+        if self.channel is None:
             self.connect()
-        body = row.body
-        message = json.loads(body)
-        self.producer.publish(
-            body.encode("utf-8"),
-            exchange=row.exchange,
-            routing_key=row.routing_key,
-            content_type="application/json",
-            content_encoding="utf-8",
-            delivery_mode=2,
-            mandatory=True,
-            message_id=row.event_id,
-            timestamp=int(_time.time()),
-            type=row.event_type,
-            headers={"correlation_id": message.get("correlationid")},
-            retry=False,
-        )
+        channel = self.channel
+        pending: dict[int, object] = {}
+        confirmed: list = []
+        refused: dict[str, str] = {}
+
+        def settle(delivery_tag: int, multiple: bool, ok: bool) -> None:
+            tags = [t for t in pending if t <= delivery_tag] if multiple else [delivery_tag]
+            for tag in tags:
+                row = pending.pop(tag, None)
+                if row is None:
+                    continue
+                if not ok:
+                    refused.setdefault(row.event_id, "nacked by the broker")
+                elif row.event_id not in refused:
+                    confirmed.append(row)
+
+        def on_return(exc, exchange, routing_key, message) -> None:
+            message_id = message.properties.get("message_id")
+            refused[message_id] = f"unroutable: {exc}"
+
+        channel.events["basic_ack"].add(lambda tag, multiple: settle(tag, multiple, True))
+        channel.events["basic_nack"].add(lambda tag, multiple: settle(tag, multiple, False))
+        channel.events["basic_return"].add(on_return)
+        try:
+            now = int(_time.time())
+            for row in rows:
+                correlation = json.loads(row.body).get("correlationid")
+                message = amqp.Message(
+                    row.body.encode("utf-8"), content_type="application/json", content_encoding="utf-8",
+                    delivery_mode=2, message_id=row.event_id, timestamp=now, type=row.event_type,
+                    application_headers={"correlation_id": correlation})
+                channel.basic_publish(message, exchange=row.exchange, routing_key=row.routing_key, mandatory=True)
+                self._next_tag += 1
+                pending[self._next_tag] = row
+            deadline = _time.monotonic() + self.confirm_timeout
+            while pending:
+                remaining = deadline - _time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(pending)} confirms not received in {self.confirm_timeout}s")
+                self.connection.drain_events(timeout=remaining)
+        finally:
+            channel.events["basic_ack"].clear()
+            channel.events["basic_nack"].clear()
+            channel.events["basic_return"].clear()
+        return confirmed, refused
 
 
 def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, service: str,
                 batch_size: int = 100, now: datetime | None = None) -> int:
-    """Publish one batch of unsent rows; returns how many were published."""
+    """Publish one batch of unsent rows; returns how many the broker confirmed."""
     now = now or datetime.now(timezone.utc)
-    published = 0
     with engine.connect() as conn:
         with conn.begin():
             query = (select(outbox).where(outbox.c.sent_at.is_(None), outbox.c.available_at <= now)
@@ -149,31 +190,33 @@ def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, se
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = conn.execute(query).fetchall()
-            sent_ids = []
-            for row in rows:
-                try:
-                    publisher.publish(row)
-                except (ConnectionError, OSError) as exc:
-                    publisher.close()
-                    log.warning("outbox relay: broker connection lost (%s); will retry", exc)
-                    break
-                except Exception as exc:  # unroutable (NoRoute), channel closed, ...
-                    publisher.close()
-                    delay = min(300, 2 ** min(row.attempts, 8))
-                    conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-                        attempts=outbox.c.attempts + 1, last_error=str(exc)[:500],
-                        available_at=now + timedelta(seconds=delay)))
-                    metrics.OUTBOX_FAILURES.labels(service, row.event_type).inc()
-                    log.warning("outbox relay: %s %s not published (%s); retry in %ss",
-                                row.event_type, row.event_id, exc, delay)
-                    break
-                sent_ids.append(row.id)
-                metrics.EVENTS_PUBLISHED.labels(service, row.event_type).inc()
-            if sent_ids:
-                conn.execute(update(outbox).where(outbox.c.id.in_(sent_ids)).values(
+            if not rows:
+                return 0
+            try:
+                confirmed, refused = publisher.publish_batch(rows)
+            except Exception as exc:
+                # the connection broke or confirms did not come: nothing is marked, all stay
+                # unsent and are published again (consumers drop the repeats by event id)
+                publisher.close()
+                log.warning("outbox relay: batch of %d not confirmed (%s); will retry", len(rows), exc)
+                raise
+            if confirmed:
+                conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in confirmed])).values(
                     sent_at=datetime.now(timezone.utc), attempts=outbox.c.attempts + 1))
-                published = len(sent_ids)
-    return published
+                for row in confirmed:
+                    metrics.EVENTS_PUBLISHED.labels(service, row.event_type).inc()
+            for row in rows:
+                reason = refused.get(row.event_id)
+                if reason is None:
+                    continue
+                delay = min(300, 2 ** min(row.attempts, 8))
+                conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                    attempts=outbox.c.attempts + 1, last_error=reason[:500],
+                    available_at=now + timedelta(seconds=delay)))
+                metrics.OUTBOX_FAILURES.labels(service, row.event_type).inc()
+                log.warning("outbox relay: %s %s not published (%s); retry in %ss",
+                            row.event_type, row.event_id, reason, delay)
+            return len(confirmed)
 
 
 def unsent_count(engine: Engine, outbox: Table) -> int:

@@ -295,3 +295,21 @@ def test_health_metrics_and_openapi_are_served(intake):
     assert "suqiu_entrypoint_duration_seconds_bucket" in metrics
     document = requests.get(f"{intake}/openapi.json").json()
     assert document["openapi"].startswith("3.") and "/api/v1/appeals" in document["paths"]
+
+
+def test_healthz_is_503_when_the_database_does_not_answer(container_factory, service_config, make_database_url,
+                                                          database_base):
+    from sqlalchemy import text
+
+    doomed = make_database_url()
+    container = container_factory(IntakeService, {**service_config, "DATABASE_URL": doomed})
+    container.start()
+    url = f"http://{service_config['WEB_SERVER_ADDRESS']}"
+    assert requests.get(f"{url}/healthz").status_code == 200
+    _, admin = database_base
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{doomed.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    response = requests.get(f"{url}/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"].startswith("down")
+    assert response.json()["checks"]["broker"] == "ok"
