@@ -41,24 +41,10 @@ PROBLEMS = [
 ]
 
 
-def fresh_database(name: str) -> str:
-    from sqlalchemy import create_engine, text
-
-    from shared.db import normalise_url
-
-    admin = create_engine(normalise_url(f"{POSTGRES}/postgres"), isolation_level="AUTOCOMMIT")
-    database = f"suqiu_demo_{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{database}"'))
-    admin.dispose()
-    return f"{POSTGRES}/{database}"
-
-
 def main() -> int:
     services = mesh.available_services()
     print(f"Suqiu demo: starting {', '.join(services)} on RabbitMQ and PostgreSQL ...")
-    mesh.stop()
+    mesh.stop_recorded()
     vhost_uri = AMQP_URI
     with Connection(vhost_uri) as conn:
         declare_all(conn)
@@ -68,17 +54,12 @@ def main() -> int:
         for name in ("intake", "dispatch", "supervision", "assessment", "notify"):
             channel.queue_bind(tap.name, exchange=events_exchange(name).name, routing_key="#")
 
-        databases = {name: fresh_database(name) for name in services}
-        try:
-            for name in services:
-                mesh.start([name], amqp_uri=vhost_uri, postgres=None,
-                           extra={"DATABASE_URL": databases[name]})
+        databases = {name: mesh.ensure_database(POSTGRES, f"suqiu_demo_{name}", fresh=True) for name in services}
+        with mesh.Mesh(services, amqp_uri=vhost_uri, database_urls=databases):
             print("  all services healthy\n")
             run_intake_story(vhost_uri)
             print("\nWaiting for the events to be published ...")
             seen = collect(tap, expect=9, timeout=20)
-        finally:
-            mesh.stop()
     by_type = Counter(event["type"] for event in seen)
     print("\nEvents the mesh published (from the topic exchanges):")
     for event_type, count in sorted(by_type.items()):

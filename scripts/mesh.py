@@ -8,7 +8,8 @@ Each service runs as ``nameko run --config services/<name>/config.yaml
 services.<name>.service`` with its own database (SQLite under var/ by default;
 with ``--postgres postgresql://postgres@127.0.0.1:5432`` one PostgreSQL database
 per service, created when missing), its own port (8101...8105) and its own log
-under ``var/log/``. Process ids are kept in ``var/run/``.
+under ``var/log/``. Process ids are kept in ``var/run/``. The end-to-end tests,
+the demo and the benchmark use :class:`Mesh` directly.
 """
 from __future__ import annotations
 
@@ -31,71 +32,124 @@ def available_services() -> list[str]:
     return [name for name in PORTS if (ROOT / "services" / name / "service.py").exists()]
 
 
-def ensure_database(prefix: str, name: str) -> str:
-    """``prefix/suqiu_<name>``, created when it does not exist yet."""
+def ensure_database(prefix: str, name: str, fresh: bool = False) -> str:
+    """``prefix/<name>``, created when it does not exist yet (dropped first when ``fresh``)."""
     from sqlalchemy import create_engine, text
 
     from shared.db import normalise_url
 
     admin = create_engine(normalise_url(f"{prefix}/postgres"), isolation_level="AUTOCOMMIT")
-    database = f"suqiu_{name}"
     with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database}).first()
+        if fresh:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
         if not exists:
-            conn.execute(text(f'CREATE DATABASE "{database}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return f"{prefix}/{database}"
+    return f"{prefix}/{name}"
 
 
-def service_env(name: str, *, amqp_uri: str, database_url: str | None, extra: dict | None = None) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "AMQP_URI": amqp_uri,
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{PORTS[name]}",
-        "SUQIU_VAR_DIR": str(VAR),
-        "PYTHONWARNINGS": "ignore",
-    })
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    env.update(extra or {})
-    return env
+class Mesh:
+    """A set of service processes with their environment; start, kill, restart, stop."""
 
+    def __init__(self, services: list[str], *, amqp_uri: str, database_urls: dict[str, str] | None = None,
+                 ports: dict[str, int] | None = None, var_dir: Path = VAR, env: dict | None = None):
+        self.services = services
+        self.amqp_uri = amqp_uri
+        self.database_urls = database_urls or {}
+        self.ports = {**PORTS, **(ports or {})}
+        self.var_dir = Path(var_dir)
+        self.env = env or {}
+        self.processes: dict[str, subprocess.Popen] = {}
 
-def start(services: list[str], *, amqp_uri: str, postgres: str | None, extra: dict | None = None,
-          wait: float = 60.0) -> dict[str, int]:
-    (VAR / "log").mkdir(parents=True, exist_ok=True)
-    (VAR / "run").mkdir(parents=True, exist_ok=True)
-    nameko = str(Path(sys.executable).with_name("nameko"))
-    pids = {}
-    for name in services:
-        database_url = ensure_database(postgres, name) if postgres else None
-        log = open(VAR / "log" / f"{name}.log", "ab")
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def _environment(self, name: str) -> dict:
+        env = dict(os.environ)
+        env.update({
+            "AMQP_URI": self.amqp_uri,
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.ports[name]}",
+            "SUQIU_VAR_DIR": str(self.var_dir),
+            "PYTHONWARNINGS": "ignore",
+        })
+        if self.database_urls.get(name):
+            env["DATABASE_URL"] = self.database_urls[name]
+        env.update(self.env)
+        return env
+
+    def spawn(self, name: str) -> subprocess.Popen:
+        (self.var_dir / "log").mkdir(parents=True, exist_ok=True)
+        (self.var_dir / "run").mkdir(parents=True, exist_ok=True)
+        nameko = str(Path(sys.executable).with_name("nameko"))
+        log = open(self.var_dir / "log" / f"{name}.log", "ab")
         process = subprocess.Popen(
             [nameko, "run", "--config", f"services/{name}/config.yaml", f"services.{name}.service"],
-            cwd=ROOT, env=service_env(name, amqp_uri=amqp_uri, database_url=database_url, extra=extra),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        (VAR / "run" / f"{name}.pid").write_text(str(process.pid))
-        pids[name] = process.pid
-    deadline = time.monotonic() + wait
-    for name in services:
-        while True:
-            if healthy(name):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not become healthy; see var/log/{name}.log")
-            time.sleep(0.3)
-    return pids
+            cwd=ROOT, env=self._environment(name), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        (self.var_dir / "run" / f"{name}.pid").write_text(str(process.pid))
+        self.processes[name] = process
+        return process
+
+    def healthy(self, name: str) -> bool:
+        try:
+            return requests.get(f"{self.url(name)}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def wait_healthy(self, names: list[str], timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        for name in names:
+            while not self.healthy(name):
+                process = self.processes.get(name)
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see "
+                                       f"{self.var_dir / 'log' / (name + '.log')}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not become healthy; see {self.var_dir / 'log' / (name + '.log')}")
+                time.sleep(0.3)
+
+    def start(self, timeout: float = 90.0) -> "Mesh":
+        for name in self.services:
+            self.spawn(name)
+        self.wait_healthy(self.services, timeout)
+        return self
+
+    def kill(self, name: str) -> None:
+        """kill -9: no shutdown, no goodbye (the fault tests' crash)."""
+        process = self.processes.pop(name, None)
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def restart(self, name: str, timeout: float = 90.0) -> None:
+        self.kill(name)
+        self.spawn(name)
+        self.wait_healthy([name], timeout)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for name, process in list(self.processes.items()):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for name, process in list(self.processes.items()):
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+            (self.var_dir / "run" / f"{name}.pid").unlink(missing_ok=True)
+        self.processes.clear()
+
+    def __enter__(self) -> "Mesh":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
-def healthy(name: str) -> bool:
-    try:
-        return requests.get(f"http://127.0.0.1:{PORTS[name]}/healthz", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def stop(services: list[str] | None = None, timeout: float = 20.0) -> None:
-    run = VAR / "run"
+def stop_recorded(var_dir: Path = VAR, services: list[str] | None = None, timeout: float = 20.0) -> None:
+    """Stop processes recorded in ``var/run`` by an earlier ``start``."""
+    run = var_dir / "run"
     for pidfile in sorted(run.glob("*.pid")) if run.exists() else []:
         if services and pidfile.stem not in services:
             continue
@@ -123,18 +177,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--services", default=",".join(available_services()))
     parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
     parser.add_argument("--postgres", default=None, help="e.g. postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--profile", default=None, help="a folder name under deploy/profiles (default demo)")
     args = parser.parse_args(argv)
     services = [s for s in args.services.split(",") if s]
     if args.command == "start":
-        pids = start(services, amqp_uri=args.amqp_uri, postgres=args.postgres)
-        for name, pid in pids.items():
-            print(f"{name:12s} pid {pid:6d}  http://127.0.0.1:{PORTS[name]}  log var/log/{name}.log")
+        databases = {name: ensure_database(args.postgres, f"suqiu_{name}") for name in services} if args.postgres else {}
+        env = {"PROFILE_DIR": f"deploy/profiles/{args.profile}"} if args.profile else {}
+        mesh = Mesh(services, amqp_uri=args.amqp_uri, database_urls=databases, env=env).start()
+        for name in services:
+            print(f"{name:12s} pid {mesh.processes[name].pid:6d}  {mesh.url(name)}  log var/log/{name}.log")
     elif args.command == "stop":
-        stop(services)
+        stop_recorded(services=services)
         print("stopped")
     else:
+        probe = Mesh(services, amqp_uri=args.amqp_uri)
         for name in services:
-            print(f"{name:12s} {'up' if healthy(name) else 'down'}")
+            print(f"{name:12s} {'up' if probe.healthy(name) else 'down'}")
 
 
 if __name__ == "__main__":
