@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
@@ -42,6 +42,17 @@ def compact_credit_code(value: str) -> str:
     return uscc.compact(value)
 
 
+class CreditCode(fields.Str):
+    """A unified social credit code, checked (GB 32100-2015) and compacted."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = credit_code_problem(text)
+        if problem:
+            raise ValidationError(problem)
+        return compact_credit_code(text)
+
+
 class _Input(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -60,7 +71,7 @@ class ContactSchema(_Input):
 
 
 class AppealInput(_Input):
-    credit_code = fields.Str(required=True)
+    credit_code = CreditCode(required=True)
     enterprise_name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     title = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     description = fields.Str(required=True, validate=validate.Length(min=1, max=5000))
@@ -71,15 +82,9 @@ class AppealInput(_Input):
     external_id = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
     contact = fields.Nested(ContactSchema, load_default=None, allow_none=True)
 
-    @validates("credit_code")
-    def _valid_credit_code(self, value: str, **kwargs) -> None:
-        problem = credit_code_problem(value)
-        if problem:
-            raise ValidationError(problem)
-
 
 class EnterpriseInput(_Input):
-    credit_code = fields.Str(required=True)
+    credit_code = CreditCode(required=True)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
     district = fields.Str(required=True, validate=validate.Length(min=1, max=64))
     industry = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=64))
@@ -89,19 +94,12 @@ class EnterpriseInput(_Input):
     contact = fields.Nested(ContactSchema, load_default=None, allow_none=True)
     tags = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list)
 
-    @validates("credit_code")
-    def _valid_credit_code(self, value: str, **kwargs) -> None:
-        problem = credit_code_problem(value)
-        if problem:
-            raise ValidationError(problem)
-
 
 def validate_appeal(raw: Any, now: datetime) -> dict:
     """Load and check a submission; raises ``ValidationError`` with a message per field."""
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
     data = AppealInput().load(raw)
-    data["credit_code"] = compact_credit_code(data["credit_code"])
     if data["collected_at"] > now + FUTURE_TOLERANCE:
         raise ValidationError({"collected_at": ["lies in the future"]})
     return data
@@ -110,9 +108,7 @@ def validate_appeal(raw: Any, now: datetime) -> dict:
 def validate_enterprise(raw: Any) -> dict:
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
-    data = EnterpriseInput().load(raw)
-    data["credit_code"] = compact_credit_code(data["credit_code"])
-    return data
+    return EnterpriseInput().load(raw)
 
 
 def request_fingerprint(data: dict) -> str:
