@@ -182,6 +182,21 @@ class SupervisionOrderIssuedV1(_Tolerant):
     text = _str(required=True)
 
 
+class AppealClockPausedV1(_Tolerant):
+    """appeal_clock_paused / appeal_clock_resumed: the stage's clock stops while the appeal
+    waits on the enterprise; on resume the deadline moves by the paused working time."""
+
+    appeal_id = _str(required=True)
+    stage = _str(required=True)
+    unit = _str(allow_none=True, load_default=None)
+    reason = _str(allow_none=True, load_default=None)
+    actor = _str(allow_none=True, load_default=None)
+    paused_at = fields.DateTime(required=True)
+    # resumed only: the measured time the clock stood still, and the moved deadline
+    paused_seconds = fields.Float(allow_none=True, load_default=None)
+    due_at = fields.DateTime(allow_none=True, load_default=None)
+
+
 class DigestReadyV1(_Tolerant):
     """weekly_digest_ready (per unit) and monthly_supervision_list (office)."""
 
@@ -292,6 +307,10 @@ CATALOGUE: dict[str, EventSpec] = _specs(
               "A unit's weekly reminder (周提醒).", about_appeal=False),
     EventSpec("monthly_supervision_list", "supervision", 1, DigestReadyV1,
               "The office's monthly supervision list (月督办).", about_appeal=False),
+    EventSpec("appeal_clock_paused", "supervision", 1, AppealClockPausedV1,
+              "The stage's clock stopped while the appeal waits on the enterprise."),
+    EventSpec("appeal_clock_resumed", "supervision", 1, AppealClockPausedV1,
+              "The stage's clock runs again; the deadline moved by the paused time."),
     EventSpec("callback_requested", "assessment", 1, CallbackRequestedV1,
               "The enterprise is asked to rate the reply (回访)."),
     EventSpec("callback_recorded", "assessment", 1, CallbackRecordedV1,

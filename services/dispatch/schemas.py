@@ -1,0 +1,135 @@
+"""HTTP bodies of the dispatch service (event schemas live in shared.events)."""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from services.dispatch.domain import STATES
+from shared.events import COLOURS, DIFFICULTIES, NATURES, OUTCOMES
+
+
+class _Body(Schema):
+    """A request body: unknown keys are refused (a typo must not pass silently), strings stripped."""
+
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def _strip(self, data: Any, **kwargs) -> Any:
+        if not isinstance(data, dict):
+            raise ValidationError("the body must be a JSON object")
+        return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+
+
+def _text(max_length: int = 2000, **kw) -> fields.Str:
+    return fields.Str(validate=validate.Length(min=1, max=max_length), **kw)
+
+
+class AcceptInput(_Body):
+    note = _text(load_default=None, allow_none=True)
+
+
+class ProgressInput(_Body):
+    note = _text(required=True)
+
+
+class ReplyInput(_Body):
+    outcome = fields.Str(required=True, validate=validate.OneOf(OUTCOMES))
+    reply_text = _text(5000, required=True)
+
+
+class ReturnInput(_Body):
+    reason = _text(required=True)
+
+
+class EscalationRequestInput(_Body):
+    note = _text(required=True)
+
+
+class AssignInput(_Body):
+    lead = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    co_units = fields.List(fields.Str(validate=validate.Length(min=1, max=64)), load_default=list)
+    replace_lead = fields.Bool(load_default=False, metadata={
+        "description": "with first_responder on, replace the lead instead of adding co-units"})
+    note = _text(load_default=None, allow_none=True)
+
+
+class ClassifyInput(_Body):
+    category = fields.Str(load_default=None, validate=validate.Length(min=1, max=32))
+    difficulty = fields.Str(load_default=None, validate=validate.OneOf(DIFFICULTIES))
+    nature = fields.Str(load_default=None, validate=validate.OneOf(NATURES))
+
+    @validates_schema
+    def _something_to_change(self, data: dict, **kwargs) -> None:
+        if all(data.get(name) is None for name in ("category", "difficulty", "nature")):
+            raise ValidationError("give at least one of category, difficulty, nature")
+
+
+class DeskFilters(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.Str(validate=validate.OneOf(STATES))
+    colour = fields.Str(validate=validate.OneOf(COLOURS))
+    category = fields.Str()
+    difficulty = fields.Str(validate=validate.OneOf(DIFFICULTIES))
+    nature = fields.Str(validate=validate.OneOf(NATURES))
+    district = fields.Str()
+    overdue = fields.Bool(truthy={"true", "1", "yes"}, falsy={"false", "0", "no"})
+
+
+class OfficeFilters(DeskFilters):
+    unit = fields.Str()
+
+
+class HistoryOut(Schema):
+    at = fields.DateTime()
+    action = fields.Str()
+    actor = fields.Str(allow_none=True)
+    unit = fields.Str(allow_none=True)
+    status_from = fields.Str(allow_none=True)
+    status_to = fields.Str()
+    note = fields.Str(allow_none=True)
+    details = fields.Dict()
+
+
+class AppealOut(Schema):
+    id = fields.Str()
+    credit_code = fields.Str()
+    enterprise_name = fields.Str()
+    title = fields.Str()
+    description = fields.Str()
+    district = fields.Str(allow_none=True)
+    channel = fields.Str(allow_none=True)
+    industry = fields.Str(allow_none=True)
+    cadre = fields.Str(allow_none=True)
+    leader = fields.Str(allow_none=True)
+    category = fields.Str()
+    category_source = fields.Str()
+    difficulty = fields.Str()
+    nature = fields.Str()
+    status = fields.Str(metadata={"description": "queued dispatched accepted replied reopened closed"})
+    lead_unit = fields.Str(allow_none=True)
+    co_units = fields.List(fields.Str())
+    return_count = fields.Int()
+    dispatch_count = fields.Int()
+    reopen_count = fields.Int()
+    outcome = fields.Str(allow_none=True)
+    reply_text = fields.Str(allow_none=True)
+    colour = fields.Str(allow_none=True)
+    overdue = fields.Method("_overdue")
+    received_at = fields.DateTime()
+    dispatched_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime()
+
+    def _overdue(self, appeal: dict) -> bool:
+        return appeal.get("colour") == "red"
+
+
+class AppealDetailOut(AppealOut):
+    history = fields.List(fields.Nested(HistoryOut))
+
+
+appeal_out = AppealOut()
+appeal_detail_out = AppealDetailOut()

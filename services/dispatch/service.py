@@ -1,0 +1,266 @@
+"""The dispatch service: classify, route to the responsible unit, and the unit's desk.
+
+Entrypoints only: each parses its input, calls a use case in ``handlers`` inside
+one transaction (the domain decides, the outbox carries the events), and
+serialises the answer.
+"""
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from nameko.extensions import DependencyProvider
+
+from services.dispatch import domain, handlers, schemas
+from services.dispatch.models import outbox
+from services.dispatch.profile import DispatchPart
+from shared import service as base
+from shared.auth import Auth
+from shared.consumers import event_handler
+from shared.db import Database
+from shared.events import Event
+from shared.openapi import BEARER, build_spec, error, json_content
+from shared.outbox import OutboxRelay
+from shared.profile import load_part, load_units, profile_dir
+from shared.web import http, json_body, json_response, page_body, paging
+
+DISPATCHED = Counter("suqiu_appeals_dispatched_total", "Appeals dispatched (and re-dispatched), by lead unit "
+                     "(manual_queue: the office's queue) and category.", ["unit", "category"])
+RETURNS = Counter("suqiu_appeal_returns_total", "Appeals returned by their lead unit (退单).", ["unit"])
+LATENCY = Histogram("suqiu_dispatch_latency_seconds", "From appeal_received (its event time) to dispatched.",
+                    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+
+
+class DispatchRules(DependencyProvider):
+    """Injects :class:`domain.Rules`: the profile's dispatch part with its unit directory.
+
+    Read once in ``setup()`` from ``PROFILE_DIR``; a bad profile stops the service
+    at start with the file and line of each problem.
+    """
+
+    def setup(self) -> None:
+        directory = profile_dir(self.container.config)
+        part = load_part(directory, "dispatch", DispatchPart)
+        units = load_units(directory)
+        problems = DispatchPart.cross_check(part, units)
+        if problems:
+            raise RuntimeError(f"{directory}/dispatch.yaml: " + "; ".join(problems))
+        self.rules = domain.Rules(part, units)
+
+    def get_dependency(self, worker_ctx) -> domain.Rules:
+        return self.rules
+
+
+def _count(appeal: domain.Appeal | None) -> None:
+    for event_type, data in (appeal.events if appeal else []):
+        if event_type == "appeal_dispatched":
+            DISPATCHED.labels(data["lead_unit"] or "manual_queue", data["category"]).inc()
+        elif event_type == "appeal_returned":
+            RETURNS.labels(data["unit"]).inc()
+
+
+def _optional_body(request) -> dict:
+    return json_body(request) if request.get_data(cache=True) else {}
+
+
+class DispatchService(base.OperableService):
+    name = "dispatch"
+
+    db = Database("dispatch")
+    relay = OutboxRelay(outbox)
+    auth = Auth()
+    rules = DispatchRules()
+
+    # ------------------------------------------------------------ events from the mesh
+    @event_handler("intake", "appeal_received")
+    def receive_appeal(self, event: Event):
+        now = self.clock()
+        with self.db.transaction() as session:
+            appeal = handlers.receive_appeal(session, event, self.rules, now=now,
+                                             consumer="dispatch.receive_appeal")
+        if appeal is not None:
+            _count(appeal)
+            LATENCY.observe(max(0.0, (now - event.time).total_seconds()))
+
+    def _on_event(self, event: Event, method: str, change) -> None:
+        with self.db.transaction() as session:
+            appeal = handlers.on_event(session, event, now=self.clock(), consumer=f"dispatch.{method}",
+                                       change=change)
+        _count(appeal)
+
+    @event_handler("assessment", "appeal_reopened")
+    def on_appeal_reopened(self, event: Event):
+        data = event.data
+        self._on_event(event, "on_appeal_reopened",
+                       lambda appeal: appeal.reopen(self.rules, data["reason"], data["reopen_count"]))
+
+    @event_handler("assessment", "appeal_closed")
+    def on_appeal_closed(self, event: Event):
+        data = event.data
+        self._on_event(event, "on_appeal_closed",
+                       lambda appeal: appeal.close(data["outcome"], data.get("satisfaction")))
+
+    @event_handler("supervision", "appeal_escalated")
+    def on_appeal_escalated(self, event: Event):
+        data = event.data
+        self._on_event(event, "on_appeal_escalated",
+                       lambda appeal: appeal.escalate(self.rules, data.get("to_unit"), data["rung"], data["reason"]))
+
+    @event_handler("supervision", "appeal_colour_changed")
+    def on_appeal_colour_changed(self, event: Event):
+        data = event.data
+        self._on_event(event, "on_appeal_colour_changed",
+                       lambda appeal: appeal.set_colour(data["colour"], data.get("stage")))
+
+    # ------------------------------------------------------------ the unit's desk
+    @http("GET", "/api/v1/desk")
+    def desk(self, request):
+        principal = self.auth.require(request, "unit")
+        page, size = paging(request)
+        filters = schemas.DeskFilters().load(request.args.to_dict())
+        items, total = handlers.list_appeals(self.db.session, filters, page, size, unit=principal.unit)
+        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+
+    @http("GET", "/api/v1/desk/appeals/<string:appeal_id>")
+    def desk_appeal(self, request, appeal_id):
+        principal = self.auth.require(request, "unit")
+        return json_response(schemas.appeal_detail_out.dump(
+            handlers.readable(self.db.session, appeal_id, principal.unit)))
+
+    def _act(self, request, appeal_id: str, role: str, schema, change):
+        """Who (401/403 first), what (400), then the change in one transaction (403/404/409)."""
+        principal = self.auth.require(request, role)
+        body = schema().load(_optional_body(request) if schema is schemas.AcceptInput else json_body(request))
+        now = self.clock(request)
+        with self.db.transaction() as session:
+            appeal = handlers.act(session, appeal_id, now=now, actor=principal.actor,
+                                  change=lambda appeal: change(appeal, principal, body))
+        _count(appeal)
+        return json_response(schemas.appeal_detail_out.dump(handlers.appeal_view(self.db.session, appeal_id)))
+
+    @http("POST", "/api/v1/desk/appeals/<string:appeal_id>/accept")
+    def accept(self, request, appeal_id):
+        return self._act(request, appeal_id, "unit", schemas.AcceptInput,
+                         lambda appeal, who, body: appeal.accept(who.unit, who.actor))
+
+    @http("POST", "/api/v1/desk/appeals/<string:appeal_id>/progress")
+    def progress(self, request, appeal_id):
+        return self._act(request, appeal_id, "unit", schemas.ProgressInput,
+                         lambda appeal, who, body: appeal.progress(who.unit, body["note"], who.actor))
+
+    @http("POST", "/api/v1/desk/appeals/<string:appeal_id>/reply")
+    def reply(self, request, appeal_id):
+        return self._act(request, appeal_id, "unit", schemas.ReplyInput,
+                         lambda appeal, who, body: appeal.reply(who.unit, body["outcome"], body["reply_text"],
+                                                                who.actor))
+
+    @http("POST", "/api/v1/desk/appeals/<string:appeal_id>/return")
+    def return_appeal(self, request, appeal_id):
+        return self._act(request, appeal_id, "unit", schemas.ReturnInput,
+                         lambda appeal, who, body: appeal.return_(self.rules, who.unit, body["reason"]))
+
+    @http("POST", "/api/v1/desk/appeals/<string:appeal_id>/escalation-request")
+    def escalation_request(self, request, appeal_id):
+        return self._act(request, appeal_id, "unit", schemas.EscalationRequestInput,
+                         lambda appeal, who, body: appeal.request_escalation(who.unit, body["note"], who.actor))
+
+    # ------------------------------------------------------------ the office
+    @http("GET", "/api/v1/office/queue")
+    def office_queue(self, request):
+        self.auth.require(request, "office")
+        page, size = paging(request)
+        filters = {**schemas.DeskFilters().load(request.args.to_dict()), "status": domain.QUEUED}
+        items, total = handlers.list_appeals(self.db.session, filters, page, size)
+        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+
+    @http("GET", "/api/v1/office/appeals")
+    def office_appeals(self, request):
+        self.auth.require(request, "office")
+        page, size = paging(request)
+        filters = schemas.OfficeFilters().load(request.args.to_dict())
+        items, total = handlers.list_appeals(self.db.session, filters, page, size)
+        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+
+    @http("GET", "/api/v1/office/appeals/<string:appeal_id>")
+    def office_appeal(self, request, appeal_id):
+        self.auth.require(request, "office")
+        return json_response(schemas.appeal_detail_out.dump(handlers.appeal_view(self.db.session, appeal_id)))
+
+    @http("POST", "/api/v1/office/appeals/<string:appeal_id>/assign")
+    def assign(self, request, appeal_id):
+        return self._act(request, appeal_id, "office", schemas.AssignInput,
+                         lambda appeal, who, body: appeal.assign(self.rules, body["lead"], body["co_units"],
+                                                                 replace_lead=body["replace_lead"], note=body["note"]))
+
+    @http("POST", "/api/v1/office/appeals/<string:appeal_id>/classify")
+    def classify(self, request, appeal_id):
+        return self._act(request, appeal_id, "office", schemas.ClassifyInput,
+                         lambda appeal, who, body: appeal.reclassify(self.rules, body["category"],
+                                                                     body["difficulty"], body["nature"]))
+
+    # ------------------------------------------------------------ documents
+    @http("GET", "/openapi.json")
+    def openapi(self, request):
+        return json_response(openapi_document())
+
+
+def openapi_document() -> dict:
+    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+    appeal_id = {"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    filters = [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
+               for n, t in (("status", "string"), ("colour", "string"), ("category", "string"),
+                            ("difficulty", "string"), ("nature", "string"), ("district", "string"),
+                            ("overdue", "boolean"), ("page", "integer"), ("page_size", "integer"))]
+    listing = {"200": {"description": "a page of appeals", "content": json_content({"type": "object", "properties": {
+        "items": {"type": "array", "items": ref("Appeal")}, "total": {"type": "integer"},
+        "page": {"type": "integer"}, "page_size": {"type": "integer"}}})},
+        "400": error("invalid filter"), "401": error("no or unknown token"), "403": error("role not allowed")}
+    detail = {"200": {"description": "the appeal with its history", "content": json_content(ref("AppealDetail"))},
+              "401": error("no or unknown token"), "403": error("not this unit's appeal"),
+              "404": error("no such appeal")}
+
+    def action(summary: str, body: str | None, who: str = "the lead unit") -> dict:
+        operation = {"summary": summary, "security": BEARER, "parameters": [appeal_id], "responses": {
+            **detail, "200": {"description": "done; the appeal as it is now",
+                              "content": json_content(ref("AppealDetail"))},
+            "400": error("invalid input, a message per field; nothing changed"),
+            "403": error(f"only {who} may do this; nothing changed"),
+            "409": error("not allowed in the appeal's state; nothing changed")}}
+        if body:
+            operation["requestBody"] = {"required": body != "AcceptInput", "content": json_content(ref(body))}
+        return {"post": operation}
+
+    paths = {
+        "/api/v1/desk": {"get": {"summary": "The unit's inbox: appeals it leads or co-handles", "security": BEARER,
+                                 "parameters": filters, "responses": listing}},
+        "/api/v1/desk/appeals/{appeal_id}": {"get": {"summary": "One appeal of the unit, with its history",
+                                                     "security": BEARER, "parameters": [appeal_id],
+                                                     "responses": detail}},
+        "/api/v1/desk/appeals/{appeal_id}/accept": action("Accept (签收)", "AcceptInput"),
+        "/api/v1/desk/appeals/{appeal_id}/progress": action("A progress note (进展)", "ProgressInput"),
+        "/api/v1/desk/appeals/{appeal_id}/reply": action("Reply (办结反馈)", "ReplyInput"),
+        "/api/v1/desk/appeals/{appeal_id}/return": action("Return (退单): re-dispatched to the next candidate "
+                                                          "or the office queue", "ReturnInput"),
+        "/api/v1/desk/appeals/{appeal_id}/escalation-request": action("Ask for escalation (提级申请)",
+                                                                      "EscalationRequestInput"),
+        "/api/v1/office/queue": {"get": {"summary": "The office's manual queue", "security": BEARER,
+                                         "parameters": filters, "responses": listing}},
+        "/api/v1/office/appeals": {"get": {"summary": "Every unit's desk (unit= one unit's)", "security": BEARER,
+                                           "parameters": [*filters, {"name": "unit", "in": "query",
+                                                                     "required": False,
+                                                                     "schema": {"type": "string"}}],
+                                           "responses": listing}},
+        "/api/v1/office/appeals/{appeal_id}": {"get": {"summary": "One appeal with its history",
+                                                       "security": BEARER, "parameters": [appeal_id],
+                                                       "responses": detail}},
+        "/api/v1/office/appeals/{appeal_id}/assign": action("Assign or re-assign (派单/改派)", "AssignInput",
+                                                            "the office"),
+        "/api/v1/office/appeals/{appeal_id}/classify": action("Change category, difficulty, nature",
+                                                              "ClassifyInput", "the office"),
+    }
+    return build_spec("Suqiu dispatch", "1.0.0", {
+        "Appeal": schemas.AppealOut, "AppealDetail": schemas.AppealDetailOut,
+        "AcceptInput": schemas.AcceptInput, "ProgressInput": schemas.ProgressInput,
+        "ReplyInput": schemas.ReplyInput, "ReturnInput": schemas.ReturnInput,
+        "EscalationRequestInput": schemas.EscalationRequestInput, "AssignInput": schemas.AssignInput,
+        "ClassifyInput": schemas.ClassifyInput,
+    }, paths)
