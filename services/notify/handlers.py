@@ -1,0 +1,206 @@
+"""Notify's use cases: a session + input -> rows (and events in the outbox), in the caller's transaction.
+
+A consumer only WRITES notifications (one row per event, recipient and channel,
+under a unique key) with its inbox record; the sender (``services.notify.sender``)
+sends them later. So a redelivered event, or one handled again after a restart,
+adds nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from datetime import datetime
+from typing import Iterable
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from services.notify import domain
+from services.notify.domain import Directory, Recipient
+from services.notify.models import appeals, enterprises, inbox, notifications, outbox, policy_pushes
+from services.notify.templates import Renderer
+from shared.events import Event, make_event
+from shared.outbox import add_event, first_delivery
+from shared.web import InvalidInput
+
+SERVICE = "notify"
+ENTERPRISE_FIELDS = ("name", "district", "industry", "size", "cadre", "contact", "tags")
+# events about an appeal whose parties notify must already know (from appeal_received)
+NEEDS_APPEAL = frozenset({"appeal_accepted", "appeal_replied", "callback_requested", "appeal_closed",
+                          "appeal_reopened", "supervision_order_issued", "appeal_escalated", "appeal_dispatched"})
+
+
+class AppealNotKnownYet(Exception):
+    """The appeal's ``appeal_received`` has not reached notify yet: retried later (not poison)."""
+
+
+def notification_id(event_id: str, recipient: str, channel: str) -> str:
+    """Stable: the same (event, recipient, channel) always has the same message id."""
+    return hashlib.sha256(f"{event_id}\x1f{recipient}\x1f{channel}".encode("utf-8")).hexdigest()[:32]
+
+
+def _insert_ignoring_duplicates(session: Session, table, rows: list[dict]) -> int:
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    make = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = session.execute(make(table).values(rows).on_conflict_do_nothing()
+                             .returning(table.c.id))
+    return len(result.fetchall())
+
+
+# ---------------------------------------------------------------- what notify remembers
+def remember_enterprise(session: Session, data: dict, now: datetime) -> None:
+    values = {name: data.get(name) for name in ENTERPRISE_FIELDS}
+    values["tags"] = list(values["tags"] or [])
+    known = session.execute(select(enterprises.c.credit_code)
+                            .where(enterprises.c.credit_code == data["credit_code"])).first()
+    if known:
+        session.execute(update(enterprises).where(enterprises.c.credit_code == data["credit_code"])
+                        .values(**values, updated_at=now))
+    else:
+        session.execute(insert(enterprises).values(credit_code=data["credit_code"], **values, updated_at=now))
+
+
+def remember_appeal(session: Session, data: dict, now: datetime) -> None:
+    if session.execute(select(appeals.c.appeal_id).where(appeals.c.appeal_id == data["appeal_id"])).first():
+        return
+    session.execute(insert(appeals).values(
+        appeal_id=data["appeal_id"], credit_code=data["credit_code"], enterprise_name=data["enterprise_name"],
+        title=data["title"], contact=data.get("contact"), cadre=data.get("cadre"), co_units=[], updated_at=now))
+
+
+def remember_units(session: Session, appeal_id: str, lead: str | None, co_units: list[str], now: datetime) -> None:
+    session.execute(update(appeals).where(appeals.c.appeal_id == appeal_id)
+                    .values(lead_unit=lead, co_units=list(co_units), updated_at=now))
+
+
+def appeal_parties(session: Session, appeal_id: str | None) -> dict | None:
+    """The appeal as notify knows it, completed from the registry (contact, cadre)."""
+    if not appeal_id:
+        return None
+    row = session.execute(select(appeals).where(appeals.c.appeal_id == appeal_id)).first()
+    if row is None:
+        return None
+    appeal = dict(row._mapping)
+    registered = session.execute(select(enterprises).where(enterprises.c.credit_code == appeal["credit_code"])).first()
+    if registered is not None:
+        appeal["contact"] = appeal["contact"] or registered.contact
+        appeal["cadre"] = appeal["cadre"] or registered.cadre
+    return appeal
+
+
+# ---------------------------------------------------------------- notifications
+def plan_rows(recipients: Iterable[Recipient], *, event_id: str, event_type: str, appeal_id: str | None,
+              texts: dict[str, tuple[str, str]], now: datetime, urgent: bool) -> list[dict]:
+    rows = []
+    for recipient in recipients:
+        subject, body = texts[recipient.key]
+        for channel in recipient.channels():
+            inbox_only = channel == "inbox"
+            rows.append({
+                "id": notification_id(event_id, recipient.key, channel), "event_id": event_id,
+                "event_type": event_type, "appeal_id": appeal_id, "recipient": recipient.key,
+                "recipient_name": recipient.name, "channel": channel, "address": recipient.address(channel),
+                "webhook_kind": recipient.contact.get("webhook_kind") if channel == "webhook" else None,
+                "subject": subject[:300], "body": body, "urgent": urgent,
+                "quiet_hours": recipient.contact.get("quiet_hours"),
+                # the in-app inbox is delivered by being written
+                "status": "sent" if inbox_only else "pending", "attempts": 0, "created_at": now,
+                "next_attempt_at": None if inbox_only else now, "sent_at": now if inbox_only else None,
+                "last_error": None,
+            })
+    return rows
+
+
+def notify_event(session: Session, event: Event, directory: Directory, renderer: Renderer,
+                 consumer: str) -> list[dict] | None:
+    """Handle one event once: remember what it tells, write its notifications. None: seen before."""
+    if not first_delivery(session, inbox, event.id, consumer, event.time):
+        return None
+    data = event.data
+    if event.type == "enterprise_updated":
+        remember_enterprise(session, data, event.time)
+        return []
+    if event.type == "appeal_received":
+        remember_appeal(session, data, event.time)
+    appeal_id = data.get("appeal_id")
+    appeal = appeal_parties(session, appeal_id)
+    if event.type in NEEDS_APPEAL and appeal is None:
+        raise AppealNotKnownYet(f"appeal {appeal_id} is not known to notify yet (no appeal_received)")
+    if event.type == "appeal_dispatched":
+        remember_units(session, appeal_id, data.get("lead_unit"), data.get("co_units") or [], event.time)
+    elif event.type == "appeal_escalated" and data.get("to_unit"):
+        co = [c for c in (appeal.get("co_units") or []) if c != data["to_unit"]]
+        previous = data.get("unit") or appeal.get("lead_unit")
+        remember_units(session, appeal_id, data["to_unit"], co + ([previous] if previous else []), event.time)
+    recipients = domain.recipients_for(event.type, data, appeal, directory)
+    texts = {r.key: renderer.render(event.type, r, data, appeal=appeal, event_time=event.time,
+                                    unit_name=directory.unit_name) for r in recipients}
+    rows = plan_rows(recipients, event_id=event.id, event_type=event.type, appeal_id=appeal_id, texts=texts,
+                     now=event.time, urgent=event.type in domain.URGENT_EVENTS)
+    _insert_ignoring_duplicates(session, notifications, rows)
+    return rows
+
+
+# ---------------------------------------------------------------- policy pushes
+def push_policy(session: Session, push: dict, directory: Directory, renderer: Renderer, *, now: datetime,
+                actor: str) -> dict:
+    """Reach every registered enterprise matching the targets; ``policy_pushed`` says on which channels."""
+    targets = push["targets"]
+    matched = [dict(row._mapping) for row in session.execute(select(enterprises).order_by(enterprises.c.credit_code))
+               if domain.matches_targets(dict(row._mapping), targets)]
+    push_id = uuid.uuid4().hex
+    recipients = [r for r in (directory.enterprise(e["credit_code"], e["name"], e["contact"]) for e in matched) if r]
+    texts = {r.key: renderer.render("policy_push", r, {"title": push["title"], "body": push["body"]}, appeal=None,
+                                    event_time=now, unit_name=directory.unit_name) for r in recipients}
+    rows = plan_rows(recipients, event_id=f"push-{push_id}", event_type="policy_push", appeal_id=None,
+                     texts=texts, now=now, urgent=False)
+    _insert_ignoring_duplicates(session, notifications, rows)
+    reached = dict(Counter(row["channel"] for row in rows))
+    session.execute(insert(policy_pushes).values(id=push_id, title=push["title"], body=push["body"],
+                                                 targets=targets, reached=reached, matched=len(matched),
+                                                 created_by=actor, created_at=now))
+    add_event(session, outbox, make_event("policy_pushed", {"push_id": push_id, "title": push["title"],
+                                                            "reached": reached}, producer=SERVICE, now=now))
+    return {"push_id": push_id, "matched": len(matched), "reached": reached,
+            "enterprises": [e["credit_code"] for e in matched]}
+
+
+# ---------------------------------------------------------------- reading
+DELIVERY_FILTERS = ("recipient", "channel", "status", "event_type", "appeal_id", "event_id")
+
+
+def list_notifications(session: Session, filters: dict, page: int, page_size: int,
+                       recipients: list[str] | None = None) -> tuple[list[dict], int]:
+    conditions = [notifications.c[name] == filters[name] for name in DELIVERY_FILTERS if filters.get(name)]
+    if filters.get("since"):
+        conditions.append(notifications.c.created_at >= filters["since"])
+    if filters.get("until"):
+        conditions.append(notifications.c.created_at < filters["until"])
+    if recipients is not None:
+        conditions.append(notifications.c.recipient.in_(recipients))
+    where = and_(True, *conditions)
+    total = session.execute(select(func.count()).select_from(notifications).where(where)).scalar_one()
+    rows = session.execute(select(notifications).where(where)
+                           .order_by(notifications.c.created_at.desc(), notifications.c.id)
+                           .limit(page_size).offset((page - 1) * page_size)).fetchall()
+    return [dict(r._mapping) for r in rows], total
+
+
+def inbox_recipients(role: str, unit: str | None, name: str, query: dict, office: str) -> list[str]:
+    """Whose inbox the caller may read: a unit its own (and its leader's), the office any by credit code."""
+    if role == "unit":
+        return [f"unit:{unit}", f"leader:{unit}"]
+    if role == "cadre":
+        return [f"cadre:{name}"]
+    if role == "office":
+        if query.get("credit_code"):
+            return [f"enterprise:{query['credit_code'].replace(' ', '').upper()}"]
+        if query.get("recipient"):
+            return [query["recipient"]]
+        return [f"unit:{office}", f"leader:{office}"]
+    raise InvalidInput(f"no inbox for the role {role}")

@@ -1,0 +1,79 @@
+"""Notify's tables: what it knows of enterprises and appeals, the notifications, the pushes."""
+from __future__ import annotations
+
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+                        UniqueConstraint)
+
+from shared.outbox import messaging_tables
+
+metadata = MetaData()
+
+# the registry, as enterprise_updated tells it
+enterprises = Table(
+    "enterprises", metadata,
+    Column("credit_code", String(18), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("district", String(64), nullable=True),
+    Column("industry", String(64), nullable=True),
+    Column("size", String(16), nullable=True),
+    Column("cadre", String(64), nullable=True),
+    Column("contact", JSON, nullable=True),
+    Column("tags", JSON, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# an appeal's parties, from appeal_received and appeal_dispatched
+appeals = Table(
+    "appeals", metadata,
+    Column("appeal_id", String(32), primary_key=True),
+    Column("credit_code", String(18), nullable=False),
+    Column("enterprise_name", String(200), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("contact", JSON, nullable=True),
+    Column("cadre", String(64), nullable=True),
+    Column("lead_unit", String(64), nullable=True),
+    Column("co_units", JSON, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# one row per (event, recipient, channel): the unique key is the exactly-once guarantee
+notifications = Table(
+    "notifications", metadata,
+    Column("id", String(32), primary_key=True),  # the stable message id receivers dedupe on
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("appeal_id", String(32), nullable=True),
+    Column("recipient", String(128), nullable=False),
+    Column("recipient_name", String(200), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(500), nullable=True),
+    Column("webhook_kind", String(16), nullable=True),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("urgent", Boolean, nullable=False, default=False),
+    Column("quiet_hours", String(11), nullable=True),
+    Column("status", String(16), nullable=False),  # pending / sent / failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("event_id", "recipient", "channel", name="uq_notifications_event_recipient_channel"),
+)
+Index("ix_notifications_due", notifications.c.next_attempt_at,
+      postgresql_where=notifications.c.status == "pending", sqlite_where=notifications.c.status == "pending")
+Index("ix_notifications_recipient", notifications.c.recipient, notifications.c.created_at)
+
+policy_pushes = Table(
+    "policy_pushes", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("reached", JSON, nullable=False),
+    Column("matched", Integer, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox, inbox = messaging_tables(metadata)

@@ -1,0 +1,182 @@
+"""The notify service: every party hears what concerns them, over real channels, exactly once.
+
+Entrypoints only. Each event handler writes, in one transaction with its inbox
+record, the notifications the event causes (one per recipient and channel); the
+sender loop of :class:`services.notify.sender.Notifier` sends them.
+"""
+from __future__ import annotations
+
+from services.notify import handlers, schemas
+from services.notify.models import outbox
+from services.notify.sender import Notifier
+from shared import service as base
+from shared.auth import Auth
+from shared.consumers import event_handler
+from shared.db import Database
+from shared.events import Event
+from shared.openapi import BEARER, build_spec, error, json_content
+from shared.outbox import OutboxRelay
+from shared.web import Forbidden, InvalidInput, http, json_body, json_response, page_body, paging
+
+
+class NotifyService(base.OperableService):
+    name = "notify"
+
+    db = Database("notify")
+    relay = OutboxRelay(outbox)
+    auth = Auth()
+    notifier = Notifier()
+
+    def _handle(self, event: Event, method: str) -> None:
+        with self.db.transaction() as session:
+            handlers.notify_event(session, event, self.notifier.directory, self.notifier.renderer,
+                                  consumer=f"notify.{method}")
+
+    # ------------------------------------------------------------ what notify remembers
+    @event_handler("intake", "enterprise_updated")
+    def on_enterprise_updated(self, event: Event):
+        self._handle(event, "on_enterprise_updated")
+
+    # ------------------------------------------------------------ the enterprise and its cadre
+    @event_handler("intake", "appeal_received")
+    def on_appeal_received(self, event: Event):
+        self._handle(event, "on_appeal_received")
+
+    @event_handler("dispatch", "appeal_accepted")
+    def on_appeal_accepted(self, event: Event):
+        self._handle(event, "on_appeal_accepted")
+
+    @event_handler("dispatch", "appeal_replied")
+    def on_appeal_replied(self, event: Event):
+        self._handle(event, "on_appeal_replied")
+
+    @event_handler("assessment", "callback_requested")
+    def on_callback_requested(self, event: Event):
+        self._handle(event, "on_callback_requested")
+
+    @event_handler("assessment", "appeal_closed")
+    def on_appeal_closed(self, event: Event):
+        self._handle(event, "on_appeal_closed")
+
+    # ------------------------------------------------------------ units
+    @event_handler("dispatch", "appeal_dispatched")
+    def on_appeal_dispatched(self, event: Event):
+        self._handle(event, "on_appeal_dispatched")
+
+    @event_handler("assessment", "appeal_reopened")
+    def on_appeal_reopened(self, event: Event):
+        self._handle(event, "on_appeal_reopened")
+
+    @event_handler("supervision", "appeal_escalated")
+    def on_appeal_escalated(self, event: Event):
+        self._handle(event, "on_appeal_escalated")
+
+    @event_handler("supervision", "supervision_order_issued")
+    def on_supervision_order_issued(self, event: Event):
+        self._handle(event, "on_supervision_order_issued")
+
+    @event_handler("supervision", "weekly_digest_ready")
+    def on_weekly_digest_ready(self, event: Event):
+        self._handle(event, "on_weekly_digest_ready")
+
+    @event_handler("supervision", "monthly_supervision_list")
+    def on_monthly_supervision_list(self, event: Event):
+        self._handle(event, "on_monthly_supervision_list")
+
+    # ------------------------------------------------------------ leaders
+    @event_handler("assessment", "report_published")
+    def on_report_published(self, event: Event):
+        self._handle(event, "on_report_published")
+
+    @event_handler("assessment", "unit_flagged")
+    def on_unit_flagged(self, event: Event):
+        self._handle(event, "on_unit_flagged")
+
+    # ------------------------------------------------------------ HTTP
+    @http("POST", "/api/v1/policy-pushes")
+    def push_policy(self, request):
+        principal = self.auth.require(request, "office")
+        push = schemas.load(schemas.PolicyPushInput(), json_body(request))
+        with self.db.transaction() as session:
+            result = handlers.push_policy(session, push, self.notifier.directory, self.notifier.renderer,
+                                          now=self.clock(request), actor=principal.actor)
+        return json_response(result, status=201)
+
+    @http("GET", "/api/v1/deliveries")
+    def deliveries(self, request):
+        self.auth.require(request, "office")
+        page, size = paging(request)
+        filters = schemas.DeliveryFilters().load(request.args.to_dict())
+        items, total = handlers.list_notifications(self.db.session, filters, page, size)
+        return json_response(page_body(schemas.DeliveryOut(many=True).dump(items), total, page, size))
+
+    @http("GET", "/api/v1/inbox")
+    def inbox(self, request):
+        principal = self.auth.require(request, "office", "unit", "cadre")
+        page, size = paging(request)
+        query = schemas.InboxQuery().load(request.args.to_dict())
+        if principal.role != "office" and set(query) - {"page", "page_size"}:
+            raise Forbidden("only the office reads another recipient's inbox")
+        recipients = handlers.inbox_recipients(principal.role, principal.unit, principal.name, query,
+                                               self.notifier.directory.office)
+        items, total = handlers.list_notifications(self.db.session, {"channel": "inbox"}, page, size,
+                                                   recipients=recipients)
+        return json_response(page_body(schemas.InboxMessageOut(many=True).dump(items), total, page, size))
+
+    @http("POST", "/api/v1/send-due")
+    def send_due(self, request):
+        """Run one sender pass now; with ``SIMULATED_CLOCK`` the body's ``now`` says when "now" is."""
+        self.auth.require(request, "office")
+        body = schemas.load(schemas.SendDueInput(), json_body(request) if request.get_data() else {})
+        now = self.clock(request)
+        if body["now"] is not None:
+            if not self.notifier.simulated_clock:
+                raise InvalidInput('"now" is only honoured with SIMULATED_CLOCK', {"now": ["not simulated"]})
+            now = body["now"]
+        report = self.notifier.send_due(now, limit=body["limit"])
+        return json_response(report.as_dict())
+
+    @http("GET", "/openapi.json")
+    def openapi(self, request):
+        return json_response(openapi_document())
+
+
+def openapi_document() -> dict:
+    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+    page_params = [{"name": n, "in": "query", "required": False, "schema": {"type": "integer"}}
+                   for n in ("page", "page_size")]
+    paths = {
+        "/api/v1/policy-pushes": {"post": {
+            "summary": "Push a policy or training notice to the matching enterprises (政策推送)", "security": BEARER,
+            "requestBody": {"required": True, "content": json_content(ref("PolicyPushInput"))},
+            "responses": {"201": {"description": "how many enterprises were reached, per channel"},
+                          "400": error("invalid input"), "401": error("no or unknown token"),
+                          "403": error("office only")}}},
+        "/api/v1/deliveries": {"get": {
+            "summary": "The delivery log: what was sent to whom, when, on which channel, with what result",
+            "security": BEARER,
+            "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                           for n in ("recipient", "channel", "status", "event_type", "event_id", "appeal_id",
+                                     "since", "until")] + page_params,
+            "responses": {"200": {"description": "a page of deliveries",
+                                  "content": json_content({"type": "object", "properties": {
+                                      "items": {"type": "array", "items": ref("Delivery")}}})},
+                          "400": error("invalid filter"), "403": error("office only")}}},
+        "/api/v1/inbox": {"get": {
+            "summary": "The caller's in-app inbox (the office: any enterprise's by credit_code)", "security": BEARER,
+            "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                           for n in ("credit_code", "recipient")] + page_params,
+            "responses": {"200": {"description": "a page of messages",
+                                  "content": json_content({"type": "object", "properties": {
+                                      "items": {"type": "array", "items": ref("InboxMessage")}}})},
+                          "400": error("invalid query"), "403": error("role not allowed")}}},
+        "/api/v1/send-due": {"post": {
+            "summary": "Run one sender pass now (simulations: at the body's now)", "security": BEARER,
+            "requestBody": {"required": False, "content": json_content(ref("SendDueInput"))},
+            "responses": {"200": {"description": "what the pass did"}, "400": error("invalid input"),
+                          "403": error("office only")}}},
+    }
+    return build_spec("Suqiu notify", "1.0.0", {
+        "PolicyPushInput": schemas.PolicyPushInput, "SendDueInput": schemas.SendDueInput,
+        "Delivery": schemas.DeliveryOut, "InboxMessage": schemas.InboxMessageOut,
+    }, paths)
