@@ -20,6 +20,7 @@ one place (:data:`UPCASTERS`) before its schema loads it.
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -149,7 +150,7 @@ class AppealReclassifiedV1(_Tolerant):
 
 class AppealDeadlineSetV1(_Tolerant):
     appeal_id = _str(required=True)
-    stage = _str(required=True)  # accept / reply / order
+    stage = _str(required=True)  # accept / reply / order / escalation (a rung's deadline after overdue)
     due_at = fields.DateTime(required=True)
     working_days = fields.Float(allow_none=True, load_default=None)
     unit = _str(allow_none=True, load_default=None)
@@ -327,6 +328,12 @@ CATALOGUE: dict[str, EventSpec] = _specs(
               "A policy push reached its enterprises (政策推送).", about_appeal=False),
 )
 
+@functools.lru_cache(maxsize=None)
+def _schema(schema_class: type[Schema]) -> Schema:
+    """One instance per schema class: building a marshmallow schema costs more than using it."""
+    return schema_class()
+
+
 # (type, from_version) -> function(data) -> data of from_version + 1
 UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
 
@@ -373,7 +380,7 @@ class Event:
             "dataversion": self.dataversion,
             "correlationid": self.correlationid,
             "datacontenttype": "application/json",
-            "data": spec.schema().dump(self.data),
+            "data": _schema(spec.schema).dump(self.data),
         }
 
 
@@ -391,8 +398,8 @@ def make_event(event_type: str, data: dict, *, producer: str, now: datetime,
         raise EventError(f"unknown event type {event_type!r}")
     if spec.producer != producer:
         raise EventError(f"{producer} may not publish {event_type} (producer: {spec.producer})")
-    payload = spec.schema().dump(data)
-    errors = spec.schema().validate(payload)
+    payload = _schema(spec.schema).dump(data)
+    errors = _schema(spec.schema).validate(payload)
     if errors:
         raise EventError(f"invalid {event_type} data", errors)
     subject = data.get("appeal_id") if spec.about_appeal else None
@@ -408,7 +415,7 @@ def read_event(message: Any, expected_type: str | None = None) -> Event:
     if not isinstance(message, dict):
         raise EventError("an event must be a JSON object (an envelope)")
     try:
-        envelope = EnvelopeSchema().load(message)
+        envelope = _schema(EnvelopeSchema).load(message)
     except ValidationError as exc:
         raise EventError("invalid envelope", exc.messages) from None
     event_type = envelope["type"]
@@ -426,7 +433,7 @@ def read_event(message: Any, expected_type: str | None = None) -> Event:
             raise EventError(f"no upcaster for {event_type} version {version}")
         data, version = upcast(data), version + 1
     try:
-        loaded = spec.schema().load(data)
+        loaded = _schema(spec.schema).load(data)
     except ValidationError as exc:
         raise EventError(f"invalid {event_type} data", exc.messages) from None
     return Event(

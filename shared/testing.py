@@ -98,8 +98,20 @@ def fresh_vhost(broker_base):
     else:
         _rabbitmqctl("add_vhost", vhost)
         _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    uri = f"{base}/{quote(vhost, safe='')}"
+    # the broker applies a new vhost's permissions a moment later under load: wait for them
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with Connection(uri, connect_timeout=5) as connection:
+                connection.ensure_connection(max_retries=1)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     try:
-        yield f"{base}/{quote(vhost, safe='')}", vhost
+        yield uri, vhost
     finally:
         if management:
             requests.delete(f"{management}/api/vhosts/{vhost}", auth=(user, password), timeout=30)

@@ -1,0 +1,361 @@
+"""Assessment's pure rules: working days, periods, callback links and decisions, rates, scores.
+
+No nameko, no SQL, no I/O: the tests of this module run in milliseconds.
+
+The measures (``/work/shared/DOMAIN.md``, "Measures"), each a fraction over a period
+``[start, end)`` (Asia/Shanghai boundaries), per unit, category, district and overall:
+
+===================  =====================================  ==========================================
+rate                 numerator                              denominator
+===================  =====================================  ==========================================
+submitted_on_time    submitted within 2 working days of     appeals collected in the period
+                     collection
+response (响应率)     accepted by the lead unit by the       appeals whose (latest) dispatch to a unit
+                     acceptance deadline                    falls in the period
+resolution (办结率)   closed as *solved* (by the end)        appeals received in the period
+on_time (期限内)      closing reply by the reply deadline    appeals closed in the period
+satisfaction (满意率) 满意 + 基本满意                         callbacks answered in the period
+solved_7d / 60d      closed as solved, the closing reply    appeals received in the period
+                     within 7 / 60 days of submission
+===================  =====================================  ==========================================
+
+"explained" and "long_term" closings are counted apart (``closed_explained``,
+``closed_long_term``), never as solved. A callback not answered by its link's
+expiry is ``unanswered``: it is in no satisfaction fraction at all.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from shared.events import OUTCOMES, SATISFACTION
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SATISFIED = ("满意", "基本满意")
+SUBMIT_WITHIN_WORKING_DAYS = 2  # Hanzhong: a problem sheet is reported within 2 working days
+
+
+# ---------------------------------------------------------------- working days
+def is_workday(day: date) -> bool:
+    """Chinese working day (holidays and adjusted weekends, 调休); weekdays outside the calendar's years."""
+    try:
+        return chinese_calendar.is_workday(day)
+    except NotImplementedError:  # chinese_calendar knows 2004..2026: beyond, Monday to Friday
+        return day.weekday() < 5
+
+
+def add_working_days(day: date, count: int) -> date:
+    """The ``count``-th working day after ``day``."""
+    current = day
+    while count > 0:
+        current += timedelta(days=1)
+        if is_workday(current):
+            count -= 1
+    return current
+
+
+def submitted_on_time(collected_at: datetime, submitted_at: datetime,
+                      within: int = SUBMIT_WITHIN_WORKING_DAYS) -> bool:
+    """Submitted by the end of the ``within``-th working day after the day of collection (Shanghai)."""
+    collected = collected_at.astimezone(SHANGHAI).date()
+    submitted = submitted_at.astimezone(SHANGHAI).date()
+    return submitted <= add_working_days(collected, within)
+
+
+# ---------------------------------------------------------------- periods
+@dataclass(frozen=True)
+class Period:
+    kind: str  # week / month / range
+    label: str  # 2026-W47, 2026-11
+    start: datetime  # aware UTC, inclusive
+    end: datetime  # aware UTC, exclusive
+
+    @property
+    def title(self) -> str:
+        start = self.start.astimezone(SHANGHAI).date()
+        last = (self.end.astimezone(SHANGHAI) - timedelta(days=1)).date()
+        if self.kind == "week":
+            year, week = self.label.split("-W")
+            return f"{year}年第{int(week)}周（{start:%m月%d日}—{last:%m月%d日}）"
+        if self.kind == "month":
+            return f"{start.year}年{start.month}月"
+        return f"{start:%Y年%m月%d日}—{last:%Y年%m月%d日}"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI).astimezone(timezone.utc)
+
+
+WEEK_PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
+MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def week_period(label: str) -> Period:
+    """``2026-W47``: ISO week, Monday 00:00 to Monday 00:00, Asia/Shanghai."""
+    match = WEEK_PATTERN.match(label or "")
+    if not match:
+        raise ValueError("a week is written like 2026-W47 (ISO week)")
+    try:
+        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise ValueError(f"{label} is not a week of its year") from None
+    return Period("week", label, _midnight(monday), _midnight(monday + timedelta(days=7)))
+
+
+def month_period(label: str) -> Period:
+    match = MONTH_PATTERN.match(label or "")
+    if not match or not 1 <= int(match[2]) <= 12:
+        raise ValueError("a month is written like 2026-11")
+    year, month = int(match[1]), int(match[2])
+    first = date(year, month, 1)
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return Period("month", label, _midnight(first), _midnight(following))
+
+
+def range_period(start: date, end_inclusive: date) -> Period:
+    if end_inclusive < start:
+        raise ValueError("the period ends before it starts")
+    return Period("range", f"{start.isoformat()}..{end_inclusive.isoformat()}", _midnight(start),
+                  _midnight(end_inclusive + timedelta(days=1)))
+
+
+def previous_month(period: Period) -> Period:
+    first = period.start.astimezone(SHANGHAI).date()
+    last_month = (first - timedelta(days=1)).replace(day=1)
+    return month_period(f"{last_month:%Y-%m}")
+
+
+def previous_weeks(period: Period, count: int) -> list[Period]:
+    """The ``count`` weeks ending with the week ``period`` starts in, oldest first."""
+    monday = period.start.astimezone(SHANGHAI).date()
+    monday -= timedelta(days=monday.weekday())
+    weeks = []
+    for back in range(count - 1, -1, -1):
+        day = monday - timedelta(weeks=back)
+        year, week, _ = day.isocalendar()
+        weeks.append(week_period(f"{year}-W{week:02d}"))
+    return weeks
+
+
+# ---------------------------------------------------------------- callback links
+class LinkRefused(Exception):
+    """A callback link that cannot be used; ``reason`` is forged / expired."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LinkClaim:
+    appeal_id: str
+    expires_at: datetime
+    nonce: str
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(secret: str, payload: str) -> str:
+    return _b64(hmac.new(secret.encode("utf-8"), payload.encode("utf-8"), hashlib.sha256).digest())
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+def sign_link(secret: str, appeal_id: str, expires_at: datetime, nonce: str) -> str:
+    """A token ``payload.signature``: HMAC-SHA256 over appeal id, expiry and a single-use nonce."""
+    expiry = int(expires_at.timestamp())
+    payload = _b64(f"{appeal_id}|{expiry}|{nonce}".encode("utf-8"))
+    return f"{payload}.{_signature(secret, payload)}"
+
+
+def read_link(secret: str, token: str, now: datetime) -> LinkClaim:
+    """Check a token's signature and expiry; raises :class:`LinkRefused`. Single use is the caller's."""
+    payload, dot, signature = (token or "").partition(".")
+    if not dot or not hmac.compare_digest(signature, _signature(secret, payload)):
+        raise LinkRefused("forged", "回访链接无效（签名不符）")
+    try:
+        appeal_id, expiry, nonce = _unb64(payload).decode("utf-8").split("|")
+        expires_at = datetime.fromtimestamp(int(expiry), tz=timezone.utc)
+    except (ValueError, UnicodeDecodeError):
+        raise LinkRefused("forged", "回访链接无效（内容无法读取）") from None
+    if now >= expires_at:
+        raise LinkRefused("expired", "回访链接已过期，请联系营商环境办")
+    return LinkClaim(appeal_id, expires_at, nonce)
+
+
+# ---------------------------------------------------------------- callbacks
+class CallbackInput(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    solved = fields.Bool(required=True)
+    satisfaction = fields.Str(required=True, validate=validate.OneOf(SATISFACTION))
+    comment = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    caller = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
+    called_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=SHANGHAI)
+
+
+FUTURE_TOLERANCE = timedelta(minutes=10)
+
+
+def validate_callback(raw: Any, now: datetime) -> dict:
+    """Load a callback answer; ``called_at`` defaults to now and cannot lie in the future."""
+    if not isinstance(raw, dict):
+        raise ValidationError({"_schema": ["the body must be a JSON object"]})
+    data = CallbackInput().load(raw)
+    if data["called_at"] is None:
+        data["called_at"] = now
+    elif data["called_at"] > now + FUTURE_TOLERANCE:
+        raise ValidationError({"called_at": ["lies in the future"]})
+    data["called_at"] = data["called_at"].astimezone(timezone.utc)
+    return data
+
+
+def callback_result(outcome: str, solved: bool, satisfaction: str) -> str:
+    """``closed`` or ``reopened`` (重办).
+
+    A *solved* reply closes when the enterprise says it is really solved and is
+    satisfied (满意/基本满意). An *explained* or *long_term* reply cannot be solved
+    now by its nature: it closes when the enterprise accepts it (满意/基本满意), and is
+    counted as explained / long-term, never as solved; 不满意 reopens it.
+    """
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    if satisfaction not in SATISFACTION:
+        raise ValueError(f"unknown satisfaction {satisfaction!r}")
+    satisfied = satisfaction in SATISFIED
+    if outcome == "solved":
+        return "closed" if solved and satisfied else "reopened"
+    return "closed" if satisfied else "reopened"
+
+
+def reopen_reason(solved: bool, satisfaction: str) -> str:
+    if not solved and satisfaction not in SATISFIED:
+        return "not_solved_unsatisfied"
+    return "not_solved" if not solved else "unsatisfied"
+
+
+# ---------------------------------------------------------------- rates and scores
+RATES: dict[str, tuple[str, str, str]] = {
+    # key: (numerator count, denominator count, default Chinese label)
+    "submitted_on_time": ("submitted_on_time", "collected", "按时报送率"),
+    "response": ("responded", "dispatched", "响应率"),
+    "resolution": ("solved", "received", "办结率"),
+    "on_time": ("closed_on_time", "closed", "期限内解决率"),
+    "satisfaction": ("satisfied", "answered", "满意率"),
+    "solved_7d": ("solved_7d", "received", "一周内解决率"),
+    "solved_60d": ("solved_60d", "received", "两月内解决率"),
+}
+COUNTS = ("collected", "submitted_on_time", "dispatched", "responded", "received", "solved", "closed",
+          "closed_on_time", "closed_explained", "closed_long_term", "answered", "satisfied", "unanswered",
+          "solved_7d", "solved_60d", "returns", "overdue_escalations")
+COUNT_LABELS = {
+    "collected": "收集数", "submitted_on_time": "按时报送数", "dispatched": "交办数", "responded": "按时签收数",
+    "received": "新增诉求", "solved": "已解决", "closed": "办结数", "closed_on_time": "期限内办结",
+    "closed_explained": "解释说明办结", "closed_long_term": "纳入长期规划", "answered": "回访数",
+    "satisfied": "满意及基本满意", "unanswered": "回访未应答", "solved_7d": "一周内解决", "solved_60d": "两月内解决",
+    "returns": "退单次数", "overdue_escalations": "超期提级次数",
+}
+DEDUCTIONS = {"overdue_escalation": "overdue_escalations", "return": "returns"}
+
+
+def fraction(numerator: int, denominator: int) -> float | None:
+    """``numerator / denominator``, or None when nothing was there to count."""
+    return None if not denominator else numerator / denominator
+
+
+def rates(counts: Mapping[str, int]) -> dict[str, float | None]:
+    return {key: fraction(int(counts.get(num) or 0), int(counts.get(den) or 0))
+            for key, (num, den, _label) in RATES.items()}
+
+
+def score(unit_rates: Mapping[str, float | None], counts: Mapping[str, int], scoring: Mapping) -> float | None:
+    """Weighted sum of the rates on ``scale`` minus deductions; None when no weighted rate has data.
+
+    A rate without data (nothing to count in the period) is left out and the
+    other weights are rescaled, so a unit is neither rewarded nor punished for
+    having had nothing of that kind.
+    """
+    weights = scoring["weights"]
+    available = {k: w for k, w in weights.items() if unit_rates.get(k) is not None}
+    if not available:
+        return None
+    total_weight = sum(weights.values())
+    earned = sum(w * unit_rates[k] for k, w in available.items()) * total_weight / sum(available.values())
+    deducted = sum(points * int(counts.get(DEDUCTIONS[name]) or 0)
+                   for name, points in (scoring.get("deductions") or {}).items())
+    return round(scoring.get("scale", 100) * earned / total_weight - deducted, 2)
+
+
+@dataclass
+class Ranked:
+    unit: str
+    group: str
+    score: float | None
+    rank: int | None
+    previous_rank: int | None
+    change: int | None  # positive: moved up this many places
+
+
+def rank(scores: Mapping[str, float | None], groups: Mapping[str, str],
+         previous: Mapping[str, float | None] | None = None) -> list[Ranked]:
+    """Rank units by score within their group (1 = best; ties share a rank), with the change from before."""
+    def ranks_of(values: Mapping[str, float | None]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for group in set(groups.values()):
+            members = sorted(((u, s) for u, s in values.items() if groups.get(u) == group and s is not None),
+                             key=lambda pair: (-pair[1], pair[0]))
+            for position, (unit, value) in enumerate(members, start=1):
+                tied = [out[u] for u, v in members[:position - 1] if v == value]
+                out[unit] = tied[0] if tied else position
+        return out
+
+    now_ranks, before = ranks_of(scores), ranks_of(previous or {})
+    result = []
+    for unit in sorted(u for u in scores if u in groups):
+        current, earlier = now_ranks.get(unit), before.get(unit)
+        change = earlier - current if current is not None and earlier is not None else None
+        result.append(Ranked(unit, groups[unit], scores[unit], current, earlier, change))
+    result.sort(key=lambda r: (r.group, r.rank is None, r.rank or 0, r.unit))
+    return result
+
+
+def flagged(unit_rates: Mapping[str, Mapping[str, float | None]], threshold: float) -> list[tuple[str, float]]:
+    """Units whose satisfaction rate in the period is under ``threshold`` (限期整改), worst first."""
+    under = [(unit, r["satisfaction"]) for unit, r in unit_rates.items()
+             if r.get("satisfaction") is not None and r["satisfaction"] < threshold]
+    return sorted(under, key=lambda pair: (pair[1], pair[0]))
+
+
+def against_targets(overall: Mapping[str, float | None], targets: Mapping[str, float]) -> list[dict]:
+    """Baoding's 三个100%: each target rate against the actual one."""
+    rows = []
+    for key, target in targets.items():
+        actual = overall.get(key)
+        rows.append({"rate": key, "label": RATES[key][2], "target": target, "actual": actual,
+                     "met": actual is not None and actual >= target - 1e-9,
+                     "gap": None if actual is None else round(target - actual, 4)})
+    return rows
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"

@@ -1,0 +1,297 @@
+"""Assessment's use cases: facts from events, callbacks and their links, closing and reopening.
+
+Each event handler records the fact it carries in ``appeal_facts`` (or a row of
+``returns`` / ``escalations``) and its id in ``inbox`` in one transaction, taking
+the time of the fact from ``event.time``. A callback records its answer and the
+``callback_recorded`` + ``appeal_closed`` / ``appeal_reopened`` events in the
+outbox in one transaction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from services.assessment import domain
+from services.assessment.models import appeal_facts, callback_links, callbacks, escalations, inbox, outbox, returns
+from shared.events import Event, make_event
+from shared.outbox import add_event, first_delivery
+from shared.web import Conflict, Forbidden, InvalidInput, NotFound
+
+SERVICE = "assessment"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the use cases need from the configuration and the profile."""
+
+    secret: str
+    link_base_url: str
+    link_valid: timedelta
+    part: dict
+    units: dict  # code -> unit of units.yaml
+    office: str
+
+
+# ---------------------------------------------------------------- facts
+def _insert_ignore(session: Session, table, values: dict) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+
+
+def _facts(session: Session, appeal_id: str, *, lock: bool = False):
+    """The appeal's row, created empty when an event about it arrives before ``appeal_received``."""
+    _insert_ignore(session, appeal_facts, {"appeal_id": appeal_id, "status": "received", "dispatch_count": 0,
+                                           "reopen_count": 0})
+    query = select(appeal_facts).where(appeal_facts.c.appeal_id == appeal_id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.execute(query).one()
+
+
+def _set(session: Session, appeal_id: str, **values: Any) -> None:
+    session.execute(update(appeal_facts).where(appeal_facts.c.appeal_id == appeal_id).values(**values))
+
+
+def _first(session: Session, event: Event, method: str) -> bool:
+    return first_delivery(session, inbox, event.id, f"{SERVICE}.{method}", event.time)
+
+
+def on_received(session: Session, event: Event) -> bool:
+    if not _first(session, event, "on_received"):
+        return False
+    data = event.data
+    row = _facts(session, data["appeal_id"], lock=True)
+    _set(session, data["appeal_id"],
+         credit_code=data["credit_code"], enterprise_name=data["enterprise_name"], title=data["title"],
+         district=data["district"], category=row.category or data.get("category"),
+         contact=data.get("contact"), collected_at=data["collected_at"], submitted_at=data["submitted_at"],
+         submitted_on_time=domain.submitted_on_time(data["collected_at"], data["submitted_at"]))
+    return True
+
+
+def on_dispatched(session: Session, event: Event) -> bool:
+    """The latest dispatch counts: its lead unit is the one measured; its acceptance starts afresh."""
+    if not _first(session, event, "on_dispatched"):
+        return False
+    data = event.data
+    row = _facts(session, data["appeal_id"], lock=True)
+    if data["dispatch_count"] < row.dispatch_count:
+        return True  # an older dispatch arriving late changes nothing
+    values: dict[str, Any] = {"lead_unit": data["lead_unit"], "category": data["category"],
+                              "difficulty": data["difficulty"], "dispatch_count": data["dispatch_count"]}
+    keeps_stage = data.get("reason") == "reopened" or (
+        data.get("reason") in ("escalated", "assigned") and row.status in ("replied", "reopened"))
+    if keeps_stage:
+        # a reopen (重办) or a change of lead after the reply starts no new acceptance
+        # (supervision restarts the reply stage): the response already measured stands
+        _set(session, data["appeal_id"], **values)
+        return True
+    if data["lead_unit"] is not None:
+        values["dispatched_at"] = event.time
+        if row.accepted_at is not None and row.accepted_at < event.time:
+            values["accepted_at"] = None
+    if row.status not in ("closed", "replied"):
+        values["status"] = "dispatched" if data["lead_unit"] else "queued"
+    if data.get("district") and not row.district:
+        values["district"] = data["district"]
+    _set(session, data["appeal_id"], **values)
+    return True
+
+
+def on_accepted(session: Session, event: Event) -> bool:
+    if not _first(session, event, "on_accepted"):
+        return False
+    row = _facts(session, event.data["appeal_id"], lock=True)
+    values: dict[str, Any] = {"accepted_at": event.time}
+    if row.status in ("received", "queued", "dispatched", "reopened"):
+        values["status"] = "accepted"
+    _set(session, row.appeal_id, **values)
+    return True
+
+
+def on_replied(session: Session, event: Event, settings: Settings) -> bool:
+    """The reply is recorded and the enterprise is sent a fresh single-use callback link."""
+    if not _first(session, event, "on_replied"):
+        return False
+    data = event.data
+    row = _facts(session, data["appeal_id"], lock=True)
+    if row.status == "closed":
+        return True
+    expires_at = event.time + settings.link_valid
+    nonce = domain.new_nonce()
+    session.execute(update(callback_links).where(callback_links.c.appeal_id == row.appeal_id,
+                                                 callback_links.c.used_at.is_(None))
+                    .values(superseded=True))
+    session.execute(insert(callback_links).values(nonce=nonce, appeal_id=row.appeal_id, expires_at=expires_at,
+                                                  created_at=event.time, used_at=None, superseded=False))
+    _set(session, row.appeal_id, replied_at=event.time, outcome=data["outcome"], status="replied",
+         lead_unit=row.lead_unit or data["unit"], callback_requested_at=event.time,
+         callback_expires_at=expires_at, callback_answered_at=None)
+    token = domain.sign_link(settings.secret, row.appeal_id, expires_at, nonce)
+    add_event(session, outbox, make_event("callback_requested", {
+        "appeal_id": row.appeal_id, "credit_code": row.credit_code,
+        "link": f"{settings.link_base_url.rstrip('/')}/{token}", "expires_at": expires_at,
+    }, producer=SERVICE, now=event.time, correlation_id=event.correlationid))
+    return True
+
+
+def on_returned(session: Session, event: Event) -> bool:
+    if not _first(session, event, "on_returned"):
+        return False
+    _facts(session, event.data["appeal_id"])
+    session.execute(insert(returns).values(event_id=event.id, appeal_id=event.data["appeal_id"],
+                                           unit=event.data["unit"], returned_at=event.time))
+    return True
+
+
+def on_reclassified(session: Session, event: Event) -> bool:
+    if not _first(session, event, "on_reclassified"):
+        return False
+    row = _facts(session, event.data["appeal_id"], lock=True)
+    _set(session, row.appeal_id, category=event.data["category"], difficulty=event.data["difficulty"])
+    return True
+
+
+def on_deadline_set(session: Session, event: Event) -> bool:
+    """The acceptance and reply deadlines measure the response rate and the on-time rate."""
+    if not _first(session, event, "on_deadline_set"):
+        return False
+    columns = {"accept": ("accept_due_at", "accept_due_set_at"),
+               "reply": ("reply_due_at", "reply_due_set_at")}.get(event.data["stage"])
+    row = _facts(session, event.data["appeal_id"], lock=True)
+    if columns is None:  # a supervision order's deadline does not enter the rates
+        return True
+    due, set_at = columns
+    if getattr(row, set_at) is None or event.time >= getattr(row, set_at):
+        _set(session, row.appeal_id, **{due: event.data["due_at"], set_at: event.time})
+    return True
+
+
+def on_colour_changed(session: Session, event: Event) -> bool:
+    if not _first(session, event, "on_colour_changed"):
+        return False
+    row = _facts(session, event.data["appeal_id"], lock=True)
+    if row.colour_at is None or event.time >= row.colour_at:
+        _set(session, row.appeal_id, colour=event.data["colour"], colour_at=event.time)
+    return True
+
+
+def on_escalated(session: Session, event: Event) -> bool:
+    if not _first(session, event, "on_escalated"):
+        return False
+    row = _facts(session, event.data["appeal_id"])
+    session.execute(insert(escalations).values(
+        event_id=event.id, appeal_id=row.appeal_id, unit=event.data.get("unit") or row.lead_unit,
+        reason=event.data["reason"], level=event.data["level"], escalated_at=event.time))
+    return True
+
+
+# ---------------------------------------------------------------- callbacks
+@dataclass
+class CallbackResult:
+    appeal_id: str
+    result: str  # closed / reopened
+    outcome: str
+    satisfaction: str
+    reopen_count: int
+
+
+def record_callback(session: Session, appeal_id: str, answer: dict, *, channel: str, caller: str | None,
+                    now: datetime) -> CallbackResult:
+    """Record a callback answer on a replied appeal; close it or reopen it (重办)."""
+    row = session.execute(select(appeal_facts).where(appeal_facts.c.appeal_id == appeal_id)
+                          .with_for_update()).first()
+    if row is None:
+        raise NotFound(f"no appeal {appeal_id} known to assessment")
+    if row.status != "replied":
+        raise Conflict(f"诉求 {appeal_id} 当前状态为 {row.status}，只有已办结反馈（replied）的诉求才能回访")
+    called_at = answer["called_at"]
+    if row.replied_at is not None and called_at < row.replied_at:
+        raise InvalidInput("the callback cannot come before the reply",
+                           {"called_at": [f"before the reply at {row.replied_at.isoformat()}"]})
+    result = domain.callback_result(row.outcome, answer["solved"], answer["satisfaction"])
+    session.execute(insert(callbacks).values(
+        appeal_id=appeal_id, unit=row.lead_unit, outcome=row.outcome, solved=answer["solved"],
+        satisfaction=answer["satisfaction"], comment=answer.get("comment"), caller=caller, channel=channel,
+        called_at=called_at, result=result))
+    session.execute(update(callback_links).where(callback_links.c.appeal_id == appeal_id,
+                                                 callback_links.c.used_at.is_(None))
+                    .values(superseded=True))
+    correlation = appeal_id
+    add_event(session, outbox, make_event("callback_recorded", {
+        "appeal_id": appeal_id, "solved": answer["solved"], "satisfaction": answer["satisfaction"],
+        "comment": answer.get("comment"), "caller": caller}, producer=SERVICE, now=now, correlation_id=correlation))
+    reopen_count = row.reopen_count
+    if result == "closed":
+        on_time = row.reply_due_at is None or row.replied_at is None or row.replied_at <= row.reply_due_at
+        reply_days = None
+        if row.replied_at is not None and row.submitted_at is not None:
+            reply_days = (row.replied_at - row.submitted_at).total_seconds() / 86400
+        _set(session, appeal_id, status="closed", closed_at=called_at, closed_outcome=row.outcome,
+             closed_on_time=on_time, closing_reply_days=reply_days, callback_answered_at=called_at)
+        add_event(session, outbox, make_event("appeal_closed", {
+            "appeal_id": appeal_id, "outcome": row.outcome, "satisfaction": answer["satisfaction"],
+            "unit": row.lead_unit}, producer=SERVICE, now=now, correlation_id=correlation))
+    else:
+        reopen_count += 1
+        _set(session, appeal_id, status="reopened", reopen_count=reopen_count, callback_answered_at=called_at)
+        add_event(session, outbox, make_event("appeal_reopened", {
+            "appeal_id": appeal_id, "reason": domain.reopen_reason(answer["solved"], answer["satisfaction"]),
+            "reopen_count": reopen_count, "unit": row.lead_unit}, producer=SERVICE, now=now,
+            correlation_id=correlation))
+    return CallbackResult(appeal_id, result, row.outcome, answer["satisfaction"], reopen_count)
+
+
+def _valid_link(session: Session, settings: Settings, token: str, now: datetime, *, lock: bool = False):
+    try:
+        claim = domain.read_link(settings.secret, token, now)
+    except domain.LinkRefused as refused:
+        raise Forbidden(refused.message, {"reason": [refused.reason]}) from None
+    query = select(callback_links).where(callback_links.c.nonce == claim.nonce)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    link = session.execute(query).first()
+    if link is None or link.appeal_id != claim.appeal_id:
+        raise Forbidden("回访链接无效（未签发）", {"reason": ["forged"]})
+    if link.used_at is not None:
+        raise Conflict("该回访链接已使用，感谢您的评价", {"reason": ["used"]})
+    if link.superseded:
+        raise Conflict("该回访链接已失效（诉求已另行回访或重新办理）", {"reason": ["superseded"]})
+    return claim
+
+
+def callback_form(session: Session, settings: Settings, token: str, now: datetime) -> dict:
+    """What the enterprise sees behind its link: the appeal and the reply to rate."""
+    claim = _valid_link(session, settings, token, now)
+    row = session.execute(select(appeal_facts).where(appeal_facts.c.appeal_id == claim.appeal_id)).one()
+    unit = settings.units.get(row.lead_unit or "", {})
+    return {"appeal_id": row.appeal_id, "title": row.title, "enterprise_name": row.enterprise_name,
+            "unit": row.lead_unit, "unit_name": unit.get("name", row.lead_unit), "outcome": row.outcome,
+            "replied_at": row.replied_at, "expires_at": claim.expires_at,
+            "questions": {"solved": "问题是否真正解决？", "satisfaction": "您对办理结果是否满意？（满意/基本满意/不满意）"}}
+
+
+def answer_by_link(session: Session, settings: Settings, token: str, answer: dict, now: datetime) -> CallbackResult:
+    """The enterprise answers through its signed link: once, before it expires."""
+    claim = _valid_link(session, settings, token, now, lock=True)
+    session.execute(update(callback_links).where(callback_links.c.nonce == claim.nonce).values(used_at=now))
+    return record_callback(session, claim.appeal_id, answer, channel="link", caller="enterprise", now=now)
+
+
+def appeal_assessment(session: Session, appeal_id: str) -> dict:
+    row = session.execute(select(appeal_facts).where(appeal_facts.c.appeal_id == appeal_id)).first()
+    if row is None:
+        raise NotFound(f"no appeal {appeal_id} known to assessment")
+    history = session.execute(select(callbacks).where(callbacks.c.appeal_id == appeal_id)
+                              .order_by(callbacks.c.called_at, callbacks.c.id)).fetchall()
+    facts = dict(row._mapping)
+    facts["callbacks"] = [dict(r._mapping) for r in history]
+    return facts

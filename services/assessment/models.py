@@ -1,0 +1,127 @@
+"""The assessment service's tables: facts learnt from events, callbacks, links, outbox, inbox.
+
+``appeal_facts`` holds one row per appeal with the timestamps and attributes the
+rates need; every rate is a ``count(*) FILTER (WHERE ...)`` over it, grouped by
+unit, category or district, so a report never loads appeals into Python. Each
+timestamp that bounds a period has its own index.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, Index, Integer, MetaData,
+                        String, Table, Text, UniqueConstraint)
+
+from shared.outbox import messaging_tables
+
+metadata = MetaData()
+
+appeal_facts = Table(
+    "appeal_facts", metadata,
+    Column("appeal_id", String(64), primary_key=True),
+    # intake: appeal_received
+    Column("credit_code", String(18), nullable=True),
+    Column("enterprise_name", String(200), nullable=True),
+    Column("title", String(200), nullable=True),
+    Column("district", String(64), nullable=True),
+    Column("category", String(32), nullable=True),
+    Column("contact", JSON, nullable=True),
+    Column("collected_at", DateTime(timezone=True), nullable=True),
+    Column("submitted_at", DateTime(timezone=True), nullable=True),
+    Column("submitted_on_time", Boolean, nullable=True),  # within 2 working days of collection
+    # dispatch: the latest dispatch counts
+    Column("lead_unit", String(64), nullable=True),
+    Column("difficulty", String(1), nullable=True),
+    Column("dispatched_at", DateTime(timezone=True), nullable=True),
+    Column("dispatch_count", Integer, nullable=False, default=0),
+    Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Column("replied_at", DateTime(timezone=True), nullable=True),
+    Column("outcome", String(16), nullable=True),  # solved / explained / long_term (the latest reply)
+    # supervision: deadlines of the running dispatch, the colour of the running stage
+    Column("accept_due_at", DateTime(timezone=True), nullable=True),
+    Column("reply_due_at", DateTime(timezone=True), nullable=True),
+    # when each was set: a late-arriving older event does not overwrite a newer one
+    Column("accept_due_set_at", DateTime(timezone=True), nullable=True),
+    Column("reply_due_set_at", DateTime(timezone=True), nullable=True),
+    Column("colour", String(8), nullable=True),
+    Column("colour_at", DateTime(timezone=True), nullable=True),
+    # this service: callback and closing
+    Column("status", String(16), nullable=False, default="received"),
+    Column("callback_requested_at", DateTime(timezone=True), nullable=True),
+    Column("callback_expires_at", DateTime(timezone=True), nullable=True),
+    Column("callback_answered_at", DateTime(timezone=True), nullable=True),
+    Column("reopen_count", Integer, nullable=False, default=0),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("closed_outcome", String(16), nullable=True),
+    Column("closed_on_time", Boolean, nullable=True),  # the closing reply came by the reply deadline
+    # days from submission to the closing reply: "solved within 7 / 60 days"
+    Column("closing_reply_days", Float, nullable=True),
+)
+Index("ix_appeal_facts_submitted_at", appeal_facts.c.submitted_at)
+Index("ix_appeal_facts_collected_at", appeal_facts.c.collected_at)
+Index("ix_appeal_facts_dispatched_at", appeal_facts.c.dispatched_at)
+Index("ix_appeal_facts_closed_at", appeal_facts.c.closed_at)
+Index("ix_appeal_facts_callback_expires_at", appeal_facts.c.callback_expires_at,
+      postgresql_where=appeal_facts.c.callback_answered_at.is_(None))
+# the open appeals (colour counts, the overdue list): an index-only scan of the rows not closed
+Index("ix_appeal_facts_open", appeal_facts.c.submitted_at, appeal_facts.c.colour, appeal_facts.c.status,
+      appeal_facts.c.accepted_at, appeal_facts.c.accept_due_at, appeal_facts.c.reply_due_at,
+      postgresql_where=appeal_facts.c.closed_at.is_(None))
+
+callbacks = Table(
+    "callbacks", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("unit", String(64), nullable=True),  # the lead unit whose reply was rated
+    Column("outcome", String(16), nullable=True),  # the reply's outcome
+    Column("solved", Boolean, nullable=False),
+    Column("satisfaction", String(8), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("caller", String(128), nullable=True),
+    Column("channel", String(16), nullable=False),  # office (phone) / link (the enterprise itself)
+    Column("called_at", DateTime(timezone=True), nullable=False),
+    Column("result", String(16), nullable=False),  # closed / reopened
+)
+Index("ix_callbacks_called_at", callbacks.c.called_at)
+Index("ix_callbacks_appeal_id", callbacks.c.appeal_id)
+
+callback_links = Table(
+    "callback_links", metadata,
+    Column("nonce", String(32), primary_key=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("superseded", Boolean, nullable=False, default=False),
+)
+Index("ix_callback_links_appeal_id", callback_links.c.appeal_id)
+
+returns = Table(
+    "returns", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("returned_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_returns_returned_at", returns.c.returned_at)
+
+escalations = Table(
+    "escalations", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("unit", String(64), nullable=True),
+    Column("reason", String(32), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("escalated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_escalations_escalated_at", escalations.c.escalated_at)
+
+published_reports = Table(
+    "published_reports", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("report", String(16), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("published_by", String(128), nullable=False),
+    UniqueConstraint("report", "period", name="uq_published_reports_report_period"),
+)
+
+outbox, inbox = messaging_tables(metadata)

@@ -1,0 +1,381 @@
+"""The assessment service: callbacks (回访), rates, scores, rankings, weekly and monthly reports.
+
+Entrypoints only: each parses its input, calls a use case in ``handlers`` (or
+builds a report through ``reports``) inside one transaction, and serialises.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from nameko.extensions import DependencyProvider
+from prometheus_client import Counter, Histogram
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
+
+from services.assessment import domain, handlers, measures, render, reports, schemas
+from services.assessment.models import outbox, published_reports
+from services.assessment.profile import AssessmentPart
+from shared import service as base
+from shared.auth import Auth
+from shared.consumers import event_handler
+from shared.db import Database
+from shared.events import Event, make_event
+from shared.openapi import BEARER, build_spec, error, json_content
+from shared.outbox import OutboxRelay, add_event
+from shared.profile import load_part, load_units, profile_dir
+from shared.web import Conflict, DomainError, InvalidInput, error_response, http, json_body, json_response
+
+log = logging.getLogger(__name__)
+
+DEMO_CALLBACK_SECRET = "suqiu-demo-callback-secret-not-for-production"
+READERS = ("office", "unit")
+
+CALLBACKS = Counter("suqiu_callbacks_total", "Callback answers recorded.", ["satisfaction"])
+CLOSED = Counter("suqiu_appeals_closed_total", "Appeals closed after their callback.", ["outcome"])
+REPORT_DURATION = Histogram("suqiu_report_duration_seconds", "Time to build a report.", ["report"],
+                            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+CONTENT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+class AssessmentSettings(DependencyProvider):
+    """The profile part, the unit directory and the link secret, read once in ``setup()``."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        directory = profile_dir(config)
+        part = load_part(directory, "assessment", AssessmentPart)
+        units = load_units(directory)
+        secret = config.get("CALLBACK_SECRET") or DEMO_CALLBACK_SECRET
+        if secret == DEMO_CALLBACK_SECRET:
+            log.warning("CALLBACK_SECRET is not set: callback links are signed with the demo key")
+        self.settings = handlers.Settings(
+            secret=secret, link_base_url=part["callback"]["link_base_url"],
+            link_valid=timedelta(hours=part["callback"]["link_valid_hours"]), part=part,
+            units={u["code"]: u for u in units["units"]}, office=units["office"])
+
+    def get_dependency(self, worker_ctx) -> handlers.Settings:
+        return self.settings
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+OUTCOME_NAMES = {"solved": "已解决", "explained": "已作解释说明", "long_term": "已纳入长期规划"}
+
+
+def _wants_html(request) -> bool:
+    accept = request.accept_mimetypes
+    return accept.best_match(["application/json", "text/html"]) == "text/html" and accept["text/html"] > 0
+
+
+def _callback_page(message: str | None, *, form: dict | None = None, status: int = 200) -> Response:
+    expires = form["expires_at"].astimezone(domain.SHANGHAI).strftime("%Y-%m-%d %H:%M") if form else ""
+    outcome = OUTCOME_NAMES.get(form["outcome"], form["outcome"]) if form else ""
+    html = render.page("callback.html.j2", message=message, form=form, expires=expires, outcome=outcome)
+    return Response(html, status=status, content_type="text/html; charset=utf-8")
+
+
+def _period(kind: str, request) -> domain.Period:
+    name = {"weekly": "week", "monthly": "month"}[kind]
+    value = request.args.get(name)
+    if not value:
+        raise InvalidInput(f"say which {name}", {name: ["required, e.g. " + ("2026-W47" if name == "week"
+                                                                             else "2026-11")]})
+    try:
+        return domain.week_period(value) if name == "week" else domain.month_period(value)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid {name}", {name: [str(exc)]}) from None
+
+
+def _previous(period: domain.Period) -> domain.Period:
+    if period.kind == "month":
+        return domain.previous_month(period)
+    return domain.previous_weeks(period, 2)[0]
+
+
+class AssessmentService(base.OperableService):
+    name = "assessment"
+
+    db = Database("assessment")
+    relay = OutboxRelay(outbox)
+    auth = Auth()
+    settings = AssessmentSettings()
+
+    # ------------------------------------------------------------ facts from events
+    @event_handler("intake", "appeal_received")
+    def on_received(self, event: Event):
+        with self.db.transaction() as session:
+            handlers.on_received(session, event)
+
+    @event_handler("dispatch", "appeal_dispatched")
+    def on_dispatched(self, event: Event):
+        with self.db.transaction() as session:
+            handlers.on_dispatched(session, event)
+
+    @event_handler("dispatch", "appeal_accepted")
+    def on_accepted(self, event: Event):
+        with self.db.transaction() as session:
+            handlers.on_accepted(session, event)
+
+    @event_handler("dispatch", "appeal_replied")
+    def on_replied(self, event: Event):
+        with self.db.transaction() as session:
+            handlers.on_replied(session, event, self.settings)
+
+    @event_handler("dispatch", "appeal_returned")
+    def on_returned(self, event: Event):
+        with self.db.transaction() as session:
+            handlers.on_returned(session, event)
+
+    @event_handler("dispatch", "appeal_reclassified")
+    def on_reclassified(self, event: Event):
+        with self.db.transaction() as session:
+            handlers.on_reclassified(session, event)
+
+    @event_handler("supervision", "appeal_deadline_set")
+    def on_deadline_set(self, event: Event):
+        with self.db.transaction() as session:
+            handlers.on_deadline_set(session, event)
+
+    @event_handler("supervision", "appeal_colour_changed")
+    def on_colour_changed(self, event: Event):
+        with self.db.transaction() as session:
+            handlers.on_colour_changed(session, event)
+
+    @event_handler("supervision", "appeal_escalated")
+    def on_escalated(self, event: Event):
+        with self.db.transaction() as session:
+            handlers.on_escalated(session, event)
+
+    # ------------------------------------------------------------ callbacks (回访)
+    @http("POST", "/api/v1/appeals/<string:appeal_id>/callback")
+    def record_callback(self, request, appeal_id):
+        principal = self.auth.require(request, "office")
+        now = self.clock(request)
+        answer = domain.validate_callback(json_body(request), now)
+        with self.db.transaction() as session:
+            result = handlers.record_callback(session, appeal_id, answer, channel="office",
+                                              caller=answer.get("caller") or principal.name, now=now)
+        return self._callback_answered(result)
+
+    @http("GET", "/api/v1/appeals/<string:appeal_id>/assessment")
+    def get_assessment(self, request, appeal_id):
+        self.auth.require(request, "office")
+        return json_response(handlers.appeal_assessment(self.db.session, appeal_id))
+
+    @http("GET", "/api/v1/callback/<string:token>")
+    def callback_form(self, request, token):
+        """JSON for machines; an HTML form in Chinese for the enterprise's browser."""
+        html = _wants_html(request)
+        try:
+            form = handlers.callback_form(self.db.session, self.settings, token, self.clock(request))
+        except DomainError as exc:
+            if html:
+                return _callback_page(exc.message, status=error_response(exc).status_code)
+            raise
+        return _callback_page(None, form=form) if html else json_response(form)
+
+    @http("POST", "/api/v1/callback/<string:token>")
+    def answer_callback(self, request, token):
+        """The enterprise's answer: JSON, or the HTML form's fields (then an HTML page back)."""
+        html = request.mimetype in FORM_TYPES
+        now = self.clock(request)
+        try:
+            body = dict(request.form) if html else json_body(request)
+            if isinstance(body, dict):
+                body = {k: v for k, v in body.items() if k in ("solved", "satisfaction", "comment")}
+                if html and not body.get("comment"):
+                    body.pop("comment", None)
+            answer = domain.validate_callback(body, now)
+            with self.db.transaction() as session:
+                result = handlers.answer_by_link(session, self.settings, token, answer, now)
+        except (DomainError, ValidationError) as exc:
+            if html:
+                message = exc.message if isinstance(exc, DomainError) else "请选择是否解决和满意程度后再提交。"
+                return _callback_page(message, status=error_response(exc).status_code)
+            raise
+        response = self._callback_answered(result)
+        return _callback_page("感谢您的评价！" + ("我们已将问题交回重新办理。" if result.result == "reopened" else ""),
+                              status=201) if html else response
+
+    def _callback_answered(self, result: handlers.CallbackResult):
+        CALLBACKS.labels(result.satisfaction).inc()
+        if result.result == "closed":
+            CLOSED.labels(result.outcome).inc()
+        return json_response(schemas.CallbackResultOut().dump(result), status=201)
+
+    # ------------------------------------------------------------ rates and reports
+    @http("GET", "/api/v1/rates")
+    def rates(self, request):
+        principal = self.auth.require(request, *READERS)
+        query = schemas.RatesQuery().load(request.args.to_dict())
+        try:
+            period = domain.range_period(query["start"], query["end"])
+        except ValueError as exc:
+            raise InvalidInput("invalid period", {"to": [str(exc)]}) from None
+        group = None if query["by"] == "overall" else query["by"]
+        counts = measures.counts_by(self.db.session, period, group, self.clock(request))
+        if principal.role == "unit":
+            if group != "unit":
+                raise InvalidInput("a unit sees its own rates", {"by": ["must be unit"]})
+            counts = {k: v for k, v in counts.items() if k == principal.unit}
+        scoring = self.settings.part["scoring"]
+        items = [{"key": key, "counts": c, "rates": domain.rates(c),
+                  **({"score": domain.score(domain.rates(c), c, scoring)} if group == "unit" else {})}
+                 for key, c in sorted(counts.items())]
+        return json_response({"period": period.label, "start": period.start, "end": period.end,
+                              "by": query["by"], "items": items})
+
+    @http("GET", "/api/v1/reports/weekly")
+    def weekly_report(self, request):
+        return self._report(request, "weekly")
+
+    @http("GET", "/api/v1/reports/monthly")
+    def monthly_report(self, request):
+        return self._report(request, "monthly")
+
+    def _build(self, kind: str, period: domain.Period, now) -> dict:
+        started = time.perf_counter()
+        report = reports.build(self.db.session, kind, period, _previous(period), self.settings.part,
+                               self.settings.units, now)
+        REPORT_DURATION.labels(kind).observe(time.perf_counter() - started)
+        return report
+
+    def _report(self, request, kind: str):
+        self.auth.require(request, *READERS)
+        period = _period(kind, request)
+        fmt = schemas.ReportQuery().load(request.args.to_dict())["format"]
+        report = self._build(kind, period, self.clock(request))
+        if fmt == "json":
+            return json_response(report)
+        body = {"html": render.to_html, "csv": render.to_csv, "xlsx": render.to_xlsx}[fmt](report)
+        headers = {} if fmt == "html" else {
+            "Content-Disposition": f'attachment; filename="{kind}-{period.label}.{fmt}"'}
+        return Response(body, status=200, headers=headers, content_type=CONTENT_TYPES[fmt])
+
+    @http("POST", "/api/v1/reports/weekly/publish")
+    def publish_weekly(self, request):
+        return self._publish(request, "weekly")
+
+    @http("POST", "/api/v1/reports/monthly/publish")
+    def publish_monthly(self, request):
+        return self._publish(request, "monthly")
+
+    def _publish(self, request, kind: str):
+        """Emits ``report_published`` with its links and a ``unit_flagged`` per unit to rectify."""
+        principal = self.auth.require(request, "office")
+        period = _period(kind, request)
+        now = self.clock(request)
+        report = self._build(kind, period, now)
+        base_url = self.settings.part["reports"]["public_base_url"].rstrip("/")
+        name = "week" if kind == "weekly" else "month"
+        links = {fmt: f"{base_url}/api/v1/reports/{kind}?{name}={period.label}&format={fmt}"
+                 for fmt in schemas.FORMATS}
+        summary = {**{k: v for k, v in report["summary"].items() if k != "open_by_colour"},
+                   "open_by_colour": report["summary"]["open_by_colour"],
+                   "rates": report["overall"]["rates"], "rectification": [e["unit"] for e in report["rectification"]]}
+        try:
+            event = self._record_publication(kind, period, principal.actor, links, summary, report, now)
+        except IntegrityError:  # a concurrent publication of the same period won
+            raise Conflict(f"the {kind} report of {period.label} was already published") from None
+        return json_response({"report": kind, "period": period.label, "event_id": event.id, "links": links,
+                              "flagged": [e["unit"] for e in report["rectification"]]}, status=201)
+
+    def _record_publication(self, kind, period, actor, links, summary, report, now) -> Event:
+        with self.db.transaction() as session:
+            known = session.execute(select(published_reports.c.event_id).where(
+                published_reports.c.report == kind, published_reports.c.period == period.label)).first()
+            if known is not None:
+                raise Conflict(f"the {kind} report of {period.label} was already published")
+            event = make_event("report_published", {"report": kind, "period": period.label, "links": links,
+                                                    "summary": summary}, producer="assessment", now=now)
+            session.execute(published_reports.insert().values(
+                event_id=event.id, report=kind, period=period.label, published_at=now,
+                published_by=actor))
+            add_event(session, outbox, event)
+            for entry in report["rectification"]:
+                add_event(session, outbox, make_event("unit_flagged", {
+                    "unit": entry["unit"], "period": period.label, "satisfaction_rate": entry["satisfaction_rate"],
+                    "threshold": entry["threshold"]}, producer="assessment", now=now,
+                    correlation_id=event.id))
+        return event
+
+    # ------------------------------------------------------------ documents
+    @http("GET", "/openapi.json")
+    def openapi(self, request):
+        return json_response(openapi_document())
+
+
+def openapi_document() -> dict:
+    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+    path_param = lambda name: {"name": name, "in": "path", "required": True,  # noqa: E731
+                               "schema": {"type": "string"}}
+    answered = {"201": {"description": "recorded: closed or reopened", "content": json_content(ref("CallbackResult"))},
+                "400": error("invalid answer, a message per field"),
+                "409": error("the appeal is not waiting for a callback, or the link was used")}
+    formats = {"name": "format", "in": "query", "required": False,
+               "schema": {"type": "string", "enum": list(schemas.FORMATS), "default": "json"}}
+    report_responses = {"200": {"description": "the report", "content": {
+        "application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}},
+        "text/csv": {"schema": {"type": "string"}}, CONTENT_TYPES["xlsx"]: {"schema": {"type": "string",
+                                                                                     "format": "binary"}}}},
+        "400": error("invalid period or format"), "401": error("no or unknown token"),
+        "403": error("role not allowed")}
+    published = {"201": {"description": "report_published (and unit_flagged) emitted"},
+                 "400": error("invalid period"), "403": error("office only"),
+                 "409": error("this period's report was already published")}
+    paths = {
+        "/api/v1/appeals/{appeal_id}/callback": {"post": {
+            "summary": "Record a callback (回访) made by the office", "security": BEARER,
+            "parameters": [path_param("appeal_id")],
+            "requestBody": {"required": True, "content": json_content(ref("CallbackInput"))},
+            "responses": {**answered, "403": error("office only"), "404": error("unknown appeal")}}},
+        "/api/v1/appeals/{appeal_id}/assessment": {"get": {
+            "summary": "What assessment knows of an appeal, with its callbacks", "security": BEARER,
+            "parameters": [path_param("appeal_id")],
+            "responses": {"200": {"description": "facts and callbacks"}, "404": error("unknown appeal")}}},
+        "/api/v1/callback/{token}": {
+            "get": {"summary": "The enterprise's callback form (signed link, no account)",
+                    "parameters": [path_param("token")],
+                    "responses": {"200": {"description": "the appeal and the questions"},
+                                  "403": error("forged or expired link"), "409": error("link used")}},
+            "post": {"summary": "The enterprise answers its callback (once)",
+                     "parameters": [path_param("token")],
+                     "requestBody": {"required": True, "content": json_content(ref("CallbackInput"))},
+                     "responses": {**answered, "403": error("forged or expired link")}}},
+        "/api/v1/rates": {"get": {
+            "summary": "Every rate for any period, per unit, category, district or overall", "security": BEARER,
+            "parameters": [{"name": "from", "in": "query", "required": True, "schema": {"type": "string",
+                                                                                          "format": "date"}},
+                           {"name": "to", "in": "query", "required": True, "schema": {"type": "string",
+                                                                                        "format": "date"}},
+                           {"name": "by", "in": "query", "required": False, "schema": {
+                               "type": "string", "enum": ["unit", "category", "district", "overall"]}}],
+            "responses": {"200": {"description": "counts and rates"}, "400": error("invalid period")}}},
+        "/api/v1/reports/weekly": {"get": {
+            "summary": "The weekly report (周报)", "security": BEARER,
+            "parameters": [{"name": "week", "in": "query", "required": True,
+                            "schema": {"type": "string", "example": "2026-W47"}}, formats],
+            "responses": report_responses}},
+        "/api/v1/reports/monthly": {"get": {
+            "summary": "The monthly bulletin (月度通报)", "security": BEARER,
+            "parameters": [{"name": "month", "in": "query", "required": True,
+                            "schema": {"type": "string", "example": "2026-11"}}, formats],
+            "responses": report_responses}},
+        "/api/v1/reports/weekly/publish": {"post": {
+            "summary": "Publish the weekly report", "security": BEARER,
+            "parameters": [{"name": "week", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": published}},
+        "/api/v1/reports/monthly/publish": {"post": {
+            "summary": "Publish the monthly bulletin", "security": BEARER,
+            "parameters": [{"name": "month", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": published}},
+    }
+    return build_spec("Suqiu assessment", "1.0.0", {
+        "CallbackInput": schemas.CallbackInput, "CallbackResult": schemas.CallbackResultOut}, paths)

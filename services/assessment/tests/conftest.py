@@ -1,0 +1,47 @@
+"""Fixtures of the assessment tests: the demo profile's settings and a migrated database."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from services.assessment import domain, handlers
+from services.assessment.profile import AssessmentPart
+from shared.db import make_engine, migrate
+from shared.profile import DEFAULT_PROFILE, load_part, load_units
+
+SECRET = "test-callback-secret"
+
+
+@pytest.fixture
+def settings() -> handlers.Settings:
+    part = load_part(DEFAULT_PROFILE, "assessment", AssessmentPart)
+    units = load_units(DEFAULT_PROFILE)
+    return handlers.Settings(secret=SECRET, link_base_url="http://assessment.test/api/v1/callback",
+                             link_valid=timedelta(hours=part["callback"]["link_valid_hours"]), part=part,
+                             units={u["code"]: u for u in units["units"]}, office=units["office"])
+
+
+@pytest.fixture
+def sessions(database_url):
+    migrate("assessment", database_url)
+    engine = make_engine(database_url)
+    yield sessionmaker(bind=engine, expire_on_commit=False)
+    engine.dispose()
+
+
+def apply_event(session, settings, event) -> None:
+    """Run the handler the service would run for ``event``."""
+    name = {"appeal_received": "on_received", "appeal_dispatched": "on_dispatched",
+            "appeal_accepted": "on_accepted", "appeal_replied": "on_replied", "appeal_returned": "on_returned",
+            "appeal_reclassified": "on_reclassified", "appeal_deadline_set": "on_deadline_set",
+            "appeal_colour_changed": "on_colour_changed", "appeal_escalated": "on_escalated"}[event.type]
+    handler = getattr(handlers, name)
+    if name == "on_replied":
+        handler(session, event, settings)
+    else:
+        handler(session, event)
+
+
+def apply_callback(session, appeal_id, body, now):
+    answer = domain.validate_callback(body, now)
+    return handlers.record_callback(session, appeal_id, answer, channel="office", caller=answer["caller"], now=now)

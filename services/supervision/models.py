@@ -1,0 +1,110 @@
+"""Supervision's tables: the ledger of watched appeals (台账), escalations, orders,
+clock pauses, digests sent, outbox, inbox."""
+from __future__ import annotations
+
+from sqlalchemy import (JSON, BigInteger, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
+                        text)
+
+from shared.outbox import messaging_tables
+
+metadata = MetaData()
+
+_BigId = BigInteger().with_variant(Integer, "sqlite")
+
+appeals = Table(
+    "appeals", metadata,
+    Column("appeal_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("lead_unit", String(64), nullable=True),
+    Column("co_units", JSON, nullable=True),
+    Column("category", String(32), nullable=True),
+    Column("difficulty", String(1), nullable=True),
+    Column("nature", String(16), nullable=True),
+    Column("unit_level", String(16), nullable=True),  # the administrative level dispatch gave
+    Column("district", String(64), nullable=True),
+    Column("dispatch_count", Integer, nullable=False, server_default=text("0")),
+    # the running stage (accept / reply); null when none runs
+    Column("stage", String(16), nullable=True),
+    Column("measure", String(8), nullable=True),  # working / clock
+    Column("stage_started_at", DateTime(timezone=True), nullable=True),
+    Column("due_at", DateTime(timezone=True), nullable=True),
+    Column("yellow_at", DateTime(timezone=True), nullable=True),
+    Column("colour", String(8), nullable=True),
+    Column("paused_at", DateTime(timezone=True), nullable=True),
+    Column("paused_seconds", Float, nullable=False, server_default=text("0")),
+    # when the tick must look at it next: the earliest of yellow time and due time
+    Column("next_check_at", DateTime(timezone=True), nullable=True),
+    Column("level", Integer, nullable=False, server_default=text("0")),  # rungs climbed
+    Column("rung", String(16), nullable=True),
+    Column("overdue_count", Integer, nullable=False, server_default=text("0")),
+    Column("reopen_count", Integer, nullable=False, server_default=text("0")),
+    Column("dispatched_at", DateTime(timezone=True), nullable=True),
+    Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Column("replied_at", DateTime(timezone=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("correlation_id", String(64), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+# Only rows with something to check are in the index: a million closed appeals cost nothing.
+Index("ix_appeals_next_check", appeals.c.next_check_at,
+      postgresql_where=appeals.c.next_check_at.isnot(None), sqlite_where=appeals.c.next_check_at.isnot(None))
+Index("ix_appeals_lead_status", appeals.c.lead_unit, appeals.c.status)
+Index("ix_appeals_status_colour", appeals.c.status, appeals.c.colour)
+
+escalations = Table(
+    "escalations", metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("rung", String(16), nullable=False),
+    Column("reason", String(16), nullable=False),
+    Column("unit", String(64), nullable=True),
+    Column("to_unit", String(64), nullable=True),
+    Column("escalated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_escalations_appeal", escalations.c.appeal_id)
+Index("ix_escalations_rung_time", escalations.c.rung, escalations.c.escalated_at)
+
+orders = Table(
+    "orders", metadata,
+    Column("order_id", String(32), primary_key=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("unit", String(64), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("issued_by", String(128), nullable=False),
+    # open -> met (the appeal replied or closed in time) / overdue (one rung up, reason order)
+    Column("status", String(16), nullable=False, server_default=text("'open'")),
+    Column("settled_at", DateTime(timezone=True), nullable=True),
+    Column("next_check_at", DateTime(timezone=True), nullable=True),  # the due time while open
+)
+Index("ix_orders_appeal", orders.c.appeal_id)
+Index("ix_orders_next_check", orders.c.next_check_at,
+      postgresql_where=orders.c.next_check_at.isnot(None), sqlite_where=orders.c.next_check_at.isnot(None))
+
+clock_pauses = Table(
+    "clock_pauses", metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("paused_at", DateTime(timezone=True), nullable=False),
+    Column("resumed_at", DateTime(timezone=True), nullable=True),
+    Column("paused_seconds", Float, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("paused_by", String(128), nullable=False),
+    Column("resumed_by", String(128), nullable=True),
+)
+Index("ix_clock_pauses_appeal", clock_pauses.c.appeal_id)
+
+# One row per digest sent: two replicas ticking together send it once (primary key).
+digests = Table(
+    "digests", metadata,
+    Column("kind", String(16), primary_key=True),  # weekly / monthly
+    Column("period", String(16), primary_key=True),
+    Column("recipient", String(64), primary_key=True),
+    Column("item_count", Integer, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox, inbox = messaging_tables(metadata)

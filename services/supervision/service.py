@@ -1,0 +1,313 @@
+"""The supervision service: deadlines, colours, escalation and the ledger (台账).
+
+Entrypoints only: each parses its input, calls a use case in ``handlers`` inside
+one transaction, and serialises the answer. It learns every fact from events;
+time moves by ``tick(now)``: a nameko timer with the real clock, or the RPC /
+HTTP ``tick`` at a given time (simulations, tests).
+"""
+from __future__ import annotations
+
+import logging
+import time as _time
+from datetime import datetime, timedelta, timezone
+
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+from nameko.timer import timer
+from prometheus_client import Counter, Gauge, Histogram
+from werkzeug.wrappers import Response
+
+from services.supervision import domain, handlers, schemas
+from services.supervision.models import outbox
+from services.supervision.profile import SupervisionPart
+from shared import service as base
+from shared.auth import Auth
+from shared.consumers import event_handler
+from shared.db import Database
+from shared.events import Event
+from shared.openapi import BEARER, build_spec, error, json_content
+from shared.outbox import OutboxRelay
+from shared.profile import load_part, load_units, profile_dir
+from shared.web import Forbidden, InvalidInput, http, json_body, json_response, page_body, paging
+
+log = logging.getLogger(__name__)
+
+OPEN_APPEALS = Gauge("suqiu_open_appeals", "Open appeals under supervision, by colour and lead unit "
+                     "(refreshed by the tick).", ["colour", "unit"])
+OVERDUE_APPEALS = Gauge("suqiu_overdue_appeals", "Open appeals past their deadline (red).")
+ESCALATIONS = Counter("suqiu_escalations_total", "Appeals moved one rung up the ladder.", ["rung", "reason"])
+COLOUR_CHANGES = Counter("suqiu_colour_changes_total", "Colour changes published.")
+TICK_DURATION = Histogram("suqiu_tick_duration_seconds", "Time of one supervision tick (due appeals and digests).",
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+EXPORT_MAX = 100_000
+FUTURE_TOLERANCE = timedelta(minutes=1)
+
+
+def _flag(value) -> bool:
+    return str(value).lower() in ("1", "true", "yes")
+
+
+class Supervisor(DependencyProvider):
+    """The profile's policy (``supervision.yaml`` and the office's code), read at start-up,
+    and the tick's settings: ``TICK_TIMER`` (true), ``TICK_BATCH`` (200),
+    ``GAUGE_REFRESH_SECONDS`` (30; the open-appeals gauge costs a scan of the open appeals)."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        directory = profile_dir(config)
+        part = load_part(directory, "supervision", SupervisionPart)
+        units = load_units(directory)
+        problems = SupervisionPart.cross_check(part, units)
+        if problems:
+            raise RuntimeError(f"{directory}/supervision.yaml: " + "; ".join(problems))
+        self.policy = domain.Policy.from_profile(part)
+        self.office = units["office"]
+        self.timer_enabled = _flag(config.get("TICK_TIMER", "true"))
+        self.simulated = _flag(config.get("SIMULATED_CLOCK", "false"))
+        self.batch = int(config.get("TICK_BATCH", 200))
+        self.gauge_every = float(config.get("GAUGE_REFRESH_SECONDS", 30))
+        self._gauges_at = float("-inf")
+
+    def gauges_due(self) -> bool:
+        if _time.monotonic() - self._gauges_at < self.gauge_every:
+            return False
+        self._gauges_at = _time.monotonic()
+        return True
+
+    def get_dependency(self, worker_ctx) -> "Supervisor":
+        return self
+
+
+def _count(effects: handlers.Effects) -> None:
+    for step in effects.escalations:
+        ESCALATIONS.labels(step.rung, step.reason).inc()
+    COLOUR_CHANGES.inc(effects.colour_changes)
+
+
+class SupervisionService(base.OperableService):
+    name = "supervision"
+
+    db = Database("supervision")
+    relay = OutboxRelay(outbox)
+    auth = Auth()
+    supervisor = Supervisor()
+
+    # ------------------------------------------------------------ facts from other services
+    def _consume(self, use_case, event: Event) -> None:
+        with self.db.transaction() as session:
+            effects = use_case(session, self.supervisor.policy, event, self.clock())
+        _count(effects)
+
+    @event_handler("dispatch", "appeal_dispatched")
+    def on_dispatched(self, event: Event):
+        self._consume(handlers.on_dispatched, event)
+
+    @event_handler("dispatch", "appeal_accepted")
+    def on_accepted(self, event: Event):
+        self._consume(handlers.on_accepted, event)
+
+    @event_handler("dispatch", "appeal_replied")
+    def on_replied(self, event: Event):
+        self._consume(handlers.on_replied, event)
+
+    @event_handler("dispatch", "appeal_escalation_requested")
+    def on_escalation_requested(self, event: Event):
+        self._consume(handlers.on_escalation_requested, event)
+
+    @event_handler("dispatch", "appeal_reclassified")
+    def on_reclassified(self, event: Event):
+        self._consume(handlers.on_reclassified, event)
+
+    @event_handler("assessment", "appeal_reopened")
+    def on_reopened(self, event: Event):
+        self._consume(handlers.on_reopened, event)
+
+    @event_handler("assessment", "appeal_closed")
+    def on_closed(self, event: Event):
+        self._consume(handlers.on_closed, event)
+
+    # ------------------------------------------------------------ the tick
+    def _tick(self, now: datetime) -> dict:
+        started = _time.perf_counter()
+        total = handlers.run_tick(self.db.transaction, self.supervisor.policy, now, self.supervisor.office,
+                                  self.supervisor.batch)
+        _count(total)
+        TICK_DURATION.observe(_time.perf_counter() - started)
+        if self.supervisor.gauges_due():
+            self._refresh_gauges()
+        return {"now": now.isoformat(), "checked": total.checked, "colour_changes": total.colour_changes,
+                "escalations": len(total.escalations), "digests": total.digests}
+
+    def _refresh_gauges(self) -> None:
+        counts = handlers.open_counts(self.db.session)
+        self.db.session.rollback()
+        OPEN_APPEALS.clear()
+        for colour, unit, count in counts:
+            OPEN_APPEALS.labels(colour or "none", unit or "none").set(count)
+        OVERDUE_APPEALS.set(sum(count for colour, _, count in counts if colour == "red"))
+
+    def _given_now(self, value) -> datetime:
+        try:
+            now = schemas.TickInput().load({"now": value})["now"].astimezone(timezone.utc)
+        except Exception as exc:
+            raise InvalidInput("now must be an ISO 8601 time with a zone", getattr(exc, "messages", None))
+        if not self.supervisor.simulated and now > base.utcnow() + FUTURE_TOLERANCE:
+            raise Forbidden("a tick in the future needs SIMULATED_CLOCK: true (simulations only)")
+        return now
+
+    @timer(interval=60)
+    def tick_timer(self):
+        if self.supervisor.timer_enabled:
+            self._tick(base.utcnow())
+
+    @rpc
+    def tick(self, now_iso: str) -> dict:
+        return self._tick(self._given_now(now_iso))
+
+    @http("POST", "/api/v1/tick")
+    def tick_http(self, request):
+        self.auth.require(request, "office")
+        body = json_body(request)
+        if not isinstance(body, dict) or "now" not in body:
+            raise InvalidInput('send {"now": "<ISO 8601 with zone>"}', {"now": ["required"]})
+        return json_response(self._tick(self._given_now(body["now"])))
+
+    # ------------------------------------------------------------ one appeal
+    @http("GET", "/api/v1/appeals/<string:appeal_id>")
+    def get_appeal(self, request, appeal_id):
+        principal = self.auth.require(request, "office", "unit")
+        appeal = handlers.get_appeal(self.db.session, appeal_id, principal)
+        return json_response(schemas.appeal_detail_out.dump(appeal))
+
+    @http("POST", "/api/v1/appeals/<string:appeal_id>/pause")
+    def pause(self, request, appeal_id):
+        principal = self.auth.require(request, "office", "unit")
+        body = json_body(request) if request.get_data(cache=True) else {}
+        data = schemas.PauseInput().load(body if isinstance(body, dict) else {"reason": body})
+        with self.db.transaction() as session:
+            appeal = handlers.pause_clock(session, self.supervisor.policy, appeal_id, principal,
+                                          self.clock(request), data["reason"])
+        return json_response(schemas.appeal_detail_out.dump(appeal))
+
+    @http("POST", "/api/v1/appeals/<string:appeal_id>/resume")
+    def resume(self, request, appeal_id):
+        principal = self.auth.require(request, "office", "unit")
+        with self.db.transaction() as session:
+            appeal, effects = handlers.resume_clock(session, self.supervisor.policy, appeal_id, principal,
+                                                    self.clock(request))
+        _count(effects)
+        return json_response(schemas.appeal_detail_out.dump(appeal))
+
+    @http("POST", "/api/v1/appeals/<string:appeal_id>/orders")
+    def issue_order(self, request, appeal_id):
+        principal = self.auth.require(request, "office")
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object")
+        data = schemas.OrderInput().load(body)
+        with self.db.transaction() as session:
+            order, effects = handlers.issue_order(session, self.supervisor.policy, appeal_id, data, principal,
+                                                  self.clock(request))
+        _count(effects)
+        return json_response(schemas.OrderOut().dump(order), status=201)
+
+    # ------------------------------------------------------------ the ledger
+    def _ledger(self, request, paged: bool):
+        principal = self.auth.require(request, "office", "unit")
+        filters = schemas.LedgerFilters().load(request.args.to_dict())
+        own = principal.unit if principal.role == "unit" else None
+        if paged:
+            page, size = paging(request)
+            return (*handlers.list_ledger(self.db.session, filters, page, size, unit=own), page, size)
+        entries, total = handlers.list_ledger(self.db.session, filters, 1, EXPORT_MAX, unit=own)
+        return entries, total
+
+    @http("GET", "/api/v1/ledger")
+    def ledger(self, request):
+        items, total, page, size = self._ledger(request, paged=True)
+        return json_response(page_body(schemas.ledger_entry_out.dump(items, many=True), total, page, size))
+
+    @http("GET", "/api/v1/ledger.csv")
+    def ledger_csv(self, request):
+        entries, _ = self._ledger(request, paged=False)
+        return Response(schemas.ledger_csv(entries), status=200, mimetype="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})
+
+    @http("GET", "/api/v1/ledger.xlsx")
+    def ledger_xlsx(self, request):
+        entries, _ = self._ledger(request, paged=False)
+        return Response(schemas.ledger_xlsx(entries), status=200,
+                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": 'attachment; filename="ledger.xlsx"'})
+
+    @http("GET", "/api/v1/meeting-agenda")
+    def meeting_agenda(self, request):
+        self.auth.require(request, "office")
+        month = request.args.get("month", "")
+        try:
+            items = handlers.meeting_agenda(self.db.session, self.supervisor.policy, month)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), {"month": [str(exc)]}) from None
+        return json_response({"month": month, "items": items})
+
+    # ------------------------------------------------------------ documents
+    @http("GET", "/openapi.json")
+    def openapi(self, request):
+        return json_response(openapi_document())
+
+
+def openapi_document() -> dict:
+    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+    appeal_param = [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    ledger_params = [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
+                     for n, t in (("unit", "string"), ("status", "string"), ("colour", "string"),
+                                  ("category", "string"), ("difficulty", "string"), ("level", "integer"),
+                                  ("overdue", "boolean"))]
+    common = {"401": error("no or unknown token"), "403": error("role not allowed")}
+    detail = {"200": {"description": "the appeal's ledger entry", "content": json_content(ref("AppealDetail"))},
+              "404": error("not under supervision, or not the unit's"),
+              "409": error("not possible in the appeal's state (no running deadline, already paused ...)"), **common}
+    paths = {
+        "/api/v1/tick": {"post": {
+            "summary": "Run the deadline check at a given time (office)", "security": BEARER,
+            "requestBody": {"required": True, "content": json_content(ref("TickInput"))},
+            "responses": {"200": {"description": "what the tick did"}, "400": error("invalid time"),
+                          **common}}},
+        "/api/v1/appeals/{appeal_id}": {"get": {"summary": "One appeal's ledger entry", "security": BEARER,
+                                                "parameters": appeal_param, "responses": detail}},
+        "/api/v1/appeals/{appeal_id}/pause": {"post": {
+            "summary": "Pause the stage's clock while the appeal waits on the enterprise", "security": BEARER,
+            "parameters": appeal_param, "requestBody": {"required": False, "content": json_content(ref("PauseInput"))},
+            "responses": detail}},
+        "/api/v1/appeals/{appeal_id}/resume": {"post": {
+            "summary": "Resume the clock; the deadline moves by the paused working time", "security": BEARER,
+            "parameters": appeal_param, "responses": detail}},
+        "/api/v1/appeals/{appeal_id}/orders": {"post": {
+            "summary": "Issue a supervision order (督办单) with its own deadline", "security": BEARER,
+            "parameters": appeal_param, "requestBody": {"required": True, "content": json_content(ref("OrderInput"))},
+            "responses": {"201": {"description": "the order", "content": json_content(ref("Order"))},
+                          "400": error("invalid input"), "404": error("not under supervision"),
+                          "409": error("the appeal is closed"), **common}}},
+        "/api/v1/ledger": {"get": {"summary": "The ledger (台账)", "security": BEARER,
+                                   "parameters": ledger_params + [
+                                       {"name": "page", "in": "query", "schema": {"type": "integer"}},
+                                       {"name": "page_size", "in": "query", "schema": {"type": "integer"}}],
+                                   "responses": {"200": {"description": "a page of ledger entries"},
+                                                 "400": error("invalid filter"), **common}}},
+        "/api/v1/ledger.csv": {"get": {"summary": "The ledger as CSV, Chinese headings", "security": BEARER,
+                                       "parameters": ledger_params,
+                                       "responses": {"200": {"description": "text/csv"}, **common}}},
+        "/api/v1/ledger.xlsx": {"get": {"summary": "The ledger as XLSX, Chinese headings", "security": BEARER,
+                                        "parameters": ledger_params,
+                                        "responses": {"200": {"description": "XLSX"}, **common}}},
+        "/api/v1/meeting-agenda": {"get": {
+            "summary": "The monthly coordination meeting's agenda (调度会)", "security": BEARER,
+            "parameters": [{"name": "month", "in": "query", "required": True,
+                            "schema": {"type": "string", "example": "2026-11"}}],
+            "responses": {"200": {"description": "the items at the city-coordination rung that month"},
+                          "400": error("invalid month"), **common}}},
+    }
+    return build_spec("Suqiu supervision", "1.0.0", {
+        "TickInput": schemas.TickInput, "PauseInput": schemas.PauseInput, "OrderInput": schemas.OrderInput,
+        "Order": schemas.OrderOut, "LedgerEntry": schemas.LedgerEntryOut, "AppealDetail": schemas.AppealDetailOut,
+    }, paths)
