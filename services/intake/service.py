@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from prometheus_client import Counter
@@ -42,12 +43,15 @@ def parse_upstream(body: Any, message) -> Event:
         raise PoisonMessage("the message must be a JSON object: an envelope or an appeal")
     if not body.get("external_id"):
         raise PoisonMessage('an upstream appeal needs its "external_id" (the platform\'s own id)')
-    message_id = (message.properties or {}).get("message_id")
+    properties = message.properties or {}
+    message_id = properties.get("message_id")
     if not message_id:
         canonical = json.dumps([body.get("channel"), body.get("external_id")], ensure_ascii=False)
         message_id = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    sent_at = properties.get("timestamp")  # AMQP's own: when the platform published it
+    when = datetime.fromtimestamp(sent_at, timezone.utc) if isinstance(sent_at, (int, float)) else base.utcnow()
     return Event(type="appeal_submitted", data=body, id=str(message_id)[:64],
-                 source=f"upstream/{body.get('channel', 'unknown')}")
+                 source=f"upstream/{body.get('channel', 'unknown')}", time=when)
 
 
 class IntakeService(base.OperableService):
@@ -126,7 +130,8 @@ class IntakeService(base.OperableService):
     # ------------------------------------------------------------ AMQP ingress
     @event_handler("upstream", "appeal_submitted", parser=parse_upstream)
     def receive_upstream(self, event: Event):
-        now = self.clock()
+        # the time of the fact is the message's (when the platform offered it), never later than now
+        now = min(event.time, self.clock())
         with self.db.transaction() as session:
             result = handlers.receive_upstream(session, event, now=now)
         if result is None or not result.created:
