@@ -20,6 +20,7 @@ test: $(STAMP) services
 	$(VENV)/bin/python -m pytest
 
 demo: $(STAMP) services
+	@bash scripts/ensure-fonts.sh
 	$(VENV)/bin/python -m scripts.demo
 
 clean:
