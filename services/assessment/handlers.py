@@ -110,7 +110,9 @@ def on_accepted(session: Session, event: Event) -> bool:
     if not _first(session, event, "on_accepted"):
         return False
     row = _facts(session, event.data["appeal_id"], lock=True)
-    values: dict[str, Any] = {"accepted_at": event.time}
+    # the first acceptance of the current dispatch is the one measured: signing again after a
+    # reopen (重办), which starts no new acceptance, does not move it past its deadline
+    values: dict[str, Any] = {} if row.accepted_at is not None else {"accepted_at": event.time}
     if row.status in ("received", "queued", "dispatched", "reopened"):
         values["status"] = "accepted"
     _set(session, row.appeal_id, **values)
