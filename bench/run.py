@@ -36,6 +36,7 @@ from kombu import Connection, Queue
 
 from bench import broker
 from scripts.mesh import Mesh, available_services, ensure_database
+from scripts.sinks import HttpSink, MailSink, sink_env
 from shared.auth import token_hash
 from shared.topology import declare_all, events_exchange
 
@@ -106,9 +107,15 @@ def published_events(mesh: Mesh) -> float:
 
 
 def notified(mesh: Mesh) -> float:
+    """Appeals whose lead unit has been notified: in-app notifications of ``appeal_dispatched`` sent."""
     if "notify" not in mesh.services:
         return float("nan")
-    return metric_total(mesh.url("notify"), "suqiu_notifications_total", r'result="sent"')
+    response = requests.get(f"{mesh.url('notify')}/api/v1/deliveries", timeout=30,
+                            headers={"Authorization": f"Bearer {TOKEN}"},
+                            params={"event_type": "appeal_dispatched", "channel": "inbox", "status": "sent",
+                                    "page_size": 1})
+    response.raise_for_status()
+    return float(response.json()["total"])
 
 
 def submit(session: requests.Session, base: str, n: int) -> tuple[str, float]:
@@ -214,8 +221,10 @@ def main(argv: list[str] | None = None) -> dict:
     databases = {name: ensure_database(POSTGRES, f"suqiu_bench_{name}", fresh=True) for name in services}
     with Connection(amqp_uri) as conn:
         declare_all(conn)
+    mail, sms = MailSink().__enter__(), HttpSink().__enter__()
     mesh = Mesh(services, amqp_uri=amqp_uri, database_urls=databases,
-                env={"AUTH_TOKENS_FILE": str(tokens), "LOG_LEVEL": "WARNING", "MAX_WORKERS": "20"})
+                env={"AUTH_TOKENS_FILE": str(tokens), "LOG_LEVEL": "WARNING", "MAX_WORKERS": "20",
+                     "TICK_TIMER": "false", **sink_env(mail, sms)})
     try:
         mesh.start()
         watch = DispatchWatch(amqp_uri)
@@ -226,6 +235,8 @@ def main(argv: list[str] | None = None) -> dict:
         watch.close()
     finally:
         mesh.stop()
+        mail.__exit__(None, None, None)
+        sms.__exit__(None, None, None)
         requests.delete(f"{broker.MANAGEMENT}/api/vhosts/{vhost}", auth=broker.AUTH, timeout=30)
 
     efficiency = round(speed["events_per_s"] / floor["confirm_each"], 2) if floor["confirm_each"] else None

@@ -263,12 +263,17 @@ def main(argv: list[str] | None = None) -> int:
             outcome = run(client, units["units"], start=date.fromisoformat(args.start), weeks=args.weeks,
                           enterprise_count=args.enterprises, appeals_per_day=args.appeals_per_day, seed=args.seed,
                           office=units["office"])
-            monthly = client.report("monthly", outcome.months[-1])
+            month = f"{outcome.started.year}-{outcome.started.month:02d}"
+            monthly = client.report("monthly", month)
     finally:
         requests.delete(f"{management}/api/vhosts/{vhost}", auth=("guest", "guest"), timeout=30)
     print(f"{args.profile}: {outcome.appeals} appeals, states {dict(outcome.states)}")
     print(f"actions {dict(outcome.actions)}; parked {outcome.parked or 'none'}")
-    print(f"monthly bulletin {outcome.months[-1]}: {monthly.get('overall', monthly.get('summary', {}))}")
+    rates = {k: (None if v is None else round(v, 3)) for k, v in monthly["overall"]["rates"].items()}
+    print(f"monthly bulletin {month}: new {monthly['summary']['new_appeals']}, resolved "
+          f"{monthly['summary']['resolved']}, closed explained {monthly['summary']['closed_explained']}, "
+          f"long-term {monthly['summary']['closed_long_term']}, overdue {monthly['summary']['overdue']}; "
+          f"rates {rates}; ranked {len(monthly['ranking'])}, to rectify {len(monthly['rectification'])}")
     return 0
 
 
