@@ -35,7 +35,7 @@ import requests
 from kombu import Connection, Queue
 
 from bench import broker
-from scripts.mesh import Mesh, available_services, ensure_database
+from scripts.mesh import Mesh, available_services, ensure_database, stop_on_sigterm
 from scripts.sinks import HttpSink, MailSink, sink_env
 from shared.auth import token_hash
 from shared.topology import declare_all, events_exchange
@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--floor-messages", type=int, default=3000)
     args = parser.parse_args(argv)
+    stop_on_sigterm()
 
     print("1/3 the broker floor ...")
     floor = broker.floor(args.floor_messages, size=800, repeats=3)

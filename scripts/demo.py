@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--appeals-per-day", type=int, default=5)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
+    meshes.stop_on_sigterm()
 
     profile_dir = ROOT / "deploy" / "profiles" / args.profile
     units = load_units(profile_dir)

@@ -147,6 +147,11 @@ class Mesh:
         self.stop()
 
 
+def stop_on_sigterm() -> None:
+    """For the command-line tools: a SIGTERM unwinds (``with Mesh(...)`` stops its processes)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def stop_recorded(var_dir: Path = VAR, services: list[str] | None = None, timeout: float = 20.0) -> None:
     """Stop processes recorded in ``var/run`` by an earlier ``start``."""
     run = var_dir / "run"

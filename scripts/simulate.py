@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     from kombu import Connection
 
     from scripts.client import write_tokens
-    from scripts.mesh import Mesh, available_services, ensure_database
+    from scripts.mesh import Mesh, available_services, ensure_database, stop_on_sigterm
     from shared.profile import load_units
     from shared.topology import declare_all
 
@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import requests
+    stop_on_sigterm()
 
     vhost = f"sim-{args.profile}-{uuid.uuid4().hex[:6]}"
     management = "http://127.0.0.1:15672"
