@@ -21,8 +21,11 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any, Callable
 
+from amqp.exceptions import ConnectionError as AmqpConnectionError
+from amqp.exceptions import RecoverableConnectionError
 from eventlet.semaphore import Semaphore
 from kombu import Connection, Producer
+from kombu.exceptions import OperationalError
 from nameko.events import EventHandler
 from nameko.messaging import Consumer, QueueConsumer
 
@@ -34,6 +37,11 @@ from shared.web import DomainError
 log = logging.getLogger(__name__)
 
 REASON_HEADER = "x-suqiu-reason"
+
+
+# what settling a message on a connection the broker dropped raises (a broker restart,
+# a network cut): the socket's errors, py-amqp's and kombu's
+CONNECTION_LOST = (OSError, AmqpConnectionError, RecoverableConnectionError, OperationalError)
 
 
 class PoisonMessage(Exception):
@@ -51,6 +59,25 @@ class ReliableQueueConsumer(QueueConsumer):
 
     def _on_decode_error(self, provider: "ReliableEventHandler", message, exc: Exception) -> None:
         provider.park(message, f"undecodable message: {exc}")
+
+    def ack_message(self, message) -> None:
+        """Ack; on a connection the broker dropped, let the broker redeliver instead.
+
+        nameko only tolerates py-amqp's ``ConnectionError`` here: the socket's
+        ``ConnectionResetError`` / ``BrokenPipeError`` of a worker that finished while the
+        broker restarted escaped into the container and killed the service. An unacked
+        message goes back to its queue when its connection closes; the inbox drops the repeat.
+        """
+        try:
+            super().ack_message(message)
+        except CONNECTION_LOST as exc:
+            log.warning("could not ack a message (connection lost: %s); the broker will redeliver it", exc)
+
+    def requeue_message(self, message) -> None:
+        try:
+            super().requeue_message(message)
+        except CONNECTION_LOST as exc:
+            log.warning("could not requeue a message (connection lost: %s); the broker will redeliver it", exc)
 
 
 class DeadLetterPublisher:
@@ -155,8 +182,8 @@ class ReliableEventHandler(EventHandler):
         if message.channel.connection:
             try:
                 message.reject(requeue=False)
-            except ConnectionError:  # pragma: no cover
-                pass
+            except CONNECTION_LOST as exc:  # the broker redelivers it (same as a retry, sooner)
+                log.warning("could not reject a message (connection lost: %s); the broker will redeliver it", exc)
 
     def handle_message(self, body, message) -> None:
         try:

@@ -13,8 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from nameko.exceptions import BadRequest
 from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,10 @@ ERROR_TABLE: dict[type[Exception], int] = {
 
 def error_response(exc: Exception) -> Response:
     """The response for any exception: its row of the table, else a 500 that hides internals."""
+    if isinstance(exc, SQLAlchemyOperationalError):  # the database is down or restarting: retry later
+        log.warning("database unavailable: %s", exc.orig if hasattr(exc, "orig") else exc)
+        return json_response({"error": "unavailable", "message": "the database is not answering; retry shortly"},
+                             status=503, headers={"Retry-After": "5"})
     for kind in type(exc).__mro__:
         status = ERROR_TABLE.get(kind)
         if status is not None:
@@ -132,9 +139,23 @@ def json_body(request: Request) -> Any:
     if not raw:
         raise InvalidInput("the request body is empty; send a JSON object")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    if _holds_nul(body):
+        raise InvalidInput("the body holds a NUL character (\\u0000), which no text may contain")
+    return body
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL is in any string of ``value``: PostgreSQL text cannot store one (a 500 otherwise)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def paging(request: Request, default_size: int = 20, max_size: int = 200) -> tuple[int, int]:
@@ -163,13 +184,50 @@ def page_body(items: list, total: int, page: int, page_size: int) -> dict:
     return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
+def routing_error_response(exc: HTTPException) -> Response:
+    """No such path (404) or method (405): the error table's JSON, not werkzeug's HTML page."""
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code or 400, "bad_request")
+    headers = {key: value for key, value in exc.get_headers() if key.lower() == "allow"}
+    return json_response({"error": code, "message": exc.description or exc.name}, status=exc.code or 400,
+                         headers=headers or None)
+
+
+class JsonWsgiApp(WsgiApp):
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)  # as nameko's: nobody reads the body before the entrypoint
+        try:
+            provider, values = self.url_map.bind_to_environ(environ).match()
+        except HTTPException as exc:
+            if exc.code is not None and exc.code < 400:  # a redirect (e.g. a trailing slash): as nameko does
+                return exc(environ, start_response)
+            return routing_error_response(exc)(environ, start_response)
+        request.path_values = values
+        return provider.handle_request(request)(environ, start_response)
+
+
+class JsonWebServer(WebServer):
+    """nameko's web server whose routing errors answer in JSON like every other error."""
+
+    def get_wsgi_app(self) -> WsgiApp:
+        return JsonWsgiApp(self)
+
+
 class HttpEntrypoint(HttpRequestHandler):
     """nameko's ``http`` entrypoint answering every error through :data:`ERROR_TABLE`."""
+
+    server = JsonWebServer()
 
     def __init__(self, method: str, url: str, **kwargs):
         # client errors are expected: nameko should not log them as failures
         kwargs.setdefault("expected_exceptions", (DomainError, ValidationError, BadRequest))
         super().__init__(method, url, **kwargs)
+
+    def get_entrypoint_parameters(self, request: Request):
+        # a NUL in the path or the query would reach PostgreSQL, which refuses it with a 500
+        if any("\x00" in str(value) for value in request.path_values.values()) or \
+                any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+            raise InvalidInput("the URL holds a NUL character (%00), which no text may contain")
+        return super().get_entrypoint_parameters(request)
 
     def response_from_exception(self, exc: Exception) -> Response:
         return error_response(exc)

@@ -190,7 +190,8 @@ def sign_link(secret: str, appeal_id: str, expires_at: datetime, nonce: str) -> 
 def read_link(secret: str, token: str, now: datetime) -> LinkClaim:
     """Check a token's signature and expiry; raises :class:`LinkRefused`. Single use is the caller's."""
     payload, dot, signature = (token or "").partition(".")
-    if not dot or not hmac.compare_digest(signature, _signature(secret, payload)):
+    # bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500, not a refusal)
+    if not dot or not hmac.compare_digest(signature.encode("utf-8"), _signature(secret, payload).encode("ascii")):
         raise LinkRefused("forged", "回访链接无效（签名不符）")
     try:
         appeal_id, expiry, nonce = _unb64(payload).decode("utf-8").split("|")

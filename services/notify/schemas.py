@@ -35,7 +35,7 @@ class PolicyPushInput(_Input):
 
 class SendDueInput(_Input):
     now = fields.AwareDateTime(load_default=None)
-    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
+    limit = fields.Int(load_default=100, strict=True, validate=validate.Range(min=1, max=1000))
 
 
 class DeliveryFilters(_Input):

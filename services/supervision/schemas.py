@@ -47,7 +47,7 @@ class OrderInput(Schema):
 
     text = fields.Str(required=True, validate=validate.Length(min=1, max=4000))
     due_at = fields.AwareDateTime(default_timezone=SHANGHAI)
-    working_days = fields.Int(validate=validate.Range(min=1, max=365))
+    working_days = fields.Int(strict=True, validate=validate.Range(min=1, max=365))
     escalate = fields.Bool(load_default=False, metadata={"description": "also climb one rung (reason order)"})
 
     @validates_schema

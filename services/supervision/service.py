@@ -183,7 +183,9 @@ class SupervisionService(base.OperableService):
     def pause(self, request, appeal_id):
         principal = self.auth.require(request, "office", "unit")
         body = json_body(request) if request.get_data(cache=True) else {}
-        data = schemas.PauseInput().load(body if isinstance(body, dict) else {"reason": body})
+        if not isinstance(body, dict):  # a bare string or null is no {"reason": ...}: refuse, do not pause
+            raise InvalidInput('the body must be a JSON object: {"reason": "..."}, or nothing')
+        data = schemas.PauseInput().load(body)
         with self.db.transaction() as session:
             appeal = handlers.pause_clock(session, self.supervisor.policy, appeal_id, principal,
                                           self.clock(request), data["reason"])

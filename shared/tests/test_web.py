@@ -30,3 +30,10 @@ def test_field_messages_reach_the_client():
 def test_a_500_does_not_leak_internals():
     body = json.loads(web.error_response(RuntimeError("password=hunter2")).get_data())
     assert "hunter2" not in json.dumps(body)
+
+
+def test_a_database_that_does_not_answer_is_a_503_to_retry():
+    from sqlalchemy.exc import OperationalError
+
+    response = web.error_response(OperationalError("SELECT 1", {}, ConnectionRefusedError("refused")))
+    assert (response.status_code, response.headers["Retry-After"]) == (503, "5")

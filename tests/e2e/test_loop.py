@@ -56,6 +56,7 @@ def accept_and_reply(client: Suqiu, appeal_id: str, outcome: str, day: date) -> 
     return unit
 
 
+@pytest.mark.timeout(600)
 def test_every_branch_of_the_loop(campaign):
     client, units = campaign
     localities = [u for u in units["units"] if u["type"] == "locality" and u.get("district")]

@@ -112,6 +112,7 @@ def wait_for(url: str, timeout: float = 60.0) -> dict:
         time.sleep(0.3)
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_service_starts_with_every_profile(start_mesh, profile):
     mesh = start_mesh(profile)
