@@ -148,6 +148,14 @@ class Database(DependencyProvider):
             connection.execute(text("SELECT 1"))
 
 
+def database_of(container) -> Database:
+    """The :class:`Database` of a service container (for extensions that share its engine)."""
+    for dependency in container.dependencies:
+        if isinstance(dependency, Database):
+            return dependency
+    raise RuntimeError(f"{container.service_name} has no shared.db.Database dependency")
+
+
 class WorkerDatabase:
     def __init__(self, sessions: sessionmaker):
         self._sessions = sessions

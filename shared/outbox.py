@@ -17,17 +17,16 @@ import logging
 import time as _time
 from datetime import datetime, timedelta, timezone
 
-import eventlet
-from eventlet.queue import Empty, Full, LightQueue
 from kombu import Connection
-from nameko.extensions import DependencyProvider
 from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
                         Text, func, insert, select, update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from shared import metrics
+from shared.db import database_of
 from shared.events import Event
+from shared.loops import BackgroundLoop
 from shared.topology import events_exchange, declare_all
 
 log = logging.getLogger(__name__)
@@ -236,18 +235,18 @@ def unsent_count(engine: Engine, outbox: Table) -> int:
         return conn.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one()
 
 
-class OutboxRelay(DependencyProvider):
+class OutboxRelay(BackgroundLoop):
     """Runs the relay loop inside the service; woken after each worker, polls otherwise.
 
     Config: ``AMQP_URI``, ``OUTBOX_POLL_SECONDS`` (default 0.5), ``OUTBOX_BATCH`` (100),
     ``OUTBOX_RELAY`` (true; false lets a test play a crash before publishing).
     """
 
+    identifier = "outbox_relay"
+
     def __init__(self, outbox: Table):
+        super().__init__()
         self.outbox = outbox
-        self._wake = LightQueue(maxsize=1)
-        self._running = False
-        self._thread = None
         self.publisher: OutboxPublisher | None = None
 
     def setup(self) -> None:
@@ -257,67 +256,22 @@ class OutboxRelay(DependencyProvider):
         self.batch = int(config.get("OUTBOX_BATCH", 100))
         self.enabled = str(config.get("OUTBOX_RELAY", "true")).lower() in ("1", "true", "yes")
 
-    def _engine(self) -> Engine:
-        from shared.db import Database
-
-        for dependency in self.container.dependencies:
-            if isinstance(dependency, Database):
-                return dependency.engine
-        raise RuntimeError("OutboxRelay needs a shared.db.Database on the same service")
-
     def start(self) -> None:
         with Connection(self.amqp_uri, connect_timeout=5) as connection:
             declare_all(connection)
         self.publisher = OutboxPublisher(self.amqp_uri)
-        if self.enabled:
-            self._running = True
-            self._thread = self.container.spawn_managed_thread(self._run, identifier="outbox_relay")
+        self.engine = database_of(self.container).engine
+        self.start_loop()
 
     def stop(self) -> None:
-        self._running = False
-        self.wake()
-        if self._thread is not None:
-            self._thread.wait()
-            self._thread = None
+        super().stop()
         if self.publisher is not None:
             self.publisher.close()
 
-    def kill(self) -> None:
-        self._running = False
-        if self._thread is not None:
-            self._thread.kill()
-            self._thread = None
+    def run_once(self) -> bool:
+        sent = relay_batch(self.engine, self.outbox, self.publisher, service=self.container.service_name,
+                           batch_size=self.batch)
+        return sent >= self.batch
 
-    def wake(self) -> None:
-        try:
-            self._wake.put_nowait(True)
-        except Full:
-            pass
-
-    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
-        self.wake()
-
-    def _run(self) -> None:
-        engine = self._engine()
-        service = self.container.service_name
-        backoff = 0.5
-        while self._running:
-            try:
-                sent = relay_batch(engine, self.outbox, self.publisher, service=service, batch_size=self.batch)
-                backoff = 0.5
-            except Exception as exc:
-                log.warning("outbox relay of %s failed: %s", service, exc)
-                self.publisher.close()
-                eventlet.sleep(backoff)
-                backoff = min(backoff * 2, 10)
-                continue
-            if sent >= self.batch:
-                eventlet.sleep(0)
-                continue
-            try:
-                self._wake.get(timeout=self.poll)
-            except Empty:
-                pass
-
-    def get_dependency(self, worker_ctx):
-        return self
+    def on_failure(self, exc: Exception) -> None:
+        self.publisher.close()

@@ -60,15 +60,9 @@ class Health(DependencyProvider):
     def setup(self) -> None:
         self.amqp_uri = self.container.config.get("AMQP_URI")
 
-    def _database(self) -> Database | None:
-        for dependency in self.container.dependencies:
-            if isinstance(dependency, Database):
-                return dependency
-        return None
-
     def check(self) -> dict[str, str]:
         checks: dict[str, str] = {}
-        database = self._database()
+        database = next((d for d in self.container.dependencies if isinstance(d, Database)), None)
         if database is not None:
             try:
                 with database.engine.connect() as connection:

@@ -18,9 +18,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import eventlet
-from eventlet.queue import Empty, Full, LightQueue
-from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
@@ -30,7 +27,9 @@ from services.notify.channels import EmailChannel, SmsChannel, WebhookChannel
 from services.notify.models import notifications, outbox
 from services.notify.profile import NotifyPart
 from services.notify.templates import Renderer
+from shared.db import database_of
 from shared.events import make_event
+from shared.loops import BackgroundLoop
 from shared.outbox import add_event
 from shared.profile import load_part, load_units, profile_dir
 
@@ -147,7 +146,7 @@ def _truthy(value) -> bool:
     return str(value).lower() in ("1", "true", "yes")
 
 
-class Notifier(DependencyProvider):
+class Notifier(BackgroundLoop):
     """The directory, the templates, the channels and the sender loop of the notify service.
 
     Config: ``PROFILE_DIR``, ``TEMPLATES_DIR`` (overrides, searched first), ``SMTP_HOST``,
@@ -156,10 +155,7 @@ class Notifier(DependencyProvider):
     the profile's ``max_attempts`` / ``backoff.base_seconds``).
     """
 
-    def __init__(self):
-        self._wake = LightQueue(maxsize=1)
-        self._running = False
-        self._thread = None
+    identifier = "notify_sender"
 
     def setup(self) -> None:
         config = self.container.config
@@ -185,59 +181,11 @@ class Notifier(DependencyProvider):
         self.poll = float(config.get("NOTIFY_POLL_SECONDS", 1.0))
         self.simulated_clock = _truthy(config.get("SIMULATED_CLOCK", "false"))
 
-    def _engine(self) -> Engine:
-        from shared.db import Database
-
-        for dependency in self.container.dependencies:
-            if isinstance(dependency, Database):
-                return dependency.engine
-        raise RuntimeError("Notifier needs a shared.db.Database on the same service")
-
     def send_due(self, now: datetime | None = None, limit: int = 100) -> PassReport:
-        return send_due(self._engine(), now=now or datetime.now(timezone.utc), channels=self.channels,
-                        directory=self.directory, settings=self.settings, buckets=self.buckets, limit=limit)
+        return send_due(database_of(self.container).engine, now=now or datetime.now(timezone.utc),
+                        channels=self.channels, directory=self.directory, settings=self.settings,
+                        buckets=self.buckets, limit=limit)
 
-    def start(self) -> None:
-        if self.enabled:
-            self._running = True
-            self._thread = self.container.spawn_managed_thread(self._run, identifier="notify_sender")
-
-    def stop(self) -> None:
-        self._running = False
-        self.wake()
-        if self._thread is not None:
-            self._thread.wait()
-            self._thread = None
-
-    def kill(self) -> None:
-        self._running = False
-        if self._thread is not None:
-            self._thread.kill()
-            self._thread = None
-
-    def wake(self) -> None:
-        try:
-            self._wake.put_nowait(True)
-        except Full:
-            pass
-
-    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
-        self.wake()
-
-    def _run(self) -> None:
-        while self._running:
-            try:
-                report = self.send_due()
-            except Exception as exc:
-                log.warning("notify sender pass failed: %s", exc)
-                report = PassReport()
-            if report.sent + report.errors + report.failed >= 100:
-                eventlet.sleep(0)
-                continue
-            try:
-                self._wake.get(timeout=self.poll)
-            except Empty:
-                pass
-
-    def get_dependency(self, worker_ctx):
-        return self
+    def run_once(self) -> bool:
+        report = self.send_due()
+        return report.sent + report.errors + report.failed >= 100
