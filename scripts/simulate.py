@@ -62,6 +62,7 @@ class Behaviour:
     p_return: float = 0.06  # ... or returns it (退单)
     p_escalation_request: float = 0.02  # ... or asks for escalation (提级申请)
     p_reply: float = 0.45  # an accepted appeal is replied on a given working day
+    p_stall: float = 0.08  # an accepted appeal is left to lie (it goes red and climbs the ladder)
     outcomes: dict = field(default_factory=lambda: {"solved": 0.8, "explained": 0.12, "long_term": 0.08})
     p_callback: float = 0.8  # the office calls back a replied appeal on a given working day
     satisfaction: dict = field(default_factory=lambda: {"满意": 0.75, "基本满意": 0.17, "不满意": 0.08})
@@ -145,6 +146,7 @@ def run(client: Suqiu, units: list[dict], *, start: date, weeks: int, enterprise
     departments = [u["code"] for u in units if u["type"] == "department"] or [office]
     days = list(working_days(start, weeks))
     serial = 0
+    stalled: set[str] = set()
     for index, (day, working) in enumerate(days):
         if show_progress:
             progress(index, len(days), f"{day.isoformat()} {'工作日' if working else '休息日'}")
@@ -185,9 +187,12 @@ def run(client: Suqiu, units: list[dict], *, start: date, weeks: int, enterprise
                 elif roll < behaviour.p_return + behaviour.p_escalation_request + behaviour.p_accept:
                     client.accept(unit, item["id"], at(day, 11))
                     outcome.actions["accepted"] += 1
+                    if rng.random() < behaviour.p_stall:
+                        stalled.add(item["id"])
+                        outcome.actions["stalled"] += 1
             client.quiesce()
             for item in client.appeals(status="accepted"):
-                if rng.random() < behaviour.p_reply:
+                if item["id"] not in stalled and rng.random() < behaviour.p_reply:
                     result = pick(rng, behaviour.outcomes)
                     text = {"solved": "已协调解决，请企业确认。", "explained": "受现行政策限制暂无法解决，已向企业解释说明。",
                             "long_term": "已纳入年度计划，分步推进解决。"}[result]
