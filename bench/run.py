@@ -102,6 +102,34 @@ def metric_total(url: str, name: str, label_filter: str = "") -> float:
     return total
 
 
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pids_named(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_seconds(mesh: Mesh) -> dict[str, float]:
+    """CPU seconds used so far by each service process, the broker and the database."""
+    usage = {name: _cpu(process.pid) for name, process in mesh.processes.items()}
+    usage["rabbitmq"] = sum(_cpu(pid) for pid in _pids_named("beam.smp"))
+    usage["postgresql"] = sum(_cpu(pid) for pid in _pids_named("postgres"))
+    return usage
+
+
 def published_events(mesh: Mesh) -> float:
     return sum(metric_total(mesh.url(name), "suqiu_events_published_total") for name in mesh.services)
 
@@ -163,6 +191,7 @@ def fixed_rate(mesh: Mesh, watch: DispatchWatch, count: int, rate: float, client
 def full_speed(mesh: Mesh, watch: DispatchWatch, count: int, clients: int) -> dict:
     base = mesh.url("intake")
     notified_before, events_before = notified(mesh), published_events(mesh)
+    cpu_before = cpu_seconds(mesh)
     sessions = threading.local()
 
     def one(n: int) -> str:
@@ -185,7 +214,10 @@ def full_speed(mesh: Mesh, watch: DispatchWatch, count: int, clients: int) -> di
         time.sleep(0.2)
     elapsed = time.perf_counter() - begin
     events = published_events(mesh) - events_before
-    return {"appeals": count, "clients": clients, "submit_s": round(submitted_in, 2), "elapsed_s": round(elapsed, 2),
+    cpu_after = cpu_seconds(mesh)
+    cpu = {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 1) for name in cpu_after}
+    return {"cpu_seconds": cpu, "cpu_ms_per_appeal": {k: round(1000 * v / count, 1) for k, v in cpu.items()},
+            "appeals": count, "clients": clients, "submit_s": round(submitted_in, 2), "elapsed_s": round(elapsed, 2),
             "appeals_per_s": round(count / elapsed, 1), "events_published": int(events),
             "events_per_s": round(events / elapsed, 1),
             "notifications_sent": None if sent != sent else int(sent - notified_before)}
@@ -267,6 +299,8 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     for label, value in rows:
         print(f"{label:44s} {value!s:>12s}")
+    print("CPU per appeal at full speed (ms): " + ", ".join(
+        f"{name} {value}" for name, value in speed["cpu_ms_per_appeal"].items()))
     print(f"\nwritten {path.relative_to(ROOT)}")
     return result
 
