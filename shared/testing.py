@@ -189,6 +189,21 @@ def make_database_url(database_base):
         manager.__exit__(None, None, None)
 
 
+@pytest.fixture
+def db(database_url):
+    """An engine on this test's database, to look at what a service stored."""
+    engine = create_engine(normalise_url(database_url))
+    yield engine
+    engine.dispose()
+
+
+def count_rows(engine, table, *where) -> int:
+    from sqlalchemy import func, select
+
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
 def free_port() -> int:
     import socket
 

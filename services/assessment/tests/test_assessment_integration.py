@@ -7,14 +7,12 @@ import pytest
 import requests
 from kombu import Connection, Producer
 from openpyxl import load_workbook
-from sqlalchemy import create_engine, func, select
 
 from services.assessment.models import callbacks, inbox, outbox
 from services.assessment.service import AssessmentService
 from services.assessment.tests import dataset
-from shared.db import normalise_url
 from shared.events import Event
-from shared.testing import EventTap, wait_for
+from shared.testing import EventTap, wait_for, count_rows as count
 from shared.topology import events_exchange
 
 pytestmark = pytest.mark.integration
@@ -44,18 +42,6 @@ def tap(amqp_uri):
     tap = EventTap(amqp_uri, "assessment")
     yield tap
     tap.close()
-
-
-@pytest.fixture
-def db(database_url):
-    engine = create_engine(normalise_url(database_url))
-    yield engine
-    engine.dispose()
-
-
-def count(engine, table, *where) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
 
 
 def publish(amqp_uri: str, *events: Event) -> None:

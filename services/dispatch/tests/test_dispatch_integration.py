@@ -4,13 +4,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 from kombu import Connection, Producer, Queue
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import select
 
 from services.dispatch.models import appeals, history, outbox
 from services.dispatch.service import DispatchService
-from shared.db import normalise_url
 from shared.events import Event, make_event
-from shared.testing import EventTap, wait_for
+from shared.testing import EventTap, wait_for, count_rows as count
 from shared.topology import events_exchange, subscription_for
 
 pytestmark = pytest.mark.integration
@@ -41,18 +40,6 @@ def dispatch(container_factory, service_config, tap):
     container = container_factory(DispatchService, service_config)
     container.start()
     return f"http://{service_config['WEB_SERVER_ADDRESS']}"
-
-
-@pytest.fixture
-def db(database_url):
-    engine = create_engine(normalise_url(database_url))
-    yield engine
-    engine.dispose()
-
-
-def count(engine, table, *where) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
 
 
 def appeal_row(engine, appeal_id: str):

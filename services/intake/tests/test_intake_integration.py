@@ -6,12 +6,10 @@ import uuid
 import pytest
 import requests
 from kombu import Connection, Exchange, Producer, Queue
-from sqlalchemy import create_engine, func, select
 
 from services.intake.models import appeals, outbox
 from services.intake.service import IntakeService
-from shared.db import normalise_url
-from shared.testing import EventTap, wait_for
+from shared.testing import EventTap, wait_for, count_rows as count
 
 pytestmark = pytest.mark.integration
 
@@ -41,18 +39,6 @@ def tap(amqp_uri):
     tap = EventTap(amqp_uri, "intake")
     yield tap
     tap.close()
-
-
-@pytest.fixture
-def db(database_url):
-    engine = create_engine(normalise_url(database_url))
-    yield engine
-    engine.dispose()
-
-
-def count(engine, table, *where) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
 
 
 def received_events(tap, expected: int, timeout: float = 10) -> list[dict]:

@@ -12,12 +12,11 @@ import yaml
 from aiosmtpd.controller import Controller
 from kombu import Connection, Producer
 from nameko.testing.services import entrypoint_waiter
-from sqlalchemy import create_engine, delete, func, select
+from sqlalchemy import delete, func, select
 
 from services.notify.domain import SHANGHAI, body_signature
 from services.notify.models import inbox, notifications
 from services.notify.service import NotifyService
-from shared.db import normalise_url
 from shared.events import make_event
 from shared.profile import DEFAULT_PROFILE
 from shared.testing import EventTap, free_port, wait_for
@@ -154,13 +153,6 @@ def start(container_factory, config):
 @pytest.fixture
 def base_url(config):
     return f"http://{config['WEB_SERVER_ADDRESS']}"
-
-
-@pytest.fixture
-def db(database_url):
-    engine = create_engine(normalise_url(database_url))
-    yield engine
-    engine.dispose()
 
 
 def office(now=None):

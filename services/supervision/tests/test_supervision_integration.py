@@ -11,11 +11,10 @@ import requests
 from kombu import Connection, Producer
 from nameko.standalone.rpc import ServiceRpcProxy
 from openpyxl import load_workbook
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
 from services.supervision.models import appeals, outbox
 from services.supervision.service import SupervisionService
-from shared.db import normalise_url
 from shared.events import make_event
 from shared.testing import EventTap, free_port, wait_for
 from shared.topology import events_exchange
@@ -76,13 +75,6 @@ def tap(amqp_uri):
     tap = EventTap(amqp_uri, "supervision")
     yield tap
     tap.close()
-
-
-@pytest.fixture
-def db(database_url):
-    engine = create_engine(normalise_url(database_url))
-    yield engine
-    engine.dispose()
 
 
 def row(engine, appeal_id):
