@@ -15,10 +15,10 @@ import json
 import os
 import statistics
 import time
-import uuid
 
 import amqp
-import requests
+
+from scripts.mesh import drop_vhost, make_vhost
 
 AMQP_HOST = os.environ.get("BENCH_AMQP_HOST", "127.0.0.1:5672")
 MANAGEMENT = os.environ.get("BENCH_RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
@@ -26,15 +26,11 @@ AUTH = ("guest", "guest")
 
 
 def _vhost() -> str:
-    name = f"bench-{uuid.uuid4().hex[:8]}"
-    requests.put(f"{MANAGEMENT}/api/vhosts/{name}", auth=AUTH, timeout=10).raise_for_status()
-    requests.put(f"{MANAGEMENT}/api/permissions/{name}/guest", json={"configure": ".*", "write": ".*", "read": ".*"},
-                 auth=AUTH, timeout=10).raise_for_status()
-    return name
+    return make_vhost("bench", MANAGEMENT, AUTH)
 
 
 def _drop(vhost: str) -> None:
-    requests.delete(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=AUTH, timeout=30)
+    drop_vhost(vhost, MANAGEMENT, AUTH)
 
 
 def _connect(vhost: str) -> tuple[amqp.Connection, amqp.Channel]:

@@ -35,7 +35,7 @@ import requests
 from kombu import Connection, Queue
 
 from bench import broker
-from scripts.mesh import Mesh, available_services, ensure_database, stop_on_sigterm
+from scripts.mesh import Mesh, available_services, drop_vhost, ensure_database, make_vhost, stop_on_sigterm
 from scripts.sinks import HttpSink, MailSink, sink_env
 from shared.auth import token_hash
 from shared.topology import declare_all, events_exchange
@@ -242,10 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("1/3 the broker floor ...")
     floor = broker.floor(args.floor_messages, size=800, repeats=3)
 
-    vhost = f"bench-mesh-{uuid.uuid4().hex[:6]}"
-    requests.put(f"{broker.MANAGEMENT}/api/vhosts/{vhost}", auth=broker.AUTH, timeout=10).raise_for_status()
-    requests.put(f"{broker.MANAGEMENT}/api/permissions/{vhost}/guest",
-                 json={"configure": ".*", "write": ".*", "read": ".*"}, auth=broker.AUTH, timeout=10)
+    vhost = make_vhost("bench-mesh", broker.MANAGEMENT, broker.AUTH)
     amqp_uri = f"{AMQP_BASE}/{vhost}"
     tokens = ROOT / "var" / "bench-tokens.yaml"
     tokens.parent.mkdir(parents=True, exist_ok=True)
@@ -270,7 +267,7 @@ def main(argv: list[str] | None = None) -> dict:
         mesh.stop()
         mail.__exit__(None, None, None)
         sms.__exit__(None, None, None)
-        requests.delete(f"{broker.MANAGEMENT}/api/vhosts/{vhost}", auth=broker.AUTH, timeout=30)
+        drop_vhost(vhost, broker.MANAGEMENT, broker.AUTH)
 
     efficiency = round(speed["events_per_s"] / floor["confirm_each"], 2) if floor["confirm_each"] else None
     result = {

@@ -14,12 +14,10 @@ import argparse
 import os
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import requests
 from kombu import Connection
 
 from scripts import mesh as meshes
@@ -41,14 +39,6 @@ def percent(value) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
-def make_vhost() -> str:
-    vhost = f"suqiu-demo-{uuid.uuid4().hex[:6]}"
-    requests.put(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=RABBIT, timeout=10).raise_for_status()
-    requests.put(f"{MANAGEMENT}/api/permissions/{vhost}/{RABBIT[0]}",
-                 json={"configure": ".*", "write": ".*", "read": ".*"}, auth=RABBIT, timeout=10).raise_for_status()
-    return vhost
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.demo")
     parser.add_argument("--profile", default=os.environ.get("DEMO_PROFILE", "hanzhong"))
@@ -67,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     tokens = write_tokens(units["units"], ROOT / "var" / "demo" / "tokens.yaml")
     services = meshes.available_services()
-    vhost = make_vhost()
+    vhost = meshes.make_vhost("suqiu-demo", MANAGEMENT, RABBIT)
     amqp_uri = f"{AMQP_BASE}/{vhost}"
     with Connection(amqp_uri) as conn:
         declare_all(conn)
@@ -106,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             emails = len(mail.messages)
             texts = len(sms.received)
     finally:
-        requests.delete(f"{MANAGEMENT}/api/vhosts/{vhost}", auth=RABBIT, timeout=30)
+        meshes.drop_vhost(vhost, MANAGEMENT, RABBIT)
 
     print()
     print(f"{outcome.appeals} appeals in {time.monotonic() - began:.0f} s; final states: "

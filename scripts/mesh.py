@@ -49,6 +49,25 @@ def ensure_database(prefix: str, name: str, fresh: bool = False) -> str:
     return f"{prefix}/{name}"
 
 
+MANAGEMENT = os.environ.get("RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
+RABBIT_AUTH = (os.environ.get("RABBIT_USER", "guest"), os.environ.get("RABBIT_PASSWORD", "guest"))
+
+
+def make_vhost(prefix: str, management: str = MANAGEMENT, auth: tuple[str, str] = RABBIT_AUTH) -> str:
+    """A new vhost ``<prefix>-<random>`` on the local broker, the user allowed everything on it."""
+    import uuid
+
+    vhost = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    requests.put(f"{management}/api/vhosts/{vhost}", auth=auth, timeout=10).raise_for_status()
+    requests.put(f"{management}/api/permissions/{vhost}/{auth[0]}",
+                 json={"configure": ".*", "write": ".*", "read": ".*"}, auth=auth, timeout=10).raise_for_status()
+    return vhost
+
+
+def drop_vhost(vhost: str, management: str = MANAGEMENT, auth: tuple[str, str] = RABBIT_AUTH) -> None:
+    requests.delete(f"{management}/api/vhosts/{vhost}", auth=auth, timeout=30)
+
+
 class Mesh:
     """A set of service processes with their environment; start, kill, restart, stop."""
 

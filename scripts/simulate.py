@@ -223,12 +223,10 @@ def run(client: Suqiu, units: list[dict], *, start: date, weeks: int, enterprise
 
 
 def main(argv: list[str] | None = None) -> int:
-    import uuid
-
     from kombu import Connection
 
     from scripts.client import write_tokens
-    from scripts.mesh import Mesh, available_services, ensure_database, stop_on_sigterm
+    from scripts.mesh import Mesh, available_services, drop_vhost, ensure_database, make_vhost, stop_on_sigterm
     from shared.profile import load_units
     from shared.topology import declare_all
 
@@ -243,14 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672")
     args = parser.parse_args(argv)
 
-    import requests
     stop_on_sigterm()
 
-    vhost = f"sim-{args.profile}-{uuid.uuid4().hex[:6]}"
-    management = "http://127.0.0.1:15672"
-    requests.put(f"{management}/api/vhosts/{vhost}", auth=("guest", "guest"), timeout=10).raise_for_status()
-    requests.put(f"{management}/api/permissions/{vhost}/guest", json={"configure": ".*", "write": ".*", "read": ".*"},
-                 auth=("guest", "guest"), timeout=10).raise_for_status()
+    vhost = make_vhost(f"sim-{args.profile}")
     amqp_uri = f"{args.amqp}/{vhost}"
     root = Path(__file__).resolve().parent.parent
     profile = root / "deploy" / "profiles" / args.profile
@@ -272,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             month = f"{outcome.started.year}-{outcome.started.month:02d}"
             monthly = client.report("monthly", month)
     finally:
-        requests.delete(f"{management}/api/vhosts/{vhost}", auth=("guest", "guest"), timeout=30)
+        drop_vhost(vhost)
     print(f"{args.profile}: {outcome.appeals} appeals, states {dict(outcome.states)}")
     print(f"actions {dict(outcome.actions)}; parked {outcome.parked or 'none'}")
     rates = {k: (None if v is None else round(v, 3)) for k, v in monthly["overall"]["rates"].items()}
