@@ -30,7 +30,7 @@ import yaml
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Request
 
-from shared.web import Forbidden, Unauthorized
+from shared.errors import Forbidden, Unauthorized
 
 ROLES = ("office", "unit", "cadre", "platform")
 DEFAULT_TOKENS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "demo-tokens.yaml"

@@ -32,7 +32,7 @@ from nameko.messaging import Consumer, QueueConsumer
 from shared import metrics
 from shared.events import Event, EventError, read_event
 from shared.topology import DEAD_LETTER_EXCHANGE, consumer_queue, max_retries, subscription_for
-from shared.web import DomainError
+from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 

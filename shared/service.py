@@ -14,7 +14,8 @@ from werkzeug.wrappers import Response
 
 from shared.db import Database
 from shared.metrics import EntrypointMetrics, exposition
-from shared.web import InvalidInput, http, json_response
+from shared.errors import InvalidInput
+from shared.web import http, json_response
 
 
 def utcnow() -> datetime:

@@ -20,50 +20,10 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from shared.errors import (Conflict, DomainError, Forbidden, InvalidInput, NotFound, PayloadTooLarge,
+                           Unauthorized, Unavailable, UnsupportedMediaType)
+
 log = logging.getLogger(__name__)
-
-
-class DomainError(Exception):
-    """Base of the errors a client can cause; ``code`` is a stable machine name."""
-
-    code = "error"
-
-    def __init__(self, message: str, fields: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or {}
-
-
-class InvalidInput(DomainError):
-    code = "invalid_input"
-
-
-class Unauthorized(DomainError):
-    code = "unauthorized"
-
-
-class Forbidden(DomainError):
-    code = "forbidden"
-
-
-class NotFound(DomainError):
-    code = "not_found"
-
-
-class Conflict(DomainError):
-    code = "conflict"
-
-
-class PayloadTooLarge(DomainError):
-    code = "payload_too_large"
-
-
-class UnsupportedMediaType(DomainError):
-    code = "unsupported_media_type"
-
-
-class Unavailable(DomainError):
-    code = "unavailable"
 
 
 ERROR_TABLE: dict[type[Exception], int] = {

@@ -19,7 +19,7 @@ from services.assessment import domain
 from services.assessment.models import appeal_facts, callback_links, callbacks, escalations, inbox, outbox, returns
 from shared.events import Event, make_event
 from shared.outbox import add_event, first_delivery
-from shared.web import Conflict, Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 SERVICE = "assessment"
 

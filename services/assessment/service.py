@@ -27,7 +27,8 @@ from shared.events import Event, make_event
 from shared.openapi import BEARER, build_spec, error, json_content
 from shared.outbox import OutboxRelay, add_event
 from shared.profile import load_part, load_units, profile_dir
-from shared.web import Conflict, DomainError, InvalidInput, error_response, http, json_body, json_response
+from shared.errors import Conflict, DomainError, InvalidInput
+from shared.web import error_response, http, json_body, json_response
 
 log = logging.getLogger(__name__)
 

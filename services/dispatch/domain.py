@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from shared.events import DIFFICULTIES, NATURES, OUTCOMES
-from shared.web import Conflict, Forbidden, InvalidInput
+from shared.errors import Conflict, Forbidden, InvalidInput
 
 from services.dispatch.profile import LOCALITY
 

@@ -17,7 +17,7 @@ from services.dispatch import domain
 from services.dispatch.models import appeals, history, holders, inbox, outbox
 from shared.events import Event, make_event
 from shared.outbox import add_event, first_delivery
-from shared.web import NotFound
+from shared.errors import NotFound
 
 SERVICE = "dispatch"
 

@@ -17,7 +17,7 @@ from services.intake import domain
 from services.intake.models import appeals, enterprises, idempotency_keys, inbox, outbox
 from shared.events import Event, make_event
 from shared.outbox import add_event, first_delivery
-from shared.web import Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound
 
 SERVICE = "intake"
 UPSTREAM_CONSUMER = "intake.receive_upstream"

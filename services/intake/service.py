@@ -22,7 +22,8 @@ from shared.events import Event, EventError, read_event
 from shared.openapi import BEARER, build_spec, error, json_content
 from shared.outbox import OutboxRelay
 from shared import service as base
-from shared.web import InvalidInput, NotFound, http, json_body, json_response, page_body, paging
+from shared.errors import InvalidInput, NotFound
+from shared.web import http, json_body, json_response, page_body, paging
 
 SUBMITTERS = ("office", "cadre", "platform")
 

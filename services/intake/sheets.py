@@ -5,7 +5,7 @@ import csv
 import io
 from typing import Any
 
-from shared.web import InvalidInput, UnsupportedMediaType
+from shared.errors import InvalidInput, UnsupportedMediaType
 
 XLSX_TYPES = {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/xlsx"}
 CSV_TYPES = {"text/csv", "application/csv"}

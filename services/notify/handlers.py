@@ -24,7 +24,7 @@ from services.notify.models import appeals, enterprises, inbox, notifications, o
 from services.notify.templates import Renderer
 from shared.events import Event, make_event
 from shared.outbox import add_event, first_delivery
-from shared.web import InvalidInput
+from shared.errors import InvalidInput
 
 SERVICE = "notify"
 ENTERPRISE_FIELDS = ("name", "district", "industry", "size", "cadre", "contact", "tags")

@@ -87,7 +87,7 @@ class InboxMessageOut(Schema):
 
 
 def load(schema: Schema, body) -> dict:
-    from shared.web import InvalidInput
+    from shared.errors import InvalidInput
 
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")

@@ -16,7 +16,8 @@ from shared.db import Database
 from shared.events import Event
 from shared.openapi import BEARER, build_spec, error, json_content
 from shared.outbox import OutboxRelay
-from shared.web import Forbidden, InvalidInput, http, json_body, json_response, page_body, paging
+from shared.errors import Forbidden, InvalidInput
+from shared.web import http, json_body, json_response, page_body, paging
 
 
 class NotifyService(base.OperableService):

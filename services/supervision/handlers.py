@@ -24,7 +24,7 @@ from services.supervision.models import appeals, clock_pauses, digests, escalati
 from shared.auth import Principal
 from shared.events import Event, make_event
 from shared.outbox import add_event, add_events, first_delivery
-from shared.web import Conflict, Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from shared.events import Event
 from shared.openapi import BEARER, build_spec, error, json_content
 from shared.outbox import OutboxRelay
 from shared.profile import load_part, load_units, profile_dir
-from shared.web import Forbidden, InvalidInput, http, json_body, json_response, page_body, paging
+from shared.errors import Forbidden, InvalidInput
+from shared.web import http, json_body, json_response, page_body, paging
 
 log = logging.getLogger(__name__)
 

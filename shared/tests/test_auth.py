@@ -3,7 +3,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from shared.auth import Authenticator, TokenError, load_tokens, token_hash
-from shared.web import Forbidden, Unauthorized
+from shared.errors import Forbidden, Unauthorized
 
 
 def request_with(header: str | None) -> Request:

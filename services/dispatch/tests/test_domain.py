@@ -5,7 +5,7 @@ from services.dispatch import domain
 from services.dispatch.domain import IllegalTransition, NotYours
 from services.dispatch.profile import DispatchPart
 from shared.profile import DEFAULT_PROFILE, load_part, load_units
-from shared.web import InvalidInput
+from shared.errors import InvalidInput
 
 
 @pytest.fixture(scope="module")
