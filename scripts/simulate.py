@@ -22,13 +22,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from stdnum.cn import uscc
 
 from scripts.client import Suqiu
+from shared import workdays
+from shared.workdays import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 PROBLEMS = {
     "用工": [("技术工人招聘难", "数控操作工缺口较大，希望对接职业院校和招聘会"),
@@ -106,15 +106,9 @@ def registry_csv(firms: list[dict]) -> str:
 
 
 def working_days(start: date, weeks: int):
-    import chinese_calendar
-
     day = start
     for _ in range(weeks * 7):
-        try:
-            working = chinese_calendar.is_workday(day)
-        except NotImplementedError:
-            working = day.weekday() < 5
-        yield day, working
+        yield day, workdays.is_workday(day)
         day += timedelta(days=1)
 
 

@@ -18,6 +18,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.config import flag
+
 log = logging.getLogger(__name__)
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
@@ -121,7 +123,7 @@ class Database(DependencyProvider):
     def setup(self) -> None:
         config = self.container.config
         self.url = config.get("DATABASE_URL") or default_database_url(self.service)
-        if str(config.get("DB_MIGRATE", "true")).lower() in ("1", "true", "yes"):
+        if flag(config.get("DB_MIGRATE", "true")):
             migrate(self.service, self.url)
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from shared import metrics
+from shared.config import flag
 from shared.db import database_of
 from shared.events import Event
 from shared.loops import BackgroundLoop
@@ -254,7 +255,7 @@ class OutboxRelay(BackgroundLoop):
         self.amqp_uri = config["AMQP_URI"]
         self.poll = float(config.get("OUTBOX_POLL_SECONDS", 0.5))
         self.batch = int(config.get("OUTBOX_BATCH", 100))
-        self.enabled = str(config.get("OUTBOX_RELAY", "true")).lower() in ("1", "true", "yes")
+        self.enabled = flag(config.get("OUTBOX_RELAY", "true"))
 
     def start(self) -> None:
         with Connection(self.amqp_uri, connect_timeout=5) as connection:

@@ -5,13 +5,14 @@ the pure rules, which never read the system clock themselves.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
+from shared.config import flag
 from shared.db import Database
 from shared.metrics import EntrypointMetrics, exposition
 from shared.errors import InvalidInput
@@ -25,34 +26,61 @@ def utcnow() -> datetime:
 SIMULATED_NOW_HEADER = "X-Suqiu-Now"
 
 
-class Clock(DependencyProvider):
-    """Injects ``now(request=None)``: the current aware UTC time.
+def parse_instant(value: str, what: str) -> datetime:
+    """An ISO 8601 time with its zone, as aware UTC; InvalidInput otherwise."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{what} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{what} needs a time zone")
+    return moment.astimezone(timezone.utc)
 
-    With ``SIMULATED_CLOCK: true`` in the config (simulations and end-to-end tests
-    only, never production), an HTTP request may carry the time it happens at in
-    the ``X-Suqiu-Now`` header (ISO 8601), so a campaign of weeks replays in
-    seconds. Event handlers take the time of the fact from the event itself
-    (``event.time``), not from this clock.
+
+class Clock(DependencyProvider):
+    """The service's one clock: injects ``now(request=None)``, the current aware UTC time.
+
+    Entrypoints and the service's background loops (the supervision timer, notify's
+    sender) read "now" here and hand it to the pure rules, which never read a clock.
+
+    * ``SIMULATED_CLOCK: true`` (simulations and end-to-end tests only, never
+      production): an HTTP request may carry the time it happens at in the
+      ``X-Suqiu-Now`` header (ISO 8601), so a campaign of weeks replays in seconds.
+    * ``CLOCK_START`` (ISO 8601 with zone; trials and tests): the clock reads that
+      instant when the service starts and runs on from there, so a service can be
+      tried at 23:30 on a Sunday, or in a year the calendar does not know yet,
+      whatever the machine's time.
+
+    Event handlers take the time of the fact from the event itself (``event.time``).
     """
 
     def setup(self) -> None:
-        self.simulated = str(self.container.config.get("SIMULATED_CLOCK", "false")).lower() in ("1", "true", "yes")
+        config = self.container.config
+        self.simulated = flag(config.get("SIMULATED_CLOCK", "false"))
+        start = config.get("CLOCK_START") or None
+        self.offset = parse_instant(start, "CLOCK_START") - utcnow() if start else timedelta(0)
+
+    def current(self) -> datetime:
+        """Now, by this service's clock (the machine's, shifted by ``CLOCK_START``)."""
+        return utcnow() + self.offset
 
     def now(self, request=None) -> datetime:
         if self.simulated and request is not None:
             value = request.headers.get(SIMULATED_NOW_HEADER)
             if value:
-                try:
-                    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                except ValueError:
-                    raise InvalidInput(f"{SIMULATED_NOW_HEADER} is not an ISO 8601 time") from None
-                if moment.tzinfo is None:
-                    raise InvalidInput(f"{SIMULATED_NOW_HEADER} needs a time zone")
-                return moment.astimezone(timezone.utc)
-        return utcnow()
+                return parse_instant(value, SIMULATED_NOW_HEADER)
+        return self.current()
 
     def get_dependency(self, worker_ctx):
         return self.now
+
+
+def clock_of(container) -> Clock:
+    """The :class:`Clock` of a service container (for its background loops)."""
+    for dependency in container.dependencies:
+        if isinstance(dependency, Clock):
+            return dependency
+    raise RuntimeError(f"{container.service_name} has no shared.service.Clock dependency")
 
 
 class Health(DependencyProvider):

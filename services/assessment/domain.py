@@ -33,43 +33,24 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
-import chinese_calendar
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from shared.events import OUTCOMES, SATISFACTION
+from shared import workdays
+from shared.workdays import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 SATISFIED = ("满意", "基本满意")
 SUBMIT_WITHIN_WORKING_DAYS = 2  # Hanzhong: a problem sheet is reported within 2 working days
 
 
-# ---------------------------------------------------------------- working days
-def is_workday(day: date) -> bool:
-    """Chinese working day (holidays and adjusted weekends, 调休); weekdays outside the calendar's years."""
-    try:
-        return chinese_calendar.is_workday(day)
-    except NotImplementedError:  # chinese_calendar knows 2004..2026: beyond, Monday to Friday
-        return day.weekday() < 5
-
-
-def add_working_days(day: date, count: int) -> date:
-    """The ``count``-th working day after ``day``."""
-    current = day
-    while count > 0:
-        current += timedelta(days=1)
-        if is_workday(current):
-            count -= 1
-    return current
-
-
+# ---------------------------------------------------------------- working days (shared.workdays: the one calendar)
 def submitted_on_time(collected_at: datetime, submitted_at: datetime,
                       within: int = SUBMIT_WITHIN_WORKING_DAYS) -> bool:
     """Submitted by the end of the ``within``-th working day after the day of collection (Shanghai)."""
     collected = collected_at.astimezone(SHANGHAI).date()
     submitted = submitted_at.astimezone(SHANGHAI).date()
-    return submitted <= add_working_days(collected, within)
+    return submitted <= workdays.nth_working_day_after(collected, within)
 
 
 # ---------------------------------------------------------------- periods

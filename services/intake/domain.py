@@ -9,15 +9,14 @@ import json
 import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
 from shared.events import CHANNELS
+from shared.workdays import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A collection time this far in the future is a typo, not a clock skew.
 FUTURE_TOLERANCE = timedelta(minutes=10)
 SIZES = ("微型", "小型", "中型", "大型")

@@ -12,8 +12,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
+from shared.workdays import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 URGENT_EVENTS = frozenset({"appeal_escalated"})  # SMS even in quiet hours
 ADDRESS_OF = {"email": "email", "sms": "phone", "webhook": "webhook"}
 

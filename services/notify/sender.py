@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy import select, update
@@ -27,9 +27,11 @@ from services.notify.channels import EmailChannel, SmsChannel, WebhookChannel
 from services.notify.models import notifications, outbox
 from services.notify.profile import NotifyPart
 from services.notify.templates import Renderer
+from shared.config import flag
 from shared.db import database_of
 from shared.events import make_event
 from shared.loops import BackgroundLoop
+from shared.service import clock_of
 from shared.outbox import add_event
 from shared.profile import load_part, load_units, profile_dir
 
@@ -142,10 +144,6 @@ def _record_failure(conn, message: dict, reason: str, now: datetime, settings: S
     log.error("notification %s on %s failed for good after %d attempts: %s", message["id"], channel, attempts, reason)
 
 
-def _truthy(value) -> bool:
-    return str(value).lower() in ("1", "true", "yes")
-
-
 class Notifier(BackgroundLoop):
     """The directory, the templates, the channels and the sender loop of the notify service.
 
@@ -177,15 +175,14 @@ class Notifier(BackgroundLoop):
         now = time.monotonic()
         self.buckets = {channel: domain.TokenBucket(limit["rate"], limit["burst"], now)
                         for channel, limit in self.part["rate_limits"].items()}
-        self.enabled = _truthy(config.get("NOTIFY_SENDER", "true"))
+        self.enabled = flag(config.get("NOTIFY_SENDER", "true"))
         self.poll = float(config.get("NOTIFY_POLL_SECONDS", 1.0))
-        self.simulated_clock = _truthy(config.get("SIMULATED_CLOCK", "false"))
+        self.simulated_clock = flag(config.get("SIMULATED_CLOCK", "false"))
 
-    def send_due(self, now: datetime | None = None, limit: int = 100) -> PassReport:
-        return send_due(database_of(self.container).engine, now=now or datetime.now(timezone.utc),
-                        channels=self.channels, directory=self.directory, settings=self.settings,
-                        buckets=self.buckets, limit=limit)
+    def send_due(self, now: datetime, limit: int = 100) -> PassReport:
+        return send_due(database_of(self.container).engine, now=now, channels=self.channels,
+                        directory=self.directory, settings=self.settings, buckets=self.buckets, limit=limit)
 
     def run_once(self) -> bool:
-        report = self.send_due()
+        report = self.send_due(clock_of(self.container).current())
         return report.sent + report.errors + report.failed >= 100

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from services.supervision import workdays
+from shared import workdays
 
 COLOURS = ("green", "yellow", "red")
 COLOUR_NAMES = {"green": "绿", "yellow": "黄", "red": "红", None: ""}

@@ -19,7 +19,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from services.supervision import domain, workdays
+from services.supervision import domain
+from shared import workdays
 from services.supervision.models import appeals, clock_pauses, digests, escalations, inbox, orders, outbox
 from shared.auth import Principal
 from shared.events import Event, make_event

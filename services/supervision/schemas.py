@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import csv
 import io
-from zoneinfo import ZoneInfo
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.supervision import domain
+from shared.workdays import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class LedgerFilters(Schema):

@@ -22,6 +22,7 @@ from services.supervision.models import outbox
 from services.supervision.profile import SupervisionPart
 from shared import service as base
 from shared.auth import Auth
+from shared.config import flag
 from shared.consumers import event_handler
 from shared.db import Database
 from shared.events import Event
@@ -44,10 +45,6 @@ EXPORT_MAX = 100_000
 FUTURE_TOLERANCE = timedelta(minutes=1)
 
 
-def _flag(value) -> bool:
-    return str(value).lower() in ("1", "true", "yes")
-
-
 class Supervisor(DependencyProvider):
     """The profile's policy (``supervision.yaml`` and the office's code), read at start-up,
     and the tick's settings: ``TICK_TIMER`` (true), ``TICK_BATCH`` (200),
@@ -63,8 +60,8 @@ class Supervisor(DependencyProvider):
             raise RuntimeError(f"{directory}/supervision.yaml: " + "; ".join(problems))
         self.policy = domain.Policy.from_profile(part)
         self.office = units["office"]
-        self.timer_enabled = _flag(config.get("TICK_TIMER", "true"))
-        self.simulated = _flag(config.get("SIMULATED_CLOCK", "false"))
+        self.timer_enabled = flag(config.get("TICK_TIMER", "true"))
+        self.simulated = flag(config.get("SIMULATED_CLOCK", "false"))
         self.batch = int(config.get("TICK_BATCH", 200))
         self.gauge_every = float(config.get("GAUGE_REFRESH_SECONDS", 30))
         self._gauges_at = float("-inf")
@@ -152,14 +149,14 @@ class SupervisionService(base.OperableService):
             now = schemas.TickInput().load({"now": value})["now"].astimezone(timezone.utc)
         except Exception as exc:
             raise InvalidInput("now must be an ISO 8601 time with a zone", getattr(exc, "messages", None))
-        if not self.supervisor.simulated and now > base.utcnow() + FUTURE_TOLERANCE:
+        if not self.supervisor.simulated and now > self.clock() + FUTURE_TOLERANCE:
             raise Forbidden("a tick in the future needs SIMULATED_CLOCK: true (simulations only)")
         return now
 
     @timer(interval=60)
     def tick_timer(self):
         if self.supervisor.timer_enabled:
-            self._tick(base.utcnow())
+            self._tick(self.clock())
 
     @rpc
     def tick(self, now_iso: str) -> dict:

@@ -6,6 +6,7 @@ from marshmallow import ValidationError
 
 from services.assessment import domain
 from services.assessment.domain import SHANGHAI
+from shared import workdays
 
 HANZHONG = {"name": "汉中", "scale": 100, "weights": {"resolution": 0.6, "satisfaction": 0.4},
             "deductions": {"overdue_escalation": 2, "return": 1}}
@@ -46,7 +47,7 @@ def test_working_days_are_counted_in_shanghai_time():
 
 
 def test_years_beyond_the_calendar_fall_back_to_monday_to_friday():
-    assert domain.is_workday(date(2030, 1, 7)) and not domain.is_workday(date(2030, 1, 5))
+    assert workdays.is_workday(date(2030, 1, 7)) and not workdays.is_workday(date(2030, 1, 5))
 
 
 # ---------------------------------------------------------------- periods

@@ -138,7 +138,9 @@ def profile(tmp_path, http_receiver):
 def config(service_config, profile, smtp, http_receiver):
     return {**service_config, "PROFILE_DIR": str(profile), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp.port,
             "SMTP_FROM": "notify@suqiu.test", "SMS_GATEWAY_URL": f"{http_receiver.url}/sms",
-            "SIMULATED_CLOCK": True, "NOTIFY_SENDER": False, "NOTIFY_POLL_SECONDS": 0.2}
+            "SIMULATED_CLOCK": True, "NOTIFY_SENDER": False, "NOTIFY_POLL_SECONDS": 0.2,
+            # the sender loop's clock: a weekday morning, outside every quiet hour, whatever the machine's time
+            "CLOCK_START": MORNING.isoformat()}
 
 
 @pytest.fixture

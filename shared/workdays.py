@@ -69,20 +69,25 @@ def _aware(moment: datetime) -> datetime:
     return moment
 
 
-def add_working_days(start: datetime, days: int) -> datetime:
-    """The end (24:00 Shanghai) of the ``days``-th working day after the day of ``start``
-    (from a deadline at 24:00, the next N working days)."""
+def nth_working_day_after(day: date, days: int) -> date:
+    """The ``days``-th working day after ``day`` (``day`` itself when ``days`` is 0)."""
     if days < 0:
         raise ValueError("working days must not be negative")
-    # from exactly 00:00 nothing of that day has passed: it is the first day counted
-    day = local_date(_aware(start) - timedelta(microseconds=1))
     counted = 0
     while counted < days:
         day += timedelta(days=1)
         if is_workday(day):
             counted += 1
+    return day
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """The end (24:00 Shanghai) of the ``days``-th working day after the day of ``start``
+    (from a deadline at 24:00, the next N working days)."""
     if days == 0:
         return _aware(start).astimezone(timezone.utc)
+    # from exactly 00:00 nothing of that day has passed: it is the first day counted
+    day = nth_working_day_after(local_date(_aware(start) - timedelta(microseconds=1)), days)
     return start_of_day(day + timedelta(days=1))
 
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.supervision import workdays
+from shared import workdays
 
 SH = ZoneInfo("Asia/Shanghai")
 
