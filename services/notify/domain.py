@@ -194,6 +194,10 @@ class TokenBucket:
         self.tokens = float(burst)
         self.updated = now
 
+    def ready(self, now: float) -> bool:
+        """Whether a token is there at ``now`` (without taking it)."""
+        return min(self.burst, self.tokens + (now - self.updated) * self.rate) >= 1
+
     def take(self, now: float) -> bool:
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = max(self.updated, now)

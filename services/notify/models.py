@@ -64,6 +64,15 @@ Index("ix_notifications_due", notifications.c.next_attempt_at,
       postgresql_where=notifications.c.status == "pending", sqlite_where=notifications.c.status == "pending")
 Index("ix_notifications_recipient", notifications.c.recipient, notifications.c.created_at)
 
+# a channel took the notification: written (and committed) the moment it did, by the sender,
+# while the notification's row is still locked by the sender's claim; settled into the row at
+# the end of the pass. After a crash, a receipt says "sent already": it is not sent again.
+receipts = Table(
+    "notification_receipts", metadata,
+    Column("notification_id", String(32), primary_key=True),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+)
+
 policy_pushes = Table(
     "policy_pushes", metadata,
     Column("id", String(32), primary_key=True),

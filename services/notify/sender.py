@@ -1,9 +1,15 @@
-"""The sender: claims due notifications, sends them, records the result.
+"""The sender: claims due notifications in batches, sends them, records the result.
 
-One row per transaction: the row is claimed ``FOR UPDATE SKIP LOCKED`` (replicas
-never send the same row together), sent, and its result committed. A crash
-between the send and the commit leaves the row pending, so it is sent once more
-with the same id (``Message-ID`` / ``Idempotency-Key``) for the receiver to drop.
+A pass claims up to ``limit`` due rows in one transaction (``FOR UPDATE SKIP
+LOCKED``: replicas never send the same row) and sends them in order over channels
+that keep their connection open (one SMTP session, HTTP keep-alive). The moment a
+channel takes a message, a receipt is committed on a second connection; at the end
+of the pass the claimed rows are settled in bulk (sent, deferred, retried, failed)
+and the receipts dropped, in the claim's transaction. A crash mid-pass leaves the
+rows pending and the receipts behind: the next pass settles a row with a receipt
+without sending it again, so at most the one message that was on the wire when the
+process died is sent twice, with the same id (``Message-ID`` / ``Idempotency-Key``)
+for the receiver to drop.
 
 SMS in the recipient's quiet hours (Asia/Shanghai) waits until they end, except
 for urgent messages (escalations). A token bucket per channel caps the rate; a
@@ -19,12 +25,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from services.notify import domain
 from services.notify.channels import EmailChannel, SmsChannel, WebhookChannel
-from services.notify.models import notifications, outbox
+from services.notify.models import notifications, outbox, receipts
 from services.notify.profile import NotifyPart
 from services.notify.templates import Renderer
 from shared.config import flag
@@ -32,7 +38,7 @@ from shared.db import database_of
 from shared.events import make_event
 from shared.loops import BackgroundLoop
 from shared.service import clock_of
-from shared.outbox import add_event
+from shared.outbox import add_events
 from shared.profile import load_part, load_units, profile_dir
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,7 @@ class PassReport:
     failed: int = 0
     deferred: int = 0
     rate_limited: int = 0
+    claimed: int = 0
     ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -65,83 +72,114 @@ class PassReport:
                 "rate_limited": self.rate_limited}
 
 
+_CLAIM = (select(notifications, receipts.c.sent_at.label("receipt_at"))
+          .select_from(notifications.outerjoin(receipts, receipts.c.notification_id == notifications.c.id))
+          .where(notifications.c.status == "pending", notifications.c.next_attempt_at <= bindparam("now"))
+          .order_by(notifications.c.next_attempt_at, notifications.c.id).limit(bindparam("limit")))
+_SETTLE_SENT = (update(notifications).where(notifications.c.id == bindparam("_id"))
+                .values(status="sent", sent_at=bindparam("_at"), attempts=notifications.c.attempts + 1,
+                        next_attempt_at=None, last_error=None))
+_RESCHEDULE = (update(notifications).where(notifications.c.id == bindparam("_id"))
+               .values(next_attempt_at=bindparam("_next")))
+_RETRY = (update(notifications).where(notifications.c.id == bindparam("_id"))
+          .values(attempts=bindparam("_attempts"), last_error=bindparam("_error"), next_attempt_at=bindparam("_next")))
+_FAIL = (update(notifications).where(notifications.c.id == bindparam("_id"))
+         .values(attempts=bindparam("_attempts"), last_error=bindparam("_error"), status="failed",
+                 next_attempt_at=None))
+_RECEIPT = insert(receipts)
+
+
 def send_due(engine: Engine, *, now: datetime, channels: dict, directory: domain.Directory, settings: Settings,
              buckets: dict[str, domain.TokenBucket], monotonic=time.monotonic, limit: int = 100) -> PassReport:
     """One pass: send what is due at ``now`` (at most ``limit`` rows)."""
     report = PassReport()
-    skipped: set[str] = set()
-    exhausted: set[str] = set()
-    for _ in range(limit):
-        with engine.connect() as conn, conn.begin():
-            query = (select(notifications).where(notifications.c.status == "pending",
-                                                 notifications.c.next_attempt_at <= now)
-                     .order_by(notifications.c.next_attempt_at, notifications.c.id).limit(1))
-            if skipped:
-                query = query.where(notifications.c.id.notin_(skipped))
-            if exhausted:
-                query = query.where(notifications.c.channel.notin_(exhausted))
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            row = conn.execute(query).first()
-            if row is None:
-                break
-            message = dict(row._mapping)
-            channel = message["channel"]
-            if channel == "sms":
-                not_before = domain.sms_not_before(now, message["quiet_hours"], message["urgent"])
-                if not_before is not None:
-                    conn.execute(update(notifications).where(notifications.c.id == message["id"])
-                                 .values(next_attempt_at=not_before))
-                    NOTIFICATIONS.labels(channel, "deferred").inc()
-                    report.deferred += 1
+    with engine.connect() as claim, engine.connect().execution_options(isolation_level="AUTOCOMMIT") as receipt:
+        with claim.begin():
+            query = _CLAIM
+            waiting = [channel for channel, bucket in buckets.items() if not bucket.ready(monotonic())]
+            if waiting:  # a channel over its rate holds no place in the batch
+                query = query.where(notifications.c.channel.notin_(waiting))
+            if claim.dialect.name == "postgresql":
+                query = query.with_for_update(of=notifications, skip_locked=True)
+            rows = claim.execute(query, {"now": now, "limit": limit}).fetchall()
+            report.claimed = len(rows)
+            sent: list[dict] = []
+            rescheduled: list[dict] = []
+            failures: list[tuple[dict, str]] = []
+            exhausted: set[str] = set()
+            for row in rows:
+                message = dict(row._mapping)
+                receipt_at = message.pop("receipt_at")
+                channel = message["channel"]
+                if receipt_at is not None:  # sent before a crash, never recorded: settle, do not send again
+                    sent.append({"_id": message["id"], "_at": receipt_at})
                     continue
-            bucket = buckets.get(channel)
-            if bucket is not None and not bucket.take(monotonic()):
-                exhausted.add(channel)
-                report.rate_limited += 1
-                continue
-            sender = channels.get(channel)
-            started = time.perf_counter()
-            try:
-                if sender is None:
-                    raise RuntimeError(f"no sender for the channel {channel!r}")
-                sender.send(message, directory.contact_of(message["recipient"]))
-            except Exception as exc:
+                if channel == "sms":
+                    not_before = domain.sms_not_before(now, message["quiet_hours"], message["urgent"])
+                    if not_before is not None:
+                        rescheduled.append({"_id": message["id"], "_next": not_before})
+                        NOTIFICATIONS.labels(channel, "deferred").inc()
+                        report.deferred += 1
+                        continue
+                bucket = buckets.get(channel)
+                if channel in exhausted or (bucket is not None and not bucket.take(monotonic())):
+                    exhausted.add(channel)  # the rest of this channel waits for the next pass, in order
+                    report.rate_limited += 1
+                    continue
+                sender = channels.get(channel)
+                started = time.perf_counter()
+                try:
+                    if sender is None:
+                        raise RuntimeError(f"no sender for the channel {channel!r}")
+                    sender.send(message, directory.contact_of(message["recipient"]))
+                except Exception as exc:
+                    SEND_SECONDS.labels(channel).observe(time.perf_counter() - started)
+                    failures.append((message, f"{type(exc).__name__}: {exc}"[:1000]))
+                    continue
                 SEND_SECONDS.labels(channel).observe(time.perf_counter() - started)
-                _record_failure(conn, message, f"{type(exc).__name__}: {exc}"[:1000], now, settings, report)
-                skipped.add(message["id"])
-                continue
-            SEND_SECONDS.labels(channel).observe(time.perf_counter() - started)
-            conn.execute(update(notifications).where(notifications.c.id == message["id"]).values(
-                status="sent", sent_at=now, attempts=notifications.c.attempts + 1, next_attempt_at=None,
-                last_error=None))
-            NOTIFICATIONS.labels(channel, "sent").inc()
-            report.sent += 1
-            report.ids.append(message["id"])
+                receipt.execute(_RECEIPT, {"notification_id": message["id"], "sent_at": now})
+                sent.append({"_id": message["id"], "_at": now})
+                NOTIFICATIONS.labels(channel, "sent").inc()
+                report.sent += 1
+                report.ids.append(message["id"])
+            if sent:
+                claim.execute(_SETTLE_SENT, sent)
+                claim.execute(delete(receipts).where(receipts.c.notification_id.in_([s["_id"] for s in sent])))
+            if rescheduled:
+                claim.execute(_RESCHEDULE, rescheduled)
+            _record_failures(claim, failures, now, settings, report)
     return report
 
 
-def _record_failure(conn, message: dict, reason: str, now: datetime, settings: Settings, report: PassReport) -> None:
-    attempts = message["attempts"] + 1
-    channel = message["channel"]
-    next_at = domain.after_failure(attempts, settings.max_attempts, now, settings.backoff_base, settings.backoff_max)
-    if next_at is not None:
-        conn.execute(update(notifications).where(notifications.c.id == message["id"]).values(
-            attempts=attempts, last_error=reason, next_attempt_at=next_at))
-        RETRIES.labels(channel).inc()
-        NOTIFICATIONS.labels(channel, "error").inc()
-        report.errors += 1
-        log.warning("notification %s on %s failed (%s); attempt %d, next at %s", message["id"], channel, reason,
-                    attempts, next_at.isoformat())
-        return
-    conn.execute(update(notifications).where(notifications.c.id == message["id"]).values(
-        attempts=attempts, last_error=reason, status="failed", next_attempt_at=None))
-    add_event(conn, outbox, make_event("notification_failed", {
-        "notification_id": message["id"], "event_id": message["event_id"], "recipient": message["recipient"],
-        "channel": channel, "reason": reason, "attempts": attempts}, producer="notify", now=now))
-    NOTIFICATIONS.labels(channel, "failed").inc()
-    report.failed += 1
-    log.error("notification %s on %s failed for good after %d attempts: %s", message["id"], channel, attempts, reason)
+def _record_failures(conn, failures: list[tuple[dict, str]], now: datetime, settings: Settings,
+                     report: PassReport) -> None:
+    retries, given_up, events = [], [], []
+    for message, reason in failures:
+        attempts = message["attempts"] + 1
+        channel = message["channel"]
+        next_at = domain.after_failure(attempts, settings.max_attempts, now, settings.backoff_base,
+                                       settings.backoff_max)
+        if next_at is not None:
+            retries.append({"_id": message["id"], "_attempts": attempts, "_error": reason, "_next": next_at})
+            RETRIES.labels(channel).inc()
+            NOTIFICATIONS.labels(channel, "error").inc()
+            report.errors += 1
+            log.warning("notification %s on %s failed (%s); attempt %d, next at %s", message["id"], channel,
+                        reason, attempts, next_at.isoformat())
+            continue
+        given_up.append({"_id": message["id"], "_attempts": attempts, "_error": reason})
+        events.append(make_event("notification_failed", {
+            "notification_id": message["id"], "event_id": message["event_id"], "recipient": message["recipient"],
+            "channel": channel, "reason": reason, "attempts": attempts}, producer="notify", now=now))
+        NOTIFICATIONS.labels(channel, "failed").inc()
+        report.failed += 1
+        log.error("notification %s on %s failed for good after %d attempts: %s", message["id"], channel,
+                  attempts, reason)
+    if retries:
+        conn.execute(_RETRY, retries)
+    if given_up:
+        conn.execute(_FAIL, given_up)
+        add_events(conn, outbox, events)
 
 
 class Notifier(BackgroundLoop):
@@ -149,7 +187,7 @@ class Notifier(BackgroundLoop):
 
     Config: ``PROFILE_DIR``, ``TEMPLATES_DIR`` (overrides, searched first), ``SMTP_HOST``,
     ``SMTP_PORT``, ``SMTP_FROM``, ``SMS_GATEWAY_URL``, ``NOTIFY_SENDER`` (true: run the loop),
-    ``NOTIFY_POLL_SECONDS`` (1), ``NOTIFY_MAX_ATTEMPTS`` / ``NOTIFY_BACKOFF_SECONDS`` (override
+    ``NOTIFY_POLL_SECONDS`` (1), ``NOTIFY_BATCH`` (100 rows a pass), ``NOTIFY_MAX_ATTEMPTS`` / ``NOTIFY_BACKOFF_SECONDS`` (override
     the profile's ``max_attempts`` / ``backoff.base_seconds``).
     """
 
@@ -177,12 +215,19 @@ class Notifier(BackgroundLoop):
                         for channel, limit in self.part["rate_limits"].items()}
         self.enabled = flag(config.get("NOTIFY_SENDER", "true"))
         self.poll = float(config.get("NOTIFY_POLL_SECONDS", 1.0))
+        self.batch = int(config.get("NOTIFY_BATCH", 100))
         self.simulated_clock = flag(config.get("SIMULATED_CLOCK", "false"))
+
+    def stop(self) -> None:
+        super().stop()
+        for channel in self.channels.values():
+            channel.close()
 
     def send_due(self, now: datetime, limit: int = 100) -> PassReport:
         return send_due(database_of(self.container).engine, now=now, channels=self.channels,
                         directory=self.directory, settings=self.settings, buckets=self.buckets, limit=limit)
 
     def run_once(self) -> bool:
-        report = self.send_due(clock_of(self.container).current())
-        return report.sent + report.errors + report.failed >= 100
+        report = self.send_due(clock_of(self.container).current(), limit=self.batch)
+        # a full batch that moved something: more may be due; one held by rate limits waits a poll
+        return report.claimed >= self.batch and report.claimed > report.rate_limited

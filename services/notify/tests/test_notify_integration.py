@@ -15,7 +15,7 @@ from nameko.testing.services import entrypoint_waiter
 from sqlalchemy import delete, func, select
 
 from services.notify.domain import SHANGHAI, body_signature
-from services.notify.models import inbox, notifications
+from services.notify.models import inbox, notifications, receipts
 from services.notify.service import NotifyService
 from shared.events import make_event
 from shared.profile import DEFAULT_PROFILE
@@ -475,6 +475,47 @@ def test_a_burst_is_held_to_the_channels_rate_limit(start, amqp_uri, base_url, p
     metrics = requests.get(f"{base_url}/metrics").text
     assert 'suqiu_notifications_total{channel="sms",result="sent"}' in metrics
     assert "suqiu_notification_send_seconds_bucket" in metrics
+
+
+def test_an_exhausted_channel_does_not_hold_back_the_others_in_the_batch(start, amqp_uri, base_url, profile,
+                                                                          http_receiver, smtp):
+    part = yaml.safe_load((profile / "notify.yaml").read_text(encoding="utf-8"))
+    part["rate_limits"] = {"sms": {"rate": 0.01, "burst": 1}}
+    (profile / "notify.yaml").write_text(yaml.safe_dump(part, allow_unicode=True), encoding="utf-8")
+    container = start()
+    for number in range(3):  # each: an SMS and an email to the enterprise, an email to the cadre
+        deliver(container, amqp_uri, received(appeal_id=f"SQ20261120-{number:010d}",
+                                              contact={"phone": f"1370000000{number}", "email": f"e{number}@firm.cn"}))
+
+    def send(limit):
+        return requests.post(f"{base_url}/api/v1/send-due", headers=office(), json={
+            "now": (MORNING + timedelta(minutes=1)).isoformat(), "limit": limit}).json()
+
+    first = send(100)
+    assert (first["sent"], first["rate_limited"]) == (7, 2)  # one SMS and the six emails; two SMS wait
+    deliver(container, amqp_uri, received(now=MORNING + timedelta(seconds=30), appeal_id="SQ20261120-0000000009",
+                                          contact={"phone": "13700000009", "email": "e9@firm.cn"}))
+    # the two waiting SMS are due first, but a channel over its rate takes no place in a batch
+    second = send(2)
+    assert (second["sent"], second["rate_limited"]) == (2, 0)
+    assert len(http_receiver.at("/sms")) == 1 and len(smtp.messages) == 8
+
+
+def test_a_send_recorded_before_a_crash_is_settled_without_sending_it_again(start, amqp_uri, base_url, smtp, db):
+    container = start()
+    deliver(container, amqp_uri, received())
+    with db.connect() as conn:
+        email = conn.execute(select(notifications.c.id).where(notifications.c.address == "zhang@firm.cn",
+                                                              notifications.c.channel == "email")).scalar_one()
+    with db.begin() as conn:  # the sender took it to the SMTP server and died before settling the pass
+        conn.execute(receipts.insert().values(notification_id=email, sent_at=MORNING))
+    report = send_due(base_url, MORNING + timedelta(minutes=1))
+    assert report["sent"] == 2  # the cadre's email and the enterprise's SMS; not the enterprise's email
+    assert smtp.to("zhang@firm.cn") == []
+    with db.connect() as conn:
+        row = conn.execute(select(notifications).where(notifications.c.id == email)).one()
+        left = conn.execute(select(func.count()).select_from(receipts)).scalar_one()
+    assert (row.status, row.sent_at, left) == ("sent", MORNING, 0)
 
 
 def test_a_unit_reads_only_its_own_inbox(start, base_url):
