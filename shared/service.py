@@ -5,6 +5,8 @@ the pure rules, which never read the system clock themselves.
 """
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import datetime, timedelta, timezone
 
 from kombu import Connection
@@ -84,10 +86,17 @@ def clock_of(container) -> Clock:
 
 
 class Health(DependencyProvider):
-    """Checks that the service's database and broker answer."""
+    """Checks that the service's database and broker answer, and says which process answers.
+
+    ``instance`` is ``SUQIU_INSTANCE_ID`` (config or environment; a random id otherwise): whoever
+    started the process passes a fresh one and so knows the answer comes from its own process,
+    not from another one that holds the port (issue 11).
+    """
 
     def setup(self) -> None:
         self.amqp_uri = self.container.config.get("AMQP_URI")
+        self.instance = str(self.container.config.get("SUQIU_INSTANCE_ID")
+                            or os.environ.get("SUQIU_INSTANCE_ID") or uuid.uuid4().hex)
 
     def check(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -123,8 +132,8 @@ class OperableService:
     def healthz(self, request):
         checks = self.health.check()
         healthy = all(value == "ok" for value in checks.values())
-        return json_response({"status": "ok" if healthy else "unavailable", "checks": checks},
-                             status=200 if healthy else 503)
+        return json_response({"status": "ok" if healthy else "unavailable", "checks": checks,
+                              "instance": self.health.instance}, status=200 if healthy else 503)
 
     @http("GET", "/metrics")
     def metrics(self, request):

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import eventlet
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from nameko.exceptions import BadRequest
@@ -170,6 +171,22 @@ class JsonWebServer(WebServer):
 
     def get_wsgi_app(self) -> WsgiApp:
         return JsonWsgiApp(self)
+
+    def start(self) -> None:
+        # nameko's, but without SO_REUSEPORT, which eventlet.listen sets by default: with it a second
+        # copy of the mesh binds the same port and the kernel shares the connections between the two
+        # processes (issue 11: /healthz answered from the other mesh, then a 401). Now it fails to bind.
+        if not self._starting:
+            self._starting = True
+            self._sock = listen(self.bind_addr)
+            self._sock.settimeout(None)  # https://github.com/celery/kombu/issues/838, as nameko
+            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
+            self._gt = self.container.spawn_managed_thread(self.run)
+
+
+def listen(address: tuple[str, int]):
+    """A listening socket that no other process can share (SO_REUSEADDR, never SO_REUSEPORT)."""
+    return eventlet.listen(address, reuse_port=False)
 
 
 class HttpEntrypoint(HttpRequestHandler):

@@ -37,3 +37,20 @@ def test_a_database_that_does_not_answer_is_a_503_to_retry():
 
     response = web.error_response(OperationalError("SELECT 1", {}, ConnectionRefusedError("refused")))
     assert (response.status_code, response.headers["Retry-After"]) == (503, "5")
+
+
+def test_a_second_process_cannot_share_a_services_port():
+    """Issue 11: with eventlet's default SO_REUSEPORT a second mesh bound the same port and the
+    kernel split the requests between the two; a service's socket must refuse to be shared."""
+    import errno
+
+    import eventlet
+
+    first = web.listen(("127.0.0.1", 0))
+    try:
+        port = first.getsockname()[1]
+        with pytest.raises(OSError) as refused:
+            eventlet.listen(("127.0.0.1", port))  # what another copy of the mesh (reuse_port on) tries
+        assert refused.value.errno == errno.EADDRINUSE
+    finally:
+        first.close()
