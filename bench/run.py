@@ -35,15 +35,15 @@ import requests
 from kombu import Connection, Queue
 
 from bench import broker
-from scripts.mesh import Mesh, available_services, drop_vhost, ensure_database, make_vhost, stop_on_sigterm
+from scripts.mesh import BROKER, POSTGRES as LOCAL_POSTGRES, Mesh, available_services, stop_on_sigterm, throwaway_mesh
 from scripts.sinks import HttpSink, MailSink, sink_env
 from shared.auth import token_hash
-from shared.topology import declare_all, events_exchange
+from shared.topology import events_exchange
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-POSTGRES = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-AMQP_BASE = os.environ.get("BENCH_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
+POSTGRES = os.environ.get("BENCH_POSTGRES", LOCAL_POSTGRES)
+AMQP_BASE = os.environ.get("BENCH_AMQP_BASE", BROKER)
 CODES = ["916107001590830106", "91610700913909960G", "91610700819482190E", "916107000937865708"]
 DISTRICTS = ["汉台区", "南郑区", "城固县", "洋县"]
 TOKEN = "bench-office-token"
@@ -236,38 +236,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rate-appeals", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--floor-messages", type=int, default=3000)
+    parser.add_argument("--ports", default="auto", help="auto (default), a base port or intake=9101,...")
     args = parser.parse_args(argv)
     stop_on_sigterm()
 
     print("1/3 the broker floor ...")
     floor = broker.floor(args.floor_messages, size=800, repeats=3)
 
-    vhost = make_vhost("bench-mesh", broker.MANAGEMENT, broker.AUTH)
-    amqp_uri = f"{AMQP_BASE}/{vhost}"
     tokens = ROOT / "var" / "bench-tokens.yaml"
     tokens.parent.mkdir(parents=True, exist_ok=True)
     tokens.write_text(f"tokens:\n  - sha256: {token_hash(TOKEN)}\n    role: office\n    name: bench\n")
     services = available_services()
-    databases = {name: ensure_database(POSTGRES, f"suqiu_bench_{name}", fresh=True) for name in services}
-    with Connection(amqp_uri) as conn:
-        declare_all(conn)
-    mail, sms = MailSink().__enter__(), HttpSink().__enter__()
-    mesh = Mesh(services, amqp_uri=amqp_uri, database_urls=databases,
-                env={"AUTH_TOKENS_FILE": str(tokens), "LOG_LEVEL": "WARNING", "MAX_WORKERS": "20",
-                     "TICK_TIMER": "false", **sink_env(mail, sms)})
-    try:
-        mesh.start()
-        watch = DispatchWatch(amqp_uri)
+    print("   the mesh (free ports, a vhost and databases of its own):")
+    with MailSink() as mail, HttpSink() as sms, throwaway_mesh(
+            "bench", services, postgres=POSTGRES, broker=AMQP_BASE, ports=args.ports,
+            env={"AUTH_TOKENS_FILE": str(tokens), "LOG_LEVEL": "WARNING", "MAX_WORKERS": "20",
+                 "TICK_TIMER": "false", **sink_env(mail, sms)}) as mesh:
+        watch = DispatchWatch(mesh.amqp_uri)
         print(f"2/3 {args.rate_appeals} appeals at {args.rate:.0f}/s ...")
         rate = fixed_rate(mesh, watch, args.rate_appeals, args.rate, args.clients)
         print(f"3/3 {args.appeals} appeals at full speed ...")
         speed = full_speed(mesh, watch, args.appeals, args.clients)
         watch.close()
-    finally:
-        mesh.stop()
-        mail.__exit__(None, None, None)
-        sms.__exit__(None, None, None)
-        drop_vhost(vhost, broker.MANAGEMENT, broker.AUTH)
 
     efficiency = round(speed["events_per_s"] / floor["confirm_each"], 2) if floor["confirm_each"] else None
     result = {

@@ -3,10 +3,11 @@ and write the weekly report and the monthly bulletin (HTML with charts, XLSX).
 
     python -m scripts.demo [--profile hanzhong] [--weeks 4] [--appeals-per-day 5]
 
-The five services run as separate processes on PostgreSQL (a database each,
-recreated for the demo) and a RabbitMQ vhost of the demo's own, with a local SMTP
-server and SMS gateway standing in for the outside world. The simulator drives
-the mesh through its public interfaces only; time moves by ``tick(now)``.
+The five services run as separate processes on free ports, on PostgreSQL (a
+database each) and a RabbitMQ vhost of this run's own, all dropped at the end
+(:func:`scripts.mesh.throwaway_mesh`), so the demo runs beside another mesh; a
+local SMTP server and SMS gateway stand in for the outside world. The simulator
+drives the mesh through its public interfaces only; time moves by ``tick(now)``.
 """
 from __future__ import annotations
 
@@ -18,21 +19,14 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from kombu import Connection
-
 from scripts import mesh as meshes
 from scripts.client import Suqiu, write_tokens
 from scripts.simulate import SHANGHAI, run
 from scripts.sinks import HttpSink, MailSink, sink_env
 from shared.profile import load_units
-from shared.topology import declare_all
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "demo"
-POSTGRES = os.environ.get("DEMO_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-AMQP_BASE = os.environ.get("DEMO_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
-MANAGEMENT = os.environ.get("DEMO_RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
-RABBIT = ("guest", "guest")
 
 
 def percent(value) -> str:
@@ -47,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enterprises", type=int, default=40)
     parser.add_argument("--appeals-per-day", type=int, default=5)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--postgres", default=os.environ.get("DEMO_POSTGRES", meshes.POSTGRES))
+    parser.add_argument("--amqp", default=os.environ.get("DEMO_AMQP_BASE", meshes.BROKER), help="the broker, no vhost")
+    parser.add_argument("--ports", default="auto", help="auto (default), a base port or intake=9101,...")
     args = parser.parse_args(argv)
     meshes.stop_on_sigterm()
 
@@ -55,23 +52,19 @@ def main(argv: list[str] | None = None) -> int:
     start = date.fromisoformat(args.start)
     print(f"Suqiu demo: {units['campaign']} ({units['city']}), profile deploy/profiles/{args.profile}")
     OUT.mkdir(parents=True, exist_ok=True)
-    tokens = write_tokens(units["units"], ROOT / "var" / "demo" / "tokens.yaml")
+    mesh_name = meshes.new_mesh_name("demo")
+    tokens = write_tokens(units["units"], meshes.mesh_dir(mesh_name) / "tokens.yaml")
     services = meshes.available_services()
-    vhost = meshes.make_vhost("suqiu-demo", MANAGEMENT, RABBIT)
-    amqp_uri = f"{AMQP_BASE}/{vhost}"
-    with Connection(amqp_uri) as conn:
-        declare_all(conn)
-    databases = {s: meshes.ensure_database(POSTGRES, f"suqiu_demo_{s}", fresh=True) for s in services}
     began = time.monotonic()
-    try:
-        with MailSink() as mail, HttpSink() as sms:
-            mesh = meshes.Mesh(services, amqp_uri=amqp_uri, database_urls=databases, var_dir=ROOT / "var" / "demo",
-                               env={"PROFILE_DIR": str(profile_dir), "SIMULATED_CLOCK": "true",
-                                    "AUTH_TOKENS_FILE": str(tokens), "TICK_TIMER": "false",
-                                    "LOG_LEVEL": "WARNING", **sink_env(mail, sms)})
-            print(f"Starting {', '.join(services)} (logs in var/demo/log/) ...")
-            with mesh:
-                client = Suqiu({s: mesh.url(s) for s in services}, amqp_uri)
+    with MailSink() as mail, HttpSink() as sms:
+        print(f"Starting {', '.join(services)} as mesh {mesh_name}:")
+        mesh_of_the_demo = meshes.throwaway_mesh(
+            "demo", services, name=mesh_name, postgres=args.postgres, broker=args.amqp, ports=args.ports,
+            env={"PROFILE_DIR": str(profile_dir), **meshes.SIMULATED_CLOCK_ENV, "AUTH_TOKENS_FILE": str(tokens),
+                 "LOG_LEVEL": "WARNING", **sink_env(mail, sms)})
+        try:
+            with mesh_of_the_demo as mesh:
+                client = Suqiu({s: mesh.url(s) for s in services}, mesh.amqp_uri)
                 print(f"Replaying {args.weeks} weeks from {start} ({args.appeals_per_day} appeals a working day, "
                       f"{args.enterprises} enterprises):")
                 outcome = run(client, units["units"], start=start, weeks=args.weeks,
@@ -93,10 +86,11 @@ def main(argv: list[str] | None = None) -> int:
                 client.quiesce()
                 time.sleep(1.5)  # notify's sender runs every second: let it hand the last mails over
                 deliveries = Counter((d["channel"], d["status"]) for d in client.deliveries())
-            emails = len(mail.messages)
-            texts = len(sms.received)
-    finally:
-        meshes.drop_vhost(vhost, MANAGEMENT, RABBIT)
+        except meshes.MeshError as exc:
+            print(f"The demo cannot start its mesh: {exc}", file=sys.stderr)
+            return 2
+        emails = len(mail.messages)
+        texts = len(sms.received)
 
     print()
     print(f"{outcome.appeals} appeals in {time.monotonic() - began:.0f} s; final states: "

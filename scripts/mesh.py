@@ -290,7 +290,8 @@ def leftover_databases(postgres: str, names: list[str]) -> dict[str, int]:
         with engine.connect() as conn:
             counts[name] = conn.execute(text(
                 "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")).scalar_one()
+                "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')")
+            ).scalar_one()
         engine.dispose()
     return counts
 
@@ -361,19 +362,25 @@ def hide_password(url: str) -> str:
 
 # ----------------------------------------------------------------------------------------------- mesh
 
-def _process(record: dict):
-    """The process ``record`` describes if that pid still runs the command this mesh started, else None."""
+def still_running(record: dict) -> tuple[bool, str]:
+    """Whether the pid of ``record`` still runs the command this mesh started (pids are reused),
+    and if not, what it is now."""
     import psutil
 
     try:
         process = psutil.Process(record["pid"])
         if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        if process.cmdline() != record["cmdline"] or abs(process.create_time() - record["create_time"]) > 1:
-            return None
-        return process
-    except (psutil.Error, KeyError):
-        return None
+            return False, "it has exited"
+        command, started = process.cmdline(), process.create_time()
+    except psutil.NoSuchProcess:
+        return False, "it has exited"
+    except psutil.Error as exc:
+        return False, f"it cannot be inspected ({type(exc).__name__})"
+    if command != record.get("cmdline"):
+        return False, f"it now runs {' '.join(command)!r}"
+    if abs(started - record.get("create_time", 0)) > 1:
+        return False, f"it is a process started at {datetime.fromtimestamp(started, timezone.utc):%H:%M:%S} UTC"
+    return True, ""
 
 
 def _gone(pid: int) -> bool:
@@ -463,11 +470,17 @@ class Mesh:
         self.processes[name] = process
         record = {"pid": process.pid, "port": self.ports[name], "url": self.url(name),
                   "instance": self.instances[name], "log": str(self.log_file(name))}
-        try:
-            info = psutil.Process(process.pid)
-            record.update(cmdline=info.cmdline(), create_time=info.create_time())
-        except psutil.Error:  # it died at once; wait_healthy says so
-            record.update(cmdline=[], create_time=0.0)
+        record.update(cmdline=[], create_time=0.0)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # /proc/<pid>/cmdline reads empty for a moment right after the exec
+            try:
+                info = psutil.Process(process.pid)
+                record.update(cmdline=info.cmdline(), create_time=info.create_time())
+            except psutil.Error:  # it died at once; wait_healthy says so
+                break
+            if record["cmdline"]:
+                break
+            time.sleep(0.01)
         self.records[name] = record
         self.save_state()
         return process
@@ -607,8 +620,10 @@ def stop_recorded(var_dir: Path, services: list[str] | None = None, timeout: flo
     for name, record in list(records.items()):
         if services and name not in services:
             continue
-        if _process(record) is None:
-            lines.append(f"{name:12s} pid {record['pid']} is no longer the {name} this mesh started: left alone")
+        running, what = still_running(record)
+        if not running:
+            lines.append(f"{name:12s} pid {record['pid']} is no longer the {name} this mesh started ({what}): "
+                         "left alone")
         else:
             _terminate(record["pid"], timeout)
             lines.append(f"{name:12s} pid {record['pid']} stopped")
@@ -627,7 +642,7 @@ def status_lines(var_dir: Path) -> list[str]:
     lines = [f"mesh {state['name']}: broker {state.get('amqp_uri')}"
              + (f", databases {', '.join(state['databases'].values())}" if state.get("databases") else "")]
     for name, record in state.get("services", {}).items():
-        running = _process(record) is not None
+        running, what = still_running(record)
         try:
             response = requests.get(f"{record['url']}/healthz", timeout=2)
             body = response.json()
@@ -638,7 +653,7 @@ def status_lines(var_dir: Path) -> list[str]:
         except (requests.RequestException, ValueError, AttributeError):
             health = "no answer"
         lines.append(f"{name:12s} {record['url']:24s} pid {record['pid']:<7d} "
-                     f"{'running' if running else 'NOT RUNNING'}, health {health}")
+                     f"{'running' if running else f'NOT RUNNING ({what})'}, health {health}")
     return lines
 
 
@@ -655,7 +670,7 @@ def provision(name: str, services: list[str], *, ports: str | dict[str, int] = "
         raise MeshError(f"--amqp-uri {broker!r} names a vhost: give the broker alone and the vhost with --vhost")
     var_dir = mesh_dir(name, var_root)
     running = read_state(var_dir)
-    if running and any(_process(record) for record in running.get("services", {}).values()):
+    if running and any(still_running(record)[0] for record in running.get("services", {}).values()):
         raise MeshError(f"a mesh named {name!r} is already running here ({var_dir / STATE_FILE}): "
                         f"`python -m scripts.mesh stop --name {name}` first, or choose another --name")
     chosen = parse_ports(ports, services) if isinstance(ports, str) else {**{s: PORTS[s] for s in services}, **ports}
@@ -664,6 +679,8 @@ def provision(name: str, services: list[str], *, ports: str | dict[str, int] = "
     lines: list[str] = []
     databases: dict[str, str] = {}
     if postgres:
+        parts = urlsplit(postgres)  # the server: a database named in the URL is not the mesh's
+        postgres = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         prefix = db_prefix if db_prefix is not None else default_db_prefix(name)
         names = {service: f"{prefix}{service}" for service in services}
         lines += prepare_databases(postgres, names, fresh=fresh, reuse=reuse)

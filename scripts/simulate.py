@@ -217,12 +217,10 @@ def run(client: Suqiu, units: list[dict], *, start: date, weeks: int, enterprise
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kombu import Connection
-
     from scripts.client import write_tokens
-    from scripts.mesh import Mesh, available_services, drop_vhost, ensure_database, make_vhost, stop_on_sigterm
+    from scripts.mesh import (BROKER, POSTGRES, SIMULATED_CLOCK_ENV, MeshError, available_services, mesh_dir,
+                              new_mesh_name, stop_on_sigterm, throwaway_mesh)
     from shared.profile import load_units
-    from shared.topology import declare_all
 
     parser = argparse.ArgumentParser(prog="python -m scripts.simulate")
     parser.add_argument("--profile", default="demo")
@@ -231,35 +229,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enterprises", type=int, default=30)
     parser.add_argument("--appeals-per-day", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432")
-    parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672")
+    parser.add_argument("--postgres", default=POSTGRES)
+    parser.add_argument("--amqp", default=BROKER, help="the broker, without a vhost")
+    parser.add_argument("--ports", default="auto", help="auto (default), a base port or intake=9101,...")
     args = parser.parse_args(argv)
 
     stop_on_sigterm()
 
-    vhost = make_vhost(f"sim-{args.profile}")
-    amqp_uri = f"{args.amqp}/{vhost}"
     root = Path(__file__).resolve().parent.parent
     profile = root / "deploy" / "profiles" / args.profile
     units = load_units(profile)
-    tokens = write_tokens(units["units"], root / "var" / f"sim-{args.profile}-tokens.yaml")
+    name = new_mesh_name(f"sim-{args.profile}")
+    tokens = write_tokens(units["units"], mesh_dir(name) / "tokens.yaml")
     services = available_services()
-    databases = {s: ensure_database(args.postgres, f"suqiu_sim_{args.profile}_{s}", fresh=True) for s in services}
-    with Connection(amqp_uri) as conn:
-        declare_all(conn)
-    mesh = Mesh(services, amqp_uri=amqp_uri, database_urls=databases,
-                env={"PROFILE_DIR": str(profile), "SIMULATED_CLOCK": "true", "AUTH_TOKENS_FILE": str(tokens),
-                     "TICK_TIMER": "false", "LOG_LEVEL": "WARNING"})
+    print(f"Starting {', '.join(services)} as mesh {name}:")
+    mesh_of_the_run = throwaway_mesh("sim", services, name=name, postgres=args.postgres, broker=args.amqp,
+                                     ports=args.ports,
+                                     env={"PROFILE_DIR": str(profile), **SIMULATED_CLOCK_ENV,
+                                          "AUTH_TOKENS_FILE": str(tokens), "LOG_LEVEL": "WARNING"})
     try:
-        with mesh:
-            client = Suqiu({s: mesh.url(s) for s in services}, amqp_uri)
+        with mesh_of_the_run as mesh:
+            client = Suqiu({s: mesh.url(s) for s in services}, mesh.amqp_uri)
             outcome = run(client, units["units"], start=date.fromisoformat(args.start), weeks=args.weeks,
                           enterprise_count=args.enterprises, appeals_per_day=args.appeals_per_day, seed=args.seed,
                           office=units["office"])
             month = f"{outcome.started.year}-{outcome.started.month:02d}"
             monthly = client.report("monthly", month)
-    finally:
-        drop_vhost(vhost)
+    except MeshError as exc:
+        print(f"The simulator cannot start its mesh: {exc}", file=sys.stderr)
+        return 2
     print(f"{args.profile}: {outcome.appeals} appeals, states {dict(outcome.states)}")
     print(f"actions {dict(outcome.actions)}; parked {outcome.parked or 'none'}")
     rates = {k: (None if v is None else round(v, 3)) for k, v in monthly["overall"]["rates"].items()}
