@@ -176,7 +176,7 @@ def check_ports(ports: dict[str, int], host: str = HOST) -> None:
              for name, port in ports.items() if not port_is_free(port, host)]
     if taken:
         raise PortTaken("cannot start: " + "; ".join(taken)
-                        + ". Stop that process, or choose other ports (--ports auto picks free ones).")
+                        + ". Stop what holds it, or choose other ports (--ports auto picks free ones).")
 
 
 # --------------------------------------------------------------------------------------------- broker
@@ -392,21 +392,18 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _terminate(pid: int, timeout: float) -> None:
+def terminate_group(pid: int, timeout: float) -> None:
     """SIGTERM the process group ``pid`` leads (each service has a session of its own), SIGKILL after ``timeout``."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while not _gone(pid):
-        if time.monotonic() > deadline:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if _gone(pid):
                 return
-            deadline = time.monotonic() + 10
-        time.sleep(0.1)
+            time.sleep(0.1)
 
 
 class Mesh:
@@ -591,6 +588,8 @@ class Mesh:
             lines.append(f"{'databases':12s} {', '.join(databases.values())} on {self.notes.get('postgres')}")
         else:
             lines.append(f"{'databases':12s} SQLite under {self.var_dir}")
+        if str(self.env.get("SIMULATED_CLOCK", "")).lower() == "true":
+            lines.append(f"{'clock':12s} simulated: each request's X-Suqiu-Now, supervision's tick(now); no timer")
         return lines
 
     def __enter__(self) -> "Mesh":
@@ -625,7 +624,7 @@ def stop_recorded(var_dir: Path, services: list[str] | None = None, timeout: flo
             lines.append(f"{name:12s} pid {record['pid']} is no longer the {name} this mesh started ({what}): "
                          "left alone")
         else:
-            _terminate(record["pid"], timeout)
+            terminate_group(record["pid"], timeout)
             lines.append(f"{name:12s} pid {record['pid']} stopped")
         del records[name]
     if records:
@@ -700,12 +699,23 @@ def provision(name: str, services: list[str], *, ports: str | dict[str, int] = "
     management, auth = management_of(broker)
     own = vhost is None
     vhost = vhost or f"suqiu-{name}-{checkout_id()}"
-    if own and fresh and vhost_exists(vhost, management, auth):
-        drop_vhost(vhost, management, auth)  # its queues may hold events of the dropped databases
-        lines.append(f"vhost {vhost} dropped and recreated (--fresh)")
-    make_vhost(vhost, management, auth, exact=True)
+    try:
+        if own and fresh and vhost_exists(vhost, management, auth):
+            drop_vhost(vhost, management, auth)  # its queues may hold events of the dropped databases
+            lines.append(f"vhost {vhost} dropped and recreated (--fresh)")
+        make_vhost(vhost, management, auth, exact=True)
+    except requests.RequestException as exc:
+        if own:
+            raise MeshError(f"cannot create the vhost {vhost}: the RabbitMQ management API at {management} "
+                            f"did not answer ({exc}); enable it (rabbitmq-plugins enable rabbitmq_management), set "
+                            "RABBIT_MANAGEMENT, or give an existing vhost with --vhost") from None
+        lines.append(f"the management API at {management} did not answer ({type(exc).__name__}): "
+                     f"using the vhost {vhost} as it is")
     amqp_uri = amqp_uri_of(broker, vhost)
-    declare_topology(amqp_uri)
+    try:
+        declare_topology(amqp_uri)
+    except Exception as exc:
+        raise MeshError(f"cannot declare the mesh's queues on {hide_password(amqp_uri)}: {exc}") from None
 
     mesh = Mesh(services, amqp_uri=amqp_uri, database_urls=databases, ports=chosen, var_dir=var_dir,
                 env=env, name=name, host=host)
@@ -722,7 +732,7 @@ def throwaway_mesh(kind: str, services: list[str], *, postgres: str | None = POS
     databases of its own, named ``<kind>-<random>``, all dropped when the block ends."""
     name = name or new_mesh_name(kind)
     mesh, lines = provision(name, services, ports=ports, broker=broker, postgres=postgres,
-                            db_prefix=f"suqiu_{name.replace('-', '_')}_", env=env)
+                            db_prefix=default_db_prefix(name), env=env)
     try:
         mesh.start(timeout)
         for line in mesh.describe() + lines:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -211,7 +212,7 @@ def test_stop_leaves_alone_a_recorded_pid_that_no_longer_runs_what_the_mesh_star
     finally:
         bystander.kill()
         bystander.wait()
-        meshes._terminate(real_pid, 20)
+        meshes.terminate_group(real_pid, 20)
 
 
 @pytest.mark.integration
@@ -242,3 +243,14 @@ def running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@pytest.mark.integration
+def test_the_simulated_clock_option_lets_a_request_carry_its_time(cli):
+    assert cli.start("a", extra=("--simulated-clock",)).returncode == 0
+    moment = "2026-10-12T23:30:00+08:00"
+    put = requests.put(f"{cli.url('a')}/api/v1/enterprises/{CODES[0]}", json={"name": "模拟时钟企业", "district": "汉台区"},
+                       headers={**OFFICE, "X-Suqiu-Now": moment}, timeout=10)
+    assert put.status_code == 201
+    stored = datetime.fromisoformat(put.json()["updated_at"])  # SQLite keeps UTC without its zone
+    assert stored.replace(tzinfo=stored.tzinfo or timezone.utc) == datetime.fromisoformat(moment)
