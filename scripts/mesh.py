@@ -363,8 +363,8 @@ def hide_password(url: str) -> str:
 # ----------------------------------------------------------------------------------------------- mesh
 
 def still_running(record: dict) -> tuple[bool, str]:
-    """Whether the pid of ``record`` still runs the command this mesh started (pids are reused),
-    and if not, what it is now."""
+    """Whether the pid of ``record`` is still the process this mesh started (pids are reused): the
+    same start time, and the same command line or the instance id the mesh gave it; if not, what it is."""
     import psutil
 
     try:
@@ -372,14 +372,18 @@ def still_running(record: dict) -> tuple[bool, str]:
         if process.status() == psutil.STATUS_ZOMBIE:
             return False, "it has exited"
         command, started = process.cmdline(), process.create_time()
+        try:
+            instance = process.environ().get("SUQIU_INSTANCE_ID")
+        except psutil.Error:  # another user's process: its command line must do
+            instance = None
     except psutil.NoSuchProcess:
         return False, "it has exited"
     except psutil.Error as exc:
         return False, f"it cannot be inspected ({type(exc).__name__})"
-    if command != record.get("cmdline"):
-        return False, f"it now runs {' '.join(command)!r}"
     if abs(started - record.get("create_time", 0)) > 1:
         return False, f"it is a process started at {datetime.fromtimestamp(started, timezone.utc):%H:%M:%S} UTC"
+    if command != record.get("cmdline") and instance != record.get("instance"):
+        return False, f"it now runs {' '.join(command)!r}"
     return True, ""
 
 

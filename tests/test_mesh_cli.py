@@ -140,6 +140,8 @@ def cli(broker_base, database_base, tmp_path):
         finally:
             for state in tmp_path.glob("mesh/*/mesh.json"):
                 meshes.stop_recorded(state.parent)
+            for leftover in processes_under(tmp_path):  # were the state files wrong, nothing outlives the test
+                meshes.terminate_group(leftover, 5)
             with engine.connect() as conn:
                 for name in cli.prefixes:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{cli.database(name)}" WITH (FORCE)'))
@@ -236,6 +238,19 @@ def test_leftover_databases_are_named_with_their_tables_and_fresh_starts_clean(c
     assert fresh.returncode == 0, fresh.stderr
     listing = requests.get(f"{cli.url('a')}/api/v1/enterprises", headers=OFFICE, timeout=10).json()
     assert listing["total"] == 0
+
+
+def processes_under(folder: Path) -> list[int]:
+    """Pids of the service processes a mesh in ``folder`` started (their SUQIU_VAR_DIR is there)."""
+    pids = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("SUQIU_VAR_DIR", "").startswith(str(folder)) and \
+                    process.status() != psutil.STATUS_ZOMBIE:
+                pids.append(process.pid)
+        except psutil.Error:
+            continue
+    return pids
 
 
 def running(pid: int) -> bool:
