@@ -163,6 +163,15 @@ class DispatchService(base.OperableService):
         return self._act(request, appeal_id, "unit", schemas.EscalationRequestInput,
                          lambda appeal, who, body: appeal.request_escalation(who.unit, body["note"], who.actor))
 
+    # ------------------------------------------------------------ the enterprise
+    @http("GET", "/api/v1/enterprise/appeals")
+    def enterprise_appeals(self, request):
+        """An enterprise follows its own appeals (status, lead unit, reply), never their internal history."""
+        principal = self.auth.require(request, "enterprise")
+        page, size = paging(request)
+        items, total = handlers.list_appeals(self.db.session, {"credit_code": principal.credit_code}, page, size)
+        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+
     # ------------------------------------------------------------ the office
     @http("GET", "/api/v1/office/queue")
     def office_queue(self, request):
@@ -242,6 +251,9 @@ def openapi_document() -> dict:
                                                           "or the office queue", "ReturnInput"),
         "/api/v1/desk/appeals/{appeal_id}/escalation-request": action("Ask for escalation (提级申请)",
                                                                       "EscalationRequestInput"),
+        "/api/v1/enterprise/appeals": {"get": {
+            "summary": "An enterprise's own appeals (enterprise role, from the console's signed link)",
+            "security": BEARER, "parameters": filters[-2:], "responses": listing}},
         "/api/v1/office/queue": {"get": {"summary": "The office's manual queue", "security": BEARER,
                                          "parameters": filters, "responses": listing}},
         "/api/v1/office/appeals": {"get": {"summary": "Every unit's desk (unit= one unit's)", "security": BEARER,

@@ -36,7 +36,8 @@ ANOTHER_UNITS_APPEAL = {
     ("supervision", "POST", "/api/v1/appeals/{appeal_id}/resume"): 404,
 }
 # a cadre or a platform sees only the appeals it submitted (the seeded one is the cadre's)
-OTHERS_SUBMISSION = {("intake", "GET", "/api/v1/appeals/{appeal_id}", "platform"): 404}
+OTHERS_SUBMISSION = {("intake", "GET", "/api/v1/appeals/{appeal_id}", "platform"): 404,
+                     ("intake", "GET", "/api/v1/appeals/{appeal_id}", "other_enterprise"): 404}
 # the body an operation gets where {} would be refused (400) before the check the matrix is after:
 # dispatch checks who (401/403), then what (400), then whose appeal (403)
 BODIES = {
@@ -118,15 +119,15 @@ def test_another_unit_does_not_find_the_units_appeal_in_any_listing(service, pat
 
 
 @pytest.mark.timeout(120)
-def test_another_cadre_or_a_platform_neither_reads_nor_lists_a_cadres_appeal(container_factory, service_config,
+def test_another_cadre_a_platform_or_another_enterprise_neither_reads_nor_lists_a_cadres_appeal(container_factory, service_config,
                                                                              amqp_uri):
     base = start(container_factory, "intake", service_config)
     appeal_id = seed("intake", base, amqp_uri)
     answers = {}
-    for token in ("t-cadre", "t-cadre-2", "t-platform", "t-office"):
+    for token in ("t-cadre", "t-cadre-2", "t-platform", "t-office", "t-enterprise", "t-enterprise-2"):
         headers = {"Authorization": f"Bearer {token}"}
         one = requests.get(f"{base}/api/v1/appeals/{appeal_id}", headers=headers, timeout=30)
         listing = requests.get(f"{base}/api/v1/appeals", headers=headers, timeout=30).json()
         answers[token] = (one.status_code, [a["id"] for a in listing["items"]] == [appeal_id])
     assert answers == {"t-cadre": (200, True), "t-cadre-2": (404, False), "t-platform": (404, False),
-                       "t-office": (200, True)}
+                       "t-office": (200, True), "t-enterprise": (200, True), "t-enterprise-2": (404, False)}
