@@ -73,7 +73,7 @@ ACCESS: dict[str, dict[tuple[str, str], tuple[str, ...] | str]] = {
         ("POST", "/api/v1/desk/appeals/{appeal_id}/reply"): ("unit",),
         ("POST", "/api/v1/desk/appeals/{appeal_id}/return"): ("unit",),
         ("POST", "/api/v1/desk/appeals/{appeal_id}/escalation-request"): ("unit",),
-        ("GET", "/api/v1/enterprise/appeals"): ("enterprise",),
+        ("GET", "/api/v1/enterprise/appeals"): ("enterprise", "cadre"),
         ("GET", "/api/v1/office/queue"): ("office",),
         ("GET", "/api/v1/office/appeals"): ("office",),
         ("GET", "/api/v1/office/appeals/{appeal_id}"): ("office",),

@@ -367,4 +367,13 @@ def test_an_enterprise_follows_its_own_appeals_only(dispatch, amqp_uri, tap):
     assert [(a["id"], a["status"], a["lead_unit"]) for a in own.json()["items"]] == \
         [(LABOUR["appeal_id"], "dispatched", "hrss")]
     assert "history" not in own.json()["items"][0]
-    assert requests.get(f"{dispatch}/api/v1/enterprise/appeals", headers=auth("t-cadre")).status_code == 403
+    assert requests.get(f"{dispatch}/api/v1/enterprise/appeals", headers=auth("t-unit-hrss")).status_code == 403
+
+
+def test_a_cadre_follows_the_appeals_of_the_enterprises_paired_with_it(dispatch, amqp_uri, tap):
+    received(amqp_uri, tap, {**LABOUR, "cadre": "t-cadre"})
+    received(amqp_uri, tap, {**NOWHERE, "cadre": "t-cadre-2"})
+    seen = {token: [a["id"] for a in requests.get(f"{dispatch}/api/v1/enterprise/appeals",
+                                                   headers=auth(token)).json()["items"]]
+            for token in ("t-cadre", "t-cadre-2")}
+    assert seen == {"t-cadre": [LABOUR["appeal_id"]], "t-cadre-2": [NOWHERE["appeal_id"]]}
