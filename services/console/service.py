@@ -365,10 +365,16 @@ class ConsoleService(base.OperableService):
         created = self.visit.enterprise_services(link.credit_code).post("intake", "/api/v1/appeals", body)
         return self.visit.redirect(f"/e/{token}", f"已提交，诉求编号 {created['id']}")
 
+    def _own_callback(self, link: domain.EnterpriseLink, callback: str) -> dict:
+        """The callback behind an assessment link, only when its appeal is this enterprise's own."""
+        client = self.visit.enterprise_services(link.credit_code)
+        form = client.get("assessment", f"/api/v1/callback/{callback}")
+        client.get("intake", f"/api/v1/appeals/{form['appeal_id']}")  # 404 for another enterprise's appeal
+        return form
+
     @page("GET", "/e/<string:token>/callback/<string:callback>")
     def enterprise_callback_form(self, request, token, callback):
-        link = self._link(token)
-        form = self.visit.enterprise_services(link.credit_code).get("assessment", f"/api/v1/callback/{callback}")
+        form = self._own_callback(self._link(token), callback)
         return self.visit.render("enterprise_callback.html.j2", token=token, callback=callback, form=form)
 
     @page("POST", "/e/<string:token>/callback/<string:callback>")
@@ -380,6 +386,7 @@ class ConsoleService(base.OperableService):
         body = {"solved": form["solved"] == "yes", "satisfaction": form["satisfaction"]}
         if form.get("comment"):
             body["comment"] = form["comment"]
+        self._own_callback(link, callback)
         result = self.visit.enterprise_services(link.credit_code).post("assessment", f"/api/v1/callback/{callback}",
                                                                       body)
         reopened = result and result.get("result") == "reopened"
