@@ -251,7 +251,7 @@ def _when(value: Any) -> datetime | None:
 
 
 def merge_timeline(intake: dict | None, dispatch: dict | None, supervision: dict | None,
-                   assessment: dict | None) -> list[TimelineEntry]:
+                   assessment: dict | None, unit_names: dict[str, str] | None = None) -> list[TimelineEntry]:
     """One timeline from what each service exposes of an appeal, oldest first.
 
     Each argument is that service's JSON view of the appeal (None when the service is not
@@ -265,7 +265,7 @@ def merge_timeline(intake: dict | None, dispatch: dict | None, supervision: dict
         action = line.get("action") or ""
         what = ACTION_NAMES.get(action, action)
         if line.get("unit") and action in ("dispatched", "assigned", "returned", "accepted", "replied"):
-            what = f"{what}（{line['unit']}）"
+            what = f"{what}（{(unit_names or {}).get(line['unit'], line['unit'])}）"
         note = line.get("note")
         details = line.get("details") or {}
         if action == "replied" and details.get("outcome"):

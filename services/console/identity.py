@@ -159,7 +159,7 @@ class OidcClient:
         if not id_token:
             raise Forbidden("身份认证平台没有返回身份令牌（id_token）")
         try:
-            key = self._keys.get_signing_key_from_jwt(id_token).key
+            key = self._signing_key(id_token)
             claims = jwt.decode(id_token, key, algorithms=metadata.get("id_token_signing_alg_values_supported",
                                                                        ["RS256"]),
                                 audience=self.settings.client_id, issuer=metadata.get("issuer", self.settings.issuer),
@@ -169,6 +169,16 @@ class OidcClient:
         if claims.get("nonce") != nonce:
             raise Forbidden("身份令牌与本次登录不符（nonce）")
         return claims
+
+    def _signing_key(self, id_token: str):
+        """The provider's key named by the token's ``kid``; a provider publishing one key may omit it."""
+        kid = jwt.get_unverified_header(id_token).get("kid")
+        if kid:
+            return self._keys.get_signing_key(kid).key
+        keys = self._keys.get_signing_keys()
+        if len(keys) != 1:
+            raise jwt.InvalidTokenError("the ID token names no key (kid) and the provider publishes several")
+        return keys[0].key
 
     def logout_url(self, post_logout: str) -> str | None:
         endpoint = self.metadata().get("end_session_endpoint")

@@ -64,7 +64,7 @@ def appeal(client: ServiceClient, person: domain.Person, appeal_id: str,
     supervision, supervision_missing = supervision.wait()
     intake, intake_missing = intake.wait() if intake else (None, None)
     assessment, assessment_missing = assessment.wait() if assessment else (None, None)
-    timeline = domain.merge_timeline(intake, dispatch, supervision, assessment)
+    timeline = domain.merge_timeline(intake, dispatch, supervision, assessment, unit_names)
     people = {e.who.partition("/")[2] for e in timeline if e.who and "/" in e.who}
     names = names_of(people)
     entries = [{"at": e.at, "source": e.source, "what": e.what, "note": e.note,

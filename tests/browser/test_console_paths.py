@@ -40,7 +40,7 @@ def test_a_unit_clerk_signs_in_accepts_and_replies(console_mesh, open_browser):
     assert "已办结反馈" in page.inner_text(".flash")
     assert "已反馈" in page.inner_text(".card")
     timeline = page.inner_text(".timeline")
-    assert "签收（hrss）" in timeline and "王芳（市人社局）" in timeline
+    assert "签收（市人社局）" in timeline and "王芳（市人社局）" in timeline
     shoot(page, "clerk-appeal-replied")
 
     appeal = mesh.api("GET", "dispatch", f"/api/v1/office/appeals/{appeal_id}", "t-office")
