@@ -39,6 +39,21 @@ def unit_codes(profile_dir: str) -> list[str]:
     return [u["code"] for u in load_units(profile_dir)["units"]]
 
 
+def add_many(url: str, profile_dir: str, people: list[tuple[str, str, str, str | None]], password: str) -> None:
+    """Accounts (username, name, role, unit) with one password: the demo's, never production's."""
+    migrate("console", url)
+    engine = make_engine(url)
+    now = datetime.now(timezone.utc)
+    try:
+        with Session(engine) as session, session.begin():
+            codes = unit_codes(profile_dir)
+            for username, name, role, unit in people:
+                handlers.add_account(session, domain.validate_account(username, name, role, unit, codes), password,
+                                     now)
+    finally:
+        engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.console.accounts")
     commands = parser.add_subparsers(dest="command", required=True)
