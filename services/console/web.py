@@ -23,10 +23,11 @@ from werkzeug.wrappers import Request, Response
 from services.console import domain, handlers
 from services.console.backends import SERVICES, NotDeployed, ServiceClient, ServiceRefused
 from services.console.identity import OidcClient, OidcSettings, Signer
+from shared.config import flag
 from shared.db import database_of
 from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
 from shared.profile import load_units, profile_dir
-from shared.service import SIMULATED_NOW_HEADER, Clock, utcnow
+from shared.service import SIMULATED_NOW_HEADER, Clock, clock_of, utcnow
 from shared.web import HttpEntrypoint
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,6 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
 SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY",
                     "Cache-Control": "no-store"}
-
-
-def _flag(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "yes")
 
 
 @functools.cache
@@ -137,14 +134,14 @@ class Console(DependencyProvider):
                 redirect_uri=f"{public_url}/login/oidc/callback",
                 scope=str(config.get("OIDC_SCOPE") or "openid profile email")))
         self.settings = Settings(
-            secret=secret, cookie_secure=_flag(config.get("COOKIE_SECURE", "false")),
+            secret=secret, cookie_secure=flag(config.get("COOKIE_SECURE", "false")),
             session_lifetime=timedelta(hours=float(config.get("SESSION_HOURS") or 12)),
             limits=domain.LoginLimits(per_account=int(config.get("LOGIN_LIMIT_PER_ACCOUNT") or 5),
                                       per_address=int(config.get("LOGIN_LIMIT_PER_ADDRESS") or 20),
                                       window=timedelta(minutes=float(config.get("LOGIN_LIMIT_MINUTES") or 15))),
             signer=signer, issuer=str(config.get("CONSOLE_ISSUER") or "suqiu-console"),
             urls={name: config.get(f"{name.upper()}_URL") or None for name in SERVICES},
-            public_url=public_url, simulated=_flag(config.get("SIMULATED_CLOCK", "false")),
+            public_url=public_url, simulated=flag(config.get("SIMULATED_CLOCK", "false")),
             units=units["units"], office=units["office"], campaign=units.get("campaign", ""),
             enterprise_link_lifetime=timedelta(days=float(config.get("ENTERPRISE_LINK_DAYS") or 365)),
             oidc=oidc,
@@ -155,7 +152,7 @@ class Console(DependencyProvider):
 
     def start(self) -> None:
         self.sessions = sessionmaker(bind=database_of(self.container).engine, expire_on_commit=False)
-        self.clock = next(d for d in self.container.dependencies if isinstance(d, Clock))
+        self.clock = clock_of(self.container)
 
     def get_dependency(self, worker_ctx) -> "Visit":
         request = worker_ctx.args[0] if worker_ctx.args and isinstance(worker_ctx.args[0], Request) else None
