@@ -4,3 +4,4 @@ CREATE DATABASE suqiu_dispatch;
 CREATE DATABASE suqiu_supervision;
 CREATE DATABASE suqiu_assessment;
 CREATE DATABASE suqiu_notify;
+CREATE DATABASE suqiu_console;

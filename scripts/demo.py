@@ -33,6 +33,29 @@ def percent(value) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
+CONSOLE_PASSWORD = "suqiu-demo-2026"  # the demo's accounts only: anyone who reads this holds them
+
+
+def console_people(units: dict) -> list[tuple[str, str, str, str | None]]:
+    """The demo's console accounts: the office, a leader, an admin, the first simulated cadre
+    (paired with the first enterprises) and a clerk for every department and locality."""
+    people = [("office", "督办专员", "office", units["office"]), ("leader", "分管领导", "leader", None),
+              ("admin", "系统管理员", "admin", None), ("cadre", "干部0001", "cadre", None)]
+    people += [(f"clerk-{u['code']}", f"{u['name']}经办人", "unit_clerk", u["code"])
+               for u in units["units"] if u["type"] in ("department", "locality")]
+    return people
+
+
+def wait_for_enter(console_url: str) -> None:
+    """Keep the mesh (and the console) up for a person at a terminal; scripts and CI go on."""
+    if not sys.stdin.isatty() or os.environ.get("DEMO_NO_WAIT"):
+        return
+    try:
+        input(f"\nThe console stays up at {console_url}: press Enter to stop the mesh. ")
+    except (EOFError, KeyboardInterrupt):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.demo")
     parser.add_argument("--profile", default=os.environ.get("DEMO_PROFILE", "hanzhong"))
@@ -65,6 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with mesh_of_the_demo as mesh:
                 client = Suqiu({s: mesh.url(s) for s in services}, mesh.amqp_uri)
+                if "console" in services:
+                    from services.console.accounts import add_many
+
+                    people = console_people(units)
+                    add_many(mesh.database_urls["console"], str(profile_dir), people, CONSOLE_PASSWORD)
+                    print(f"Console: {mesh.url('console')}  (password of every demo account: {CONSOLE_PASSWORD})")
+                    print("  accounts: " + ", ".join(f"{u} ({role})" for u, _, role, _ in people[:4])
+                          + f", clerk-<unit code> (unit clerks: {', '.join(p[0] for p in people[4:7])} ...)")
                 print(f"Replaying {args.weeks} weeks from {start} ({args.appeals_per_day} appeals a working day, "
                       f"{args.enterprises} enterprises):")
                 outcome = run(client, units["units"], start=start, weeks=args.weeks,
@@ -86,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
                 client.quiesce()
                 time.sleep(1.5)  # notify's sender runs every second: let it hand the last mails over
                 deliveries = Counter((d["channel"], d["status"]) for d in client.deliveries())
+                if "console" in services:
+                    print(f"\nThe replay is over; the console shows it: {mesh.url('console')} "
+                          f"(e.g. office / {CONSOLE_PASSWORD}; reports of {week} and {month})")
+                    wait_for_enter(mesh.url("console"))
         except meshes.MeshError as exc:
             print(f"The demo cannot start its mesh: {exc}", file=sys.stderr)
             return 2

@@ -8,6 +8,10 @@ set -u
 TOOLS=(
   # libfaketime: scripts/at-shanghai-time.sh runs suites at another hour of the day
   "/usr/bin/faketime faketime"
+  # the console's browser tests drive Debian's Chromium with Playwright (never a downloaded browser)
+  "/usr/bin/chromium chromium"
+  # Chinese text in the browser tests' screenshots (and the reports' charts)
+  "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc fonts-noto-cjk"
 )
 
 missing=()

@@ -55,7 +55,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-PORTS = {"intake": 8101, "dispatch": 8102, "supervision": 8103, "assessment": 8104, "notify": 8105}
+PORTS = {"intake": 8101, "dispatch": 8102, "supervision": 8103, "assessment": 8104, "notify": 8105,
+         "console": 8106}
 BASE_PORT = 8100
 HOST = "127.0.0.1"
 BROKER = "amqp://guest:guest@127.0.0.1:5672"
@@ -454,9 +455,20 @@ class Mesh:
         })
         if self.database_urls.get(name):
             env["DATABASE_URL"] = self.database_urls[name]
+        env.update(self._console_wiring(name))
         env.update(self.env)
         env["SUQIU_INSTANCE_ID"] = self.instances[name]
         return env
+
+    def _console_wiring(self, name: str) -> dict:
+        """With the console in the mesh, every service verifies its person tokens (its JWKS) and
+        the console calls the services of this mesh; a service not in it is "not deployed here"."""
+        if "console" not in self.services:
+            return {}
+        if name != "console":
+            return {"CONSOLE_JWKS_URL": f"{self.url('console')}/.well-known/jwks.json"}
+        return {"CONSOLE_PUBLIC_URL": self.url("console"),
+                **{f"{other.upper()}_URL": self.url(other) for other in self.services if other != "console"}}
 
     def spawn(self, name: str) -> subprocess.Popen:
         import psutil

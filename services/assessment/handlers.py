@@ -288,6 +288,21 @@ def answer_by_link(session: Session, settings: Settings, token: str, answer: dic
     return record_callback(session, claim.appeal_id, answer, channel="link", caller="enterprise", now=now)
 
 
+def open_links(session: Session, settings: Settings, credit_code: str, now: datetime) -> list[dict]:
+    """The callback links an enterprise may still answer (unused, not superseded, not expired):
+    what its page in the console offers, the same single-use links it was sent."""
+    rows = session.execute(
+        select(callback_links.c.nonce, callback_links.c.expires_at, appeal_facts.c.appeal_id,
+               appeal_facts.c.title, appeal_facts.c.outcome, appeal_facts.c.replied_at)
+        .join(appeal_facts, appeal_facts.c.appeal_id == callback_links.c.appeal_id)
+        .where(appeal_facts.c.credit_code == credit_code, callback_links.c.used_at.is_(None),
+               callback_links.c.superseded.is_(False), callback_links.c.expires_at > now)
+        .order_by(callback_links.c.expires_at)).fetchall()
+    return [{"appeal_id": r.appeal_id, "title": r.title, "outcome": r.outcome, "replied_at": r.replied_at,
+             "expires_at": r.expires_at, "token": domain.sign_link(settings.secret, r.appeal_id, r.expires_at,
+                                                                     r.nonce)} for r in rows]
+
+
 def appeal_assessment(session: Session, appeal_id: str) -> dict:
     row = session.execute(select(appeal_facts).where(appeal_facts.c.appeal_id == appeal_id)).first()
     if row is None:

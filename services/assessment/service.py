@@ -170,6 +170,13 @@ class AssessmentService(base.OperableService):
         self.auth.require(request, "office")
         return json_response(handlers.appeal_assessment(self.db.session, appeal_id))
 
+    @http("GET", "/api/v1/enterprise/callbacks")
+    def enterprise_callbacks(self, request):
+        """The enterprise's own open callback links (its page in the console answers them)."""
+        principal = self.auth.require(request, "enterprise")
+        items = handlers.open_links(self.db.session, self.settings, principal.credit_code, self.clock(request))
+        return json_response({"items": items})
+
     @http("GET", "/api/v1/callback/<string:token>")
     def callback_form(self, request, token):
         """JSON for machines; an HTML form in Chinese for the enterprise's browser."""
@@ -341,6 +348,10 @@ def openapi_document() -> dict:
             "summary": "What assessment knows of an appeal, with its callbacks", "security": BEARER,
             "parameters": [path_param("appeal_id")],
             "responses": {"200": {"description": "facts and callbacks"}, "404": error("unknown appeal")}}},
+        "/api/v1/enterprise/callbacks": {"get": {
+            "summary": "An enterprise's open callback links (enterprise role: its own only)", "security": BEARER,
+            "responses": {"200": {"description": "appeal, title, outcome, expiry and token of each open link"},
+                          "401": error("no or unknown token"), "403": error("enterprise only")}}},
         "/api/v1/callback/{token}": {
             "get": {"summary": "The enterprise's callback form (signed link, no account)",
                     "parameters": [path_param("token")],

@@ -160,7 +160,7 @@ def list_appeals(session: Session, filters: dict, page: int, page_size: int,
     holder = unit or filters.get("unit")
     if holder:
         conditions.append(exists().where(holders.c.appeal_id == appeals.c.id, holders.c.unit == holder))
-    for name in ("status", "colour", "category", "difficulty", "nature", "district"):
+    for name in ("status", "colour", "category", "difficulty", "nature", "district", "credit_code", "cadre"):
         if filters.get(name):
             conditions.append(appeals.c[name] == filters[name])
     if filters.get("overdue") is True:

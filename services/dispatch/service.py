@@ -163,6 +163,18 @@ class DispatchService(base.OperableService):
         return self._act(request, appeal_id, "unit", schemas.EscalationRequestInput,
                          lambda appeal, who, body: appeal.request_escalation(who.unit, body["note"], who.actor))
 
+    # ------------------------------------------------------------ the enterprise
+    @http("GET", "/api/v1/enterprise/appeals")
+    def enterprise_appeals(self, request):
+        """An enterprise follows its own appeals, a cadre those of the enterprises paired with it
+        (status, lead unit, reply), never their internal history."""
+        principal = self.auth.require(request, "enterprise", "cadre")
+        page, size = paging(request)
+        filters = {"credit_code": principal.credit_code} if principal.role == "enterprise" else \
+            {"cadre": principal.name, "credit_code": request.args.get("credit_code")}
+        items, total = handlers.list_appeals(self.db.session, filters, page, size)
+        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+
     # ------------------------------------------------------------ the office
     @http("GET", "/api/v1/office/queue")
     def office_queue(self, request):
@@ -242,6 +254,11 @@ def openapi_document() -> dict:
                                                           "or the office queue", "ReturnInput"),
         "/api/v1/desk/appeals/{appeal_id}/escalation-request": action("Ask for escalation (提级申请)",
                                                                       "EscalationRequestInput"),
+        "/api/v1/enterprise/appeals": {"get": {
+            "summary": "An enterprise's own appeals (from the console's signed link); a cadre's: those of "
+                       "the enterprises paired with it", "security": BEARER,
+            "parameters": [{"name": "credit_code", "in": "query", "required": False, "schema": {"type": "string"}},
+                           *filters[-2:]], "responses": listing}},
         "/api/v1/office/queue": {"get": {"summary": "The office's manual queue", "security": BEARER,
                                          "parameters": filters, "responses": listing}},
         "/api/v1/office/appeals": {"get": {"summary": "Every unit's desk (unit= one unit's)", "security": BEARER,

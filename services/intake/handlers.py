@@ -185,8 +185,13 @@ def get_enterprise(session: Session, credit_code: str) -> dict:
     return dict(row._mapping)
 
 
-def list_enterprises(session: Session, district: str | None, page: int, page_size: int) -> tuple[list[dict], int]:
-    where = and_(True, enterprises.c.district == district) if district else and_(True)
+def list_enterprises(session: Session, district: str | None, page: int, page_size: int,
+                     cadre: str | None = None) -> tuple[list[dict], int]:
+    """The registry, by district and by paired cadre (the console's "my enterprises")."""
+    conditions = [enterprises.c.district == district] if district else []
+    if cadre:
+        conditions.append(enterprises.c.cadre == cadre)
+    where = and_(True, *conditions)
     total = session.execute(select(func.count()).select_from(enterprises).where(where)).scalar_one()
     rows = session.execute(select(enterprises).where(where).order_by(enterprises.c.credit_code)
                            .limit(page_size).offset((page - 1) * page_size)).fetchall()

@@ -22,10 +22,10 @@ from shared.events import Event, EventError, read_event
 from shared.openapi import BEARER, build_spec, error, json_content
 from shared.outbox import OutboxRelay
 from shared import service as base
-from shared.errors import InvalidInput, NotFound
+from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.web import http, json_body, json_response, page_body, paging
 
-SUBMITTERS = ("office", "cadre", "platform")
+SUBMITTERS = ("office", "cadre", "platform", "enterprise")
 
 APPEALS_RECEIVED = Counter("suqiu_appeals_received_total", "Appeals accepted into Suqiu.", ["channel"])
 SUBMISSIONS_REFUSED = Counter("suqiu_appeal_submissions_refused_total", "Submissions refused as invalid.",
@@ -55,6 +55,15 @@ def parse_upstream(body: Any, message) -> Event:
                  source=f"upstream/{body.get('channel', 'unknown')}", time=when)
 
 
+def _may_read(principal, appeal: dict) -> bool:
+    """The office reads every appeal, an enterprise its own, anyone else what it submitted."""
+    if principal.role == "office":
+        return True
+    if principal.role == "enterprise":
+        return appeal["credit_code"] == principal.credit_code
+    return appeal["submitted_by"] == principal.actor
+
+
 class IntakeService(base.OperableService):
     name = "intake"
 
@@ -73,6 +82,8 @@ class IntakeService(base.OperableService):
         except Exception:
             SUBMISSIONS_REFUSED.labels("http").inc()
             raise
+        if principal.role == "enterprise" and data["credit_code"] != principal.credit_code:
+            raise Forbidden("an enterprise submits only for its own credit code")
         key = request.headers.get("Idempotency-Key")
         if key is not None and not 1 <= len(key) <= 128:
             raise InvalidInput("invalid Idempotency-Key", {"Idempotency-Key": ["1 to 128 characters"]})
@@ -100,7 +111,7 @@ class IntakeService(base.OperableService):
     def get_appeal(self, request, appeal_id):
         principal = self.auth.require(request, *SUBMITTERS)
         appeal = handlers.get_appeal(self.db.session, appeal_id)
-        if principal.role != "office" and appeal["submitted_by"] != principal.actor:
+        if not _may_read(principal, appeal):
             raise NotFound(f"no appeal {appeal_id}")
         return json_response(schemas.appeal_out.dump(appeal))
 
@@ -111,7 +122,9 @@ class IntakeService(base.OperableService):
         filters = schemas.AppealFilters().load(request.args.to_dict())
         if "credit_code" in filters:
             filters["credit_code"] = domain.compact_credit_code(filters["credit_code"])
-        mine = None if principal.role == "office" else principal.actor
+        mine = None if principal.role in ("office", "enterprise") else principal.actor
+        if principal.role == "enterprise":  # its own appeals, whoever entered them
+            filters["credit_code"] = principal.credit_code
         items, total = handlers.list_appeals(self.db.session, filters, page, size, submitted_by=mine)
         return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
 
@@ -163,7 +176,8 @@ class IntakeService(base.OperableService):
     def list_enterprises(self, request):
         self.auth.require(request, "office", "cadre")
         page, size = paging(request)
-        items, total = handlers.list_enterprises(self.db.session, request.args.get("district"), page, size)
+        items, total = handlers.list_enterprises(self.db.session, request.args.get("district"), page, size,
+                                                 cadre=request.args.get("cadre"))
         return json_response(page_body(schemas.enterprise_out.dump(items, many=True), total, page, size))
 
     @http("POST", "/api/v1/enterprises/import")
@@ -197,7 +211,8 @@ def openapi_document() -> dict:
     paths = {
         "/api/v1/appeals": {
             "post": {
-                "summary": "Submit an appeal", "security": BEARER,
+                "summary": "Submit an appeal (an enterprise: only for its own credit code, else 403)",
+                "security": BEARER,
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                                 "schema": {"type": "string", "maxLength": 128}}],
                 "requestBody": {"required": True, "content": json_content(ref("AppealInput"))},
@@ -231,6 +246,9 @@ def openapi_document() -> dict:
             "requestBody": sheet_body, "responses": report}},
         "/api/v1/enterprises": {"get": {
             "summary": "The enterprise registry", "security": BEARER,
+            "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
+                           for n, t in (("district", "string"), ("cadre", "string"), ("page", "integer"),
+                                        ("page_size", "integer"))],
             "responses": {"200": {"description": "a page of enterprises"}, "401": error("no or unknown token")}}},
         "/api/v1/enterprises/{credit_code}": {
             "get": {"summary": "One enterprise", "security": BEARER,

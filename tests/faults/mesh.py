@@ -39,22 +39,24 @@ EXTRA_CONFIG = {
 
 TOKENS = {
     "office": "t-office", "unit": "t-unit-hrss", "other_unit": "t-unit-tax", "cadre": "t-cadre",
-    "platform": "t-platform",
+    "platform": "t-platform", "enterprise": "t-enterprise", "other_enterprise": "t-enterprise-2",
 }
 """The callers of the access matrix (besides no token at all). ``unit`` is the lead unit of
-the appeals the matrix seeds (hrss), ``other_unit`` another unit (tax)."""
-ROLE_OF = {"office": "office", "unit": "unit", "other_unit": "unit", "cadre": "cadre", "platform": "platform"}
+the appeals the matrix seeds (hrss), ``other_unit`` another unit (tax); ``enterprise`` the seeded
+appeal's enterprise (its signed link in the console), ``other_enterprise`` another one."""
+ROLE_OF = {"office": "office", "unit": "unit", "other_unit": "unit", "cadre": "cadre", "platform": "platform",
+           "enterprise": "enterprise", "other_enterprise": "enterprise"}
 
 PUBLIC = "public"  # no token needed
 LINK = "link"  # no token; the path carries a signed callback link (a forged one is a 403)
-ANYONE = ("office", "unit", "cadre", "platform")
+ANYONE = ("office", "unit", "cadre", "platform", "enterprise")
 
 # (method, OpenAPI path) -> the roles admitted, or PUBLIC / LINK
 ACCESS: dict[str, dict[tuple[str, str], tuple[str, ...] | str]] = {
     "intake": {
-        ("POST", "/api/v1/appeals"): ("office", "cadre", "platform"),
-        ("GET", "/api/v1/appeals"): ("office", "cadre", "platform"),
-        ("GET", "/api/v1/appeals/{appeal_id}"): ("office", "cadre", "platform"),
+        ("POST", "/api/v1/appeals"): ("office", "cadre", "platform", "enterprise"),
+        ("GET", "/api/v1/appeals"): ("office", "cadre", "platform", "enterprise"),
+        ("GET", "/api/v1/appeals/{appeal_id}"): ("office", "cadre", "platform", "enterprise"),
         ("POST", "/api/v1/appeals/import"): ("office", "cadre"),
         ("GET", "/api/v1/enterprises"): ("office", "cadre"),
         ("GET", "/api/v1/enterprises/{credit_code}"): ("office", "cadre"),
@@ -71,6 +73,7 @@ ACCESS: dict[str, dict[tuple[str, str], tuple[str, ...] | str]] = {
         ("POST", "/api/v1/desk/appeals/{appeal_id}/reply"): ("unit",),
         ("POST", "/api/v1/desk/appeals/{appeal_id}/return"): ("unit",),
         ("POST", "/api/v1/desk/appeals/{appeal_id}/escalation-request"): ("unit",),
+        ("GET", "/api/v1/enterprise/appeals"): ("enterprise", "cadre"),
         ("GET", "/api/v1/office/queue"): ("office",),
         ("GET", "/api/v1/office/appeals"): ("office",),
         ("GET", "/api/v1/office/appeals/{appeal_id}"): ("office",),
@@ -97,6 +100,7 @@ ACCESS: dict[str, dict[tuple[str, str], tuple[str, ...] | str]] = {
         ("GET", "/api/v1/appeals/{appeal_id}/assessment"): ("office",),
         ("GET", "/api/v1/callback/{token}"): LINK,
         ("POST", "/api/v1/callback/{token}"): LINK,
+        ("GET", "/api/v1/enterprise/callbacks"): ("enterprise",),
         ("GET", "/api/v1/rates"): ("office", "unit"),
         ("GET", "/api/v1/reports/weekly"): ("office", "unit"),
         ("GET", "/api/v1/reports/monthly"): ("office", "unit"),

@@ -150,6 +150,19 @@ def test_a_used_link_cannot_answer_twice(assessment, amqp_uri, tap, db):
     assert count(db, callbacks) == 1
 
 
+def test_an_enterprise_finds_its_own_open_callback_link_and_no_other(assessment, amqp_uri, tap, db):
+    replied_appeal(amqp_uri, db, "C1", dataset.t(18, 10))
+    sent = token_of(links(tap, "C1", 1)[0])
+    mine = requests.get(f"{assessment}/api/v1/enterprise/callbacks", headers={**auth("t-enterprise"), **NOW_HEADER})
+    assert [(i["appeal_id"], i["token"]) for i in mine.json()["items"]] == [("C1", sent)]
+    answered = requests.post(f"{assessment}/api/v1/callback/{sent}", headers=NOW_HEADER,
+                             json={"solved": True, "satisfaction": "满意"})
+    assert answered.status_code == 201, answered.text
+    after = requests.get(f"{assessment}/api/v1/enterprise/callbacks", headers={**auth("t-enterprise"), **NOW_HEADER})
+    assert after.json()["items"] == []
+    assert requests.get(f"{assessment}/api/v1/enterprise/callbacks", headers=auth("t-office")).status_code == 403
+
+
 def test_a_callback_before_the_reply_is_a_conflict_and_changes_nothing(assessment, amqp_uri, db):
     publish(amqp_uri, dataset.received("C6", dataset.t(16, 9), dataset.t(16, 10), "汉台区", "税费"))
     handled(db, 1)

@@ -358,3 +358,22 @@ def test_an_appeal_submitted_to_intake_reaches_the_units_desk(container_factory,
                         headers=auth("t-office")).json()
     assert (desk["category"], desk["category_source"], desk["lead_unit"], desk["co_units"]) == (
         "用地", "keywords", "nanzheng", ["nrp"])
+
+
+def test_an_enterprise_follows_its_own_appeals_only(dispatch, amqp_uri, tap):
+    received(amqp_uri, tap)
+    received(amqp_uri, tap, {**NOWHERE, "credit_code": "91110000600037341L"})
+    own = requests.get(f"{dispatch}/api/v1/enterprise/appeals", headers=auth("t-enterprise"))
+    assert [(a["id"], a["status"], a["lead_unit"]) for a in own.json()["items"]] == \
+        [(LABOUR["appeal_id"], "dispatched", "hrss")]
+    assert "history" not in own.json()["items"][0]
+    assert requests.get(f"{dispatch}/api/v1/enterprise/appeals", headers=auth("t-unit-hrss")).status_code == 403
+
+
+def test_a_cadre_follows_the_appeals_of_the_enterprises_paired_with_it(dispatch, amqp_uri, tap):
+    received(amqp_uri, tap, {**LABOUR, "cadre": "t-cadre"})
+    received(amqp_uri, tap, {**NOWHERE, "cadre": "t-cadre-2"})
+    seen = {token: [a["id"] for a in requests.get(f"{dispatch}/api/v1/enterprise/appeals",
+                                                   headers=auth(token)).json()["items"]]
+            for token in ("t-cadre", "t-cadre-2")}
+    assert seen == {"t-cadre": [LABOUR["appeal_id"]], "t-cadre-2": [NOWHERE["appeal_id"]]}

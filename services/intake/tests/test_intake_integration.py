@@ -128,6 +128,33 @@ def test_a_cadre_sees_only_the_appeals_it_submitted(intake):
     assert requests.get(f"{intake}/api/v1/appeals", headers=auth("t-office")).json()["total"] == 2
 
 
+def test_an_enterprise_submits_only_for_its_own_credit_code(intake, db):
+    own = requests.post(f"{intake}/api/v1/appeals", json={**APPEAL, "channel": "qrcode"}, headers=auth("t-enterprise"))
+    other = requests.post(f"{intake}/api/v1/appeals", json={**APPEAL, "credit_code": OTHER_CODE},
+                          headers=auth("t-enterprise"))
+    assert (own.status_code, other.status_code) == (201, 403)
+    assert own.json()["appeal"]["submitted_by"] == f"enterprise:{CODE}"
+    assert count(db, appeals) == 1
+
+
+def test_an_enterprise_follows_its_own_appeals_whoever_entered_them(intake):
+    by_cadre = requests.post(f"{intake}/api/v1/appeals", json=APPEAL, headers=auth("t-cadre")).json()["id"]
+    elsewhere = requests.post(f"{intake}/api/v1/appeals", json={**APPEAL, "credit_code": OTHER_CODE},
+                              headers=auth("t-cadre")).json()["id"]
+    listing = requests.get(f"{intake}/api/v1/appeals", headers=auth("t-enterprise")).json()
+    assert [a["id"] for a in listing["items"]] == [by_cadre]
+    assert requests.get(f"{intake}/api/v1/appeals/{by_cadre}", headers=auth("t-enterprise")).status_code == 200
+    assert requests.get(f"{intake}/api/v1/appeals/{elsewhere}", headers=auth("t-enterprise")).status_code == 404
+
+
+def test_a_cadre_lists_the_enterprises_paired_with_it(intake):
+    for code, cadre in ((CODE, "张明"), (OTHER_CODE, "李华")):
+        requests.put(f"{intake}/api/v1/enterprises/{code}", json={"name": "企业", "district": "甲区", "cadre": cadre},
+                     headers=auth("t-office")).raise_for_status()
+    listing = requests.get(f"{intake}/api/v1/enterprises", params={"cadre": "张明"}, headers=auth("t-cadre")).json()
+    assert [e["credit_code"] for e in listing["items"]] == [CODE]
+
+
 def test_the_listing_filters_and_pages(intake):
     for district in ("甲区", "甲区", "乙区"):
         requests.post(f"{intake}/api/v1/appeals", json={**APPEAL, "district": district}, headers=auth("t-office"))
