@@ -1,9 +1,9 @@
 """Notify's use cases: a session + input -> rows (and events in the outbox), in the caller's transaction.
 
 A consumer only WRITES notifications (one row per event, recipient and channel,
-under a unique key) with its inbox record; the sender (``services.notify.sender``)
-sends them later. So a redelivered event, or one handled again after a restart,
-adds nothing.
+under a unique key) in the unit of work's transaction (which keeps the inbox); the
+sender (``services.notify.sender``) sends them later. So a redelivered event, or one
+handled again after a restart, adds nothing.
 """
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from datetime import datetime
 from typing import Iterable
 
 from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.notify import domain
 from services.notify.domain import Directory, Recipient
-from services.notify.models import appeals, enterprises, inbox, notifications, outbox, policy_pushes
+from services.notify.models import appeals, enterprises, notifications, outbox, policy_pushes
 from services.notify.templates import Renderer
+from shared.consumers import NotKnownYet
+from shared.db import insert_ignoring
 from shared.events import Event, make_event
-from shared.outbox import add_event, first_delivery
+from shared.outbox import add_event
 from shared.errors import InvalidInput
 
 SERVICE = "notify"
@@ -31,10 +31,6 @@ ENTERPRISE_FIELDS = ("name", "district", "industry", "size", "cadre", "contact",
 # events about an appeal whose parties notify must already know (from appeal_received)
 NEEDS_APPEAL = frozenset({"appeal_accepted", "appeal_replied", "callback_requested", "appeal_closed",
                           "appeal_reopened", "supervision_order_issued", "appeal_escalated", "appeal_dispatched"})
-
-
-class AppealNotKnownYet(Exception):
-    """The appeal's ``appeal_received`` has not reached notify yet: retried later (not poison)."""
 
 
 def notification_id(event_id: str, recipient: str, channel: str) -> str:
@@ -45,10 +41,7 @@ def notification_id(event_id: str, recipient: str, channel: str) -> str:
 def _insert_ignoring_duplicates(session: Session, table, rows: list[dict]) -> int:
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    make = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = session.execute(make(table).values(rows).on_conflict_do_nothing()
-                             .returning(table.c.id))
+    result = session.execute(insert_ignoring(session, table).values(rows).returning(table.c.id))
     return len(result.fetchall())
 
 
@@ -116,11 +109,8 @@ def plan_rows(recipients: Iterable[Recipient], *, event_id: str, event_type: str
     return rows
 
 
-def notify_event(session: Session, event: Event, directory: Directory, renderer: Renderer,
-                 consumer: str) -> list[dict] | None:
-    """Handle one event once: remember what it tells, write its notifications. None: seen before."""
-    if not first_delivery(session, inbox, event.id, consumer, event.time):
-        return None
+def notify_event(session: Session, event: Event, directory: Directory, renderer: Renderer) -> list[dict]:
+    """Handle one (new) event: remember what it tells, write its notifications."""
     data = event.data
     if event.type == "enterprise_updated":
         remember_enterprise(session, data, event.time)
@@ -130,7 +120,7 @@ def notify_event(session: Session, event: Event, directory: Directory, renderer:
     appeal_id = data.get("appeal_id")
     appeal = appeal_parties(session, appeal_id)
     if event.type in NEEDS_APPEAL and appeal is None:
-        raise AppealNotKnownYet(f"appeal {appeal_id} is not known to notify yet (no appeal_received)")
+        raise NotKnownYet(f"appeal {appeal_id} is not known to notify yet (no appeal_received)")
     if event.type == "appeal_dispatched":
         remember_units(session, appeal_id, data.get("lead_unit"), data.get("co_units") or [], event.time)
     elif event.type == "appeal_escalated" and data.get("to_unit"):
