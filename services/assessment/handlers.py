@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services.assessment import domain
 from services.assessment.models import appeal_facts, callback_links, callbacks, escalations, outbox, returns
-from shared.db import dialect_name, insert_ignoring
+from shared.db import bulk_update, dialect_name, insert_ignoring
 from shared.events import Event, make_event
 from shared.outbox import add_event
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -52,23 +53,20 @@ def _set(session: Session, appeal_id: str, **values: Any) -> None:
     session.execute(update(appeal_facts).where(appeal_facts.c.appeal_id == appeal_id).values(**values))
 
 
-def on_received(session: Session, event: Event) -> bool:
+def received_facts(row, event: Event) -> dict[str, Any]:
     data = event.data
-    row = _facts(session, data["appeal_id"], lock=True)
-    _set(session, data["appeal_id"],
-         credit_code=data["credit_code"], enterprise_name=data["enterprise_name"], title=data["title"],
-         district=data["district"], category=row.category or data.get("category"),
-         contact=data.get("contact"), collected_at=data["collected_at"], submitted_at=data["submitted_at"],
-         submitted_on_time=domain.submitted_on_time(data["collected_at"], data["submitted_at"]))
-    return True
+    return {"credit_code": data["credit_code"], "enterprise_name": data["enterprise_name"], "title": data["title"],
+            "district": data["district"], "category": row.category or data.get("category"),
+            "contact": data.get("contact"), "collected_at": data["collected_at"],
+            "submitted_at": data["submitted_at"],
+            "submitted_on_time": domain.submitted_on_time(data["collected_at"], data["submitted_at"])}
 
 
-def on_dispatched(session: Session, event: Event) -> bool:
+def dispatched_facts(row, event: Event) -> dict[str, Any]:
     """The latest dispatch counts: its lead unit is the one measured; its acceptance starts afresh."""
     data = event.data
-    row = _facts(session, data["appeal_id"], lock=True)
     if data["dispatch_count"] < row.dispatch_count:
-        return True  # an older dispatch arriving late changes nothing
+        return {}  # an older dispatch arriving late changes nothing
     values: dict[str, Any] = {"lead_unit": data["lead_unit"], "category": data["category"],
                               "difficulty": data["difficulty"], "dispatch_count": data["dispatch_count"]}
     keeps_stage = data.get("reason") == "reopened" or (
@@ -76,8 +74,7 @@ def on_dispatched(session: Session, event: Event) -> bool:
     if keeps_stage:
         # a reopen (重办) or a change of lead after the reply starts no new acceptance
         # (supervision restarts the reply stage): the response already measured stands
-        _set(session, data["appeal_id"], **values)
-        return True
+        return values
     if data["lead_unit"] is not None:
         values["dispatched_at"] = event.time
         if row.accepted_at is not None and row.accepted_at < event.time:
@@ -86,7 +83,60 @@ def on_dispatched(session: Session, event: Event) -> bool:
         values["status"] = "dispatched" if data["lead_unit"] else "queued"
     if data.get("district") and not row.district:
         values["district"] = data["district"]
-    _set(session, data["appeal_id"], **values)
+    return values
+
+
+def deadline_facts(row, event: Event) -> dict[str, Any]:
+    """The acceptance and reply deadlines measure the response rate and the on-time rate; the
+    deadline carries the colour its stage starts with."""
+    columns = {"accept": ("accept_due_at", "accept_due_set_at"),
+               "reply": ("reply_due_at", "reply_due_set_at")}.get(event.data["stage"])
+    if columns is None:  # a supervision order's deadline does not enter the rates
+        return {}
+    due, set_at = columns
+    values: dict[str, Any] = {}
+    if getattr(row, set_at) is None or event.time >= getattr(row, set_at):
+        values.update({due: event.data["due_at"], set_at: event.time})
+    colour = event.data.get("colour")
+    if colour and (row.colour_at is None or event.time >= row.colour_at):
+        values.update(colour=colour, colour_at=event.time)
+    return values
+
+
+IDS = bindparam("ids", expanding=True)
+LOCK_FACTS = (select(appeal_facts).where(appeal_facts.c.appeal_id.in_(IDS))
+              .order_by(appeal_facts.c.appeal_id).with_for_update())
+
+
+def record_facts(connection: Connection, events: list[Event],
+                 facts: Callable[[Any, Event], dict[str, Any]]) -> None:
+    """Events about different appeals (a consumer's call), set-based: their rows are created
+    empty where missing (one statement), locked (one), and changed by ``facts(row, event)``
+    (one UPDATE per set of columns)."""
+    ids = [event.data["appeal_id"] for event in events]
+    connection.execute(insert_ignoring(connection, appeal_facts), [
+        {"appeal_id": appeal_id, "status": "received", "dispatch_count": 0, "reopen_count": 0} for appeal_id in ids])
+    rows = {row.appeal_id: row for row in connection.execute(LOCK_FACTS, {"ids": ids})}
+    changes: dict[tuple[str, ...], list[dict]] = {}
+    for event in events:
+        values = facts(rows[event.data["appeal_id"]], event)
+        if values:
+            changes.setdefault(tuple(sorted(values)), []).append({"appeal_id": event.data["appeal_id"], **values})
+    for rows_ in changes.values():
+        bulk_update(connection, appeal_facts, "appeal_id", rows_)
+
+
+def on_received(session: Session, event: Event) -> bool:
+    row = _facts(session, event.data["appeal_id"], lock=True)
+    _set(session, row.appeal_id, **received_facts(row, event))
+    return True
+
+
+def on_dispatched(session: Session, event: Event) -> bool:
+    row = _facts(session, event.data["appeal_id"], lock=True)
+    values = dispatched_facts(row, event)
+    if values:
+        _set(session, row.appeal_id, **values)
     return True
 
 
@@ -139,19 +189,8 @@ def on_reclassified(session: Session, event: Event) -> bool:
 
 
 def on_deadline_set(session: Session, event: Event) -> bool:
-    """The acceptance and reply deadlines measure the response rate and the on-time rate."""
-    columns = {"accept": ("accept_due_at", "accept_due_set_at"),
-               "reply": ("reply_due_at", "reply_due_set_at")}.get(event.data["stage"])
     row = _facts(session, event.data["appeal_id"], lock=True)
-    if columns is None:  # a supervision order's deadline does not enter the rates
-        return True
-    due, set_at = columns
-    values: dict[str, Any] = {}
-    if getattr(row, set_at) is None or event.time >= getattr(row, set_at):
-        values.update({due: event.data["due_at"], set_at: event.time})
-    colour = event.data.get("colour")  # the colour the stage starts with
-    if colour and (row.colour_at is None or event.time >= row.colour_at):
-        values.update(colour=colour, colour_at=event.time)
+    values = deadline_facts(row, event)
     if values:
         _set(session, row.appeal_id, **values)
     return True

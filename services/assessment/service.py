@@ -116,11 +116,11 @@ class AssessmentService(base.OperableService):
 
     @consume("intake", "appeal_received")
     def on_received(self, batch: Batch):
-        self._record(batch, handlers.on_received)
+        handlers.record_facts(batch.connection, batch.events, handlers.received_facts)
 
     @consume("dispatch", "appeal_dispatched")
     def on_dispatched(self, batch: Batch):
-        self._record(batch, handlers.on_dispatched)
+        handlers.record_facts(batch.connection, batch.events, handlers.dispatched_facts)
 
     @consume("dispatch", "appeal_accepted")
     def on_accepted(self, batch: Batch):
@@ -140,7 +140,7 @@ class AssessmentService(base.OperableService):
 
     @consume("supervision", "appeal_deadline_set")
     def on_deadline_set(self, batch: Batch):
-        self._record(batch, handlers.on_deadline_set)
+        handlers.record_facts(batch.connection, batch.events, handlers.deadline_facts)
 
     @consume("supervision", "appeal_colour_changed")
     def on_colour_changed(self, batch: Batch):

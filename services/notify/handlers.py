@@ -13,7 +13,8 @@ from collections import Counter
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services.notify import domain
@@ -21,7 +22,7 @@ from services.notify.domain import Directory, Recipient
 from services.notify.models import appeals, enterprises, notifications, outbox, policy_pushes
 from services.notify.templates import Renderer
 from shared.consumers import NotKnownYet
-from shared.db import insert_ignoring
+from shared.db import bulk_update, insert_ignoring
 from shared.events import Event, make_event
 from shared.outbox import add_event
 from shared.errors import InvalidInput
@@ -58,34 +59,6 @@ def remember_enterprise(session: Session, data: dict, now: datetime) -> None:
         session.execute(insert(enterprises).values(credit_code=data["credit_code"], **values, updated_at=now))
 
 
-def remember_appeal(session: Session, data: dict, now: datetime) -> None:
-    if session.execute(select(appeals.c.appeal_id).where(appeals.c.appeal_id == data["appeal_id"])).first():
-        return
-    session.execute(insert(appeals).values(
-        appeal_id=data["appeal_id"], credit_code=data["credit_code"], enterprise_name=data["enterprise_name"],
-        title=data["title"], contact=data.get("contact"), cadre=data.get("cadre"), co_units=[], updated_at=now))
-
-
-def remember_units(session: Session, appeal_id: str, lead: str | None, co_units: list[str], now: datetime) -> None:
-    session.execute(update(appeals).where(appeals.c.appeal_id == appeal_id)
-                    .values(lead_unit=lead, co_units=list(co_units), updated_at=now))
-
-
-def appeal_parties(session: Session, appeal_id: str | None) -> dict | None:
-    """The appeal as notify knows it, completed from the registry (contact, cadre)."""
-    if not appeal_id:
-        return None
-    row = session.execute(select(appeals).where(appeals.c.appeal_id == appeal_id)).first()
-    if row is None:
-        return None
-    appeal = dict(row._mapping)
-    registered = session.execute(select(enterprises).where(enterprises.c.credit_code == appeal["credit_code"])).first()
-    if registered is not None:
-        appeal["contact"] = appeal["contact"] or registered.contact
-        appeal["cadre"] = appeal["cadre"] or registered.cadre
-    return appeal
-
-
 # ---------------------------------------------------------------- notifications
 def plan_rows(recipients: Iterable[Recipient], *, event_id: str, event_type: str, appeal_id: str | None,
               texts: dict[str, tuple[str, str]], now: datetime, urgent: bool) -> list[dict]:
@@ -109,30 +82,71 @@ def plan_rows(recipients: Iterable[Recipient], *, event_id: str, event_type: str
     return rows
 
 
-def notify_event(session: Session, event: Event, directory: Directory, renderer: Renderer) -> list[dict]:
-    """Handle one (new) event: remember what it tells, write its notifications."""
-    data = event.data
-    if event.type == "enterprise_updated":
-        remember_enterprise(session, data, event.time)
+def notify_event(session: Session | Connection, event: Event, directory: Directory,
+                 renderer: Renderer) -> list[dict]:
+    """Handle one (new) event: remember what it tells, write its notifications (the rows planned)."""
+    return notify_events(session, [event], directory, renderer)
+
+
+IDS = bindparam("ids", expanding=True)
+APPEALS_OF = select(appeals).where(appeals.c.appeal_id.in_(IDS))
+REGISTERED = select(enterprises).where(enterprises.c.credit_code.in_(bindparam("codes", expanding=True)))
+
+
+def notify_events(connection: Session | Connection, events: list[Event], directory: Directory,
+                  renderer: Renderer) -> list[dict]:
+    """A consumer's call (events of one type, about different appeals), set-based: what notify
+    knows of their appeals and enterprises is read with one statement each, new appeals and
+    the notifications are written with one each (a repeat of a notification is ignored by its
+    unique key); the rows planned."""
+    if events[0].type == "enterprise_updated":
+        for event in events:
+            remember_enterprise(connection, event.data, event.time)
         return []
-    if event.type == "appeal_received":
-        remember_appeal(session, data, event.time)
-    appeal_id = data.get("appeal_id")
-    appeal = appeal_parties(session, appeal_id)
-    if event.type in NEEDS_APPEAL and appeal is None:
-        raise NotKnownYet(f"appeal {appeal_id} is not known to notify yet (no appeal_received)")
-    if event.type == "appeal_dispatched":
-        remember_units(session, appeal_id, data.get("lead_unit"), data.get("co_units") or [], event.time)
-    elif event.type == "appeal_escalated" and data.get("to_unit"):
-        co = [c for c in (appeal.get("co_units") or []) if c != data["to_unit"]]
-        previous = data.get("unit") or appeal.get("lead_unit")
-        remember_units(session, appeal_id, data["to_unit"], co + ([previous] if previous else []), event.time)
-    recipients = domain.recipients_for(event.type, data, appeal, directory)
-    texts = {r.key: renderer.render(event.type, r, data, appeal=appeal, event_time=event.time,
-                                    unit_name=directory.unit_name) for r in recipients}
-    rows = plan_rows(recipients, event_id=event.id, event_type=event.type, appeal_id=appeal_id, texts=texts,
-                     now=event.time, urgent=event.type in domain.URGENT_EVENTS)
-    _insert_ignoring_duplicates(session, notifications, rows)
+    ids = sorted({event.data["appeal_id"] for event in events if event.data.get("appeal_id")})
+    known = {row.appeal_id: dict(row._mapping) for row in connection.execute(APPEALS_OF, {"ids": ids})} if ids else {}
+    if events[0].type == "appeal_received":
+        new = []
+        for event in events:
+            data = event.data
+            if data["appeal_id"] not in known:
+                row = {"appeal_id": data["appeal_id"], "credit_code": data["credit_code"],
+                       "enterprise_name": data["enterprise_name"], "title": data["title"],
+                       "contact": data.get("contact"), "cadre": data.get("cadre"), "co_units": [],
+                       "lead_unit": None, "updated_at": event.time}
+                known[data["appeal_id"]] = row
+                new.append(row)
+        if new:
+            connection.execute(insert_ignoring(connection, appeals), new)
+    codes = sorted({appeal["credit_code"] for appeal in known.values()})
+    registry = {row.credit_code: row for row in connection.execute(REGISTERED, {"codes": codes})} if codes else {}
+    rows: list[dict] = []
+    units: list[dict] = []
+    for event in events:
+        data, appeal_id = event.data, event.data.get("appeal_id")
+        appeal = dict(known[appeal_id]) if appeal_id in known else None
+        if appeal is not None and appeal["credit_code"] in registry:
+            registered = registry[appeal["credit_code"]]
+            appeal["contact"] = appeal["contact"] or registered.contact
+            appeal["cadre"] = appeal["cadre"] or registered.cadre
+        if event.type in NEEDS_APPEAL and appeal is None:
+            raise NotKnownYet(f"appeal {appeal_id} is not known to notify yet (no appeal_received)")
+        if event.type == "appeal_dispatched":
+            units.append({"appeal_id": appeal_id, "lead_unit": data.get("lead_unit"),
+                          "co_units": list(data.get("co_units") or []), "updated_at": event.time})
+        elif event.type == "appeal_escalated" and data.get("to_unit"):
+            co = [c for c in (appeal.get("co_units") or []) if c != data["to_unit"]]
+            previous = data.get("unit") or appeal.get("lead_unit")
+            units.append({"appeal_id": appeal_id, "lead_unit": data["to_unit"],
+                          "co_units": co + ([previous] if previous else []), "updated_at": event.time})
+        recipients = domain.recipients_for(event.type, data, appeal, directory)
+        texts = {r.key: renderer.render(event.type, r, data, appeal=appeal, event_time=event.time,
+                                        unit_name=directory.unit_name) for r in recipients}
+        rows += plan_rows(recipients, event_id=event.id, event_type=event.type, appeal_id=appeal_id, texts=texts,
+                          now=event.time, urgent=event.type in domain.URGENT_EVENTS)
+    bulk_update(connection, appeals, "appeal_id", units)
+    if rows:
+        connection.execute(insert_ignoring(connection, notifications), rows)
     return rows
 
 

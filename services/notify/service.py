@@ -28,8 +28,7 @@ class NotifyService(base.OperableService):
     notifier = Notifier()
 
     def _handle(self, batch: Batch) -> None:
-        for event in batch.events:
-            handlers.notify_event(batch.connection, event, self.notifier.directory, self.notifier.renderer)
+        handlers.notify_events(batch.connection, batch.events, self.notifier.directory, self.notifier.renderer)
 
     # ------------------------------------------------------------ what notify remembers
     @consume("intake", "enterprise_updated")

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, ContextManager
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.supervision import domain
 from shared import workdays
 from services.supervision.models import appeals, clock_pauses, digests, escalations, orders, outbox
 from shared.auth import Principal
-from shared.consumers import NotKnownYet
+from shared.consumers import Batch, NotKnownYet
 from shared.db import bulk_update, dialect_name, insert_ignoring
 from shared.events import Event, make_event
 from shared.outbox import add_event, add_events
@@ -148,6 +148,51 @@ def _start(session: Session, policy: domain.Policy, row_id: str, stage: str, dif
 
 
 # ---------------------------------------------------------------- consumers
+KNOWN_APPEALS = select(appeals.c.appeal_id).where(appeals.c.appeal_id.in_(bindparam("ids", expanding=True)))
+INSERT_APPEALS = insert(appeals)
+
+
+def on_dispatched_batch(batch: Batch, policy: domain.Policy) -> list[Effects]:
+    """``appeal_dispatched`` for a batch: an appeal's first dispatch (the loop's hot path) is
+    written with one INSERT for the batch, its accept stage started and its deadline published;
+    a re-dispatch of an appeal supervision already watches goes through :func:`on_dispatched`."""
+    connection = batch.connection
+    known = set(connection.execute(KNOWN_APPEALS, {"ids": [e.data["appeal_id"] for e in batch.events]}).scalars())
+    rows, effects = [], []
+    for event in batch.events:
+        d, at = event.data, event.time
+        if d["appeal_id"] in known:
+            effects.append(on_dispatched(connection, policy, event))
+            continue
+        correlation_id = event.correlationid or d["appeal_id"]
+        row = {"appeal_id": d["appeal_id"], "lead_unit": d["lead_unit"], "co_units": d.get("co_units") or [],
+               "category": d["category"], "nature": d.get("nature"), "unit_level": d.get("level"),
+               "district": d.get("district"), "dispatch_count": d["dispatch_count"], "correlation_id": correlation_id,
+               "updated_at": at, "dispatched_at": None}
+        if d["lead_unit"] is None:  # the office's manual queue: no deadline runs
+            watch = domain.Watch(level=0, difficulty=d["difficulty"])
+            row.update(watch_values(watch, policy), status="queued")
+        else:
+            watch = domain.start_stage(policy, "accept", d["difficulty"], at, 0)
+            row.update(watch_values(watch, policy), status="dispatched", dispatched_at=at)
+            if watch.running:
+                duration = policy.duration("accept", d["difficulty"])
+                batch.publish(make_event("appeal_deadline_set", {
+                    "appeal_id": d["appeal_id"], "stage": watch.stage, "due_at": watch.due_at,
+                    "working_days": duration.working_days, "unit": d["lead_unit"], "colour": watch.colour},
+                    producer=SERVICE, now=at, correlation_id=correlation_id))
+            elif watch.colour is not None:
+                batch.publish(make_event("appeal_colour_changed", {
+                    "appeal_id": d["appeal_id"], "colour": watch.colour, "previous": None, "unit": d["lead_unit"],
+                    "stage": watch.stage}, producer=SERVICE, now=at, correlation_id=correlation_id))
+        known.add(d["appeal_id"])
+        rows.append(row)
+        effects.append(Effects())
+    if rows:
+        connection.execute(INSERT_APPEALS, rows)
+    return effects
+
+
 def on_dispatched(session: Session, policy: domain.Policy, event: Event) -> Effects:
     effects = Effects()
     d, at = event.data, event.time

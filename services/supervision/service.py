@@ -96,7 +96,8 @@ class SupervisionService(base.OperableService):
 
     @consume("dispatch", "appeal_dispatched")
     def on_dispatched(self, batch: Batch):
-        self._consume(handlers.on_dispatched, batch)
+        effects = handlers.on_dispatched_batch(batch, self.supervisor.policy)
+        batch.after_commit(lambda: [_count(e) for e in effects])
 
     @consume("dispatch", "appeal_accepted")
     def on_accepted(self, batch: Batch):

@@ -6,7 +6,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from services.notify import domain, handlers
-from services.notify.models import metadata, notifications, outbox
+from services.notify.models import appeals, metadata, notifications, outbox
 from services.notify.profile import NotifyPart
 from services.notify.templates import Renderer
 from shared.consumers import NotKnownYet
@@ -75,8 +75,8 @@ def test_an_escalation_to_another_unit_makes_it_the_lead_for_what_follows(sessio
     handle(session, make_event("appeal_escalated", {
         "appeal_id": "SQ1", "rung": "office", "level": 2, "reason": "overdue", "unit": "tax",
         "to_unit": "hrss"}, producer="supervision", now=NOW))
-    appeal = handlers.appeal_parties(session, "SQ1")
-    assert (appeal["lead_unit"], appeal["co_units"]) == ("hrss", ["tax"])
+    appeal = session.execute(select(appeals).where(appeals.c.appeal_id == "SQ1")).one()
+    assert (appeal.lead_unit, appeal.co_units) == ("hrss", ["tax"])
 
 
 def test_a_policy_push_records_its_reach_and_one_policy_pushed(session):
