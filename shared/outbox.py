@@ -267,10 +267,12 @@ class OutboxRelay(BackgroundLoop):
 
     Woken by :meth:`wake` (the consumer's unit of work, after its commit) and, on
     PostgreSQL, by ``NOTIFY suqiu_outbox`` on a connection of its own that LISTENs (one
-    connection more than the pool: see ``DB_POOL_SIZE`` in :mod:`shared.db`). On SQLite
-    every worker's end wakes it. Config: ``AMQP_URI``, ``OUTBOX_POLL_SECONDS``,
-    ``OUTBOX_BATCH`` (100), ``OUTBOX_RELAY`` (true; false lets a test play a crash
-    before publishing).
+    connection more than the pool: see ``DB_POOL_SIZE`` in :mod:`shared.db`), to
+    ``OUTBOX_LISTEN_URL`` when set (PostgreSQL itself, when ``DATABASE_URL`` is a PgBouncer
+    in transaction mode, where LISTEN does not work). Without it (SQLite, or
+    ``OUTBOX_LISTEN=false``) every worker's end wakes it. Config: ``AMQP_URI``,
+    ``OUTBOX_POLL_SECONDS``, ``OUTBOX_BATCH`` (100), ``OUTBOX_RELAY`` (true; false lets a
+    test play a crash before publishing).
     """
 
     identifier = "outbox_relay"
@@ -294,7 +296,7 @@ class OutboxRelay(BackgroundLoop):
             declare_all(connection)
         self.publisher = OutboxPublisher(self.amqp_uri)
         self.engine = database_of(self.container).engine
-        if self.enabled and self.engine.dialect.name == "postgresql":
+        if self.enabled and self.listen and self.engine.dialect.name == "postgresql":
             self.listening = True
             self._listener = self.container.spawn_managed_thread(self._listen, identifier="outbox_listener")
         self.start_loop()
@@ -327,9 +329,16 @@ class OutboxRelay(BackgroundLoop):
         while self.listening:
             connection = None
             try:
-                pooled = self.engine.raw_connection()
-                connection = pooled.driver_connection
-                pooled.detach()  # a connection of its own, outside the pool's count
+                if self.listen_url:
+                    import psycopg2
+                    from sqlalchemy.engine import make_url
+
+                    url = make_url(self.listen_url).set(drivername="postgresql")
+                    connection = psycopg2.connect(url.render_as_string(hide_password=False))
+                else:
+                    pooled = self.engine.raw_connection()
+                    connection = pooled.driver_connection
+                    pooled.detach()  # a connection of its own, outside the pool's count
                 connection.autocommit = True
                 with connection.cursor() as cursor:
                     cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")

@@ -4,7 +4,7 @@ The outbox relay LISTENs for it and publishes right after the commit, instead of
 an outbox that is mostly empty (shared.outbox.create_notify_trigger; nothing on SQLite).
 
 Revision ID: d2f4a6c8e0b5
-Revises: 1d8e040a1c39
+Revises: 7a1c2e9d4b10
 Create Date: 2026-12-04 18:30:00
 """
 from alembic import op
@@ -12,7 +12,7 @@ from alembic import op
 from shared.outbox import create_notify_trigger, drop_notify_trigger
 
 revision = 'd2f4a6c8e0b5'
-down_revision = '1d8e040a1c39'
+down_revision = '7a1c2e9d4b10'
 branch_labels = None
 depends_on = None
 
