@@ -290,6 +290,8 @@ class OutboxRelay(BackgroundLoop):
         self.poll = float(config.get("OUTBOX_POLL_SECONDS", 5))
         self.batch = int(config.get("OUTBOX_BATCH", 100))
         self.enabled = flag(config.get("OUTBOX_RELAY", "true"))
+        self.listen = flag(config.get("OUTBOX_LISTEN", "true"))
+        self.listen_url = config.get("OUTBOX_LISTEN_URL") or None
 
     def start(self) -> None:
         with Connection(self.amqp_uri, connect_timeout=5) as connection:

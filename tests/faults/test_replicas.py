@@ -1,7 +1,8 @@
 """Two replicas of every service on one broker and one set of databases, under load.
 
-Two meshes (five processes each, ports of their own) share the test's vhost and the five
-databases: the replicas of a service compete for its queue (``evt--<service>``), claim
+Two meshes (five processes each, ports of their own) share the test's vhost and five
+databases on a PostgreSQL of the test's own (the shared server's connections are not ours to
+count, and other tests use them): the replicas of a service compete for its queue (``evt--<service>``), claim
 outbox rows ``SKIP LOCKED`` and take turns migrating. Appeals come in through the AMQP
 ingress and through both intakes' HTTP. Afterwards every appeal is in every service once,
 each hot event was published exactly once per appeal, each service's replicas both did
@@ -25,7 +26,7 @@ import requests
 from kombu import Connection
 from sqlalchemy import create_engine, text
 
-from scripts.mesh import Mesh, available_services
+from scripts.mesh import Mesh
 from shared.db import normalise_url
 from shared.testing import TOKENS_FILE, free_port, wait_for
 from shared.topology import all_queue_names, declare_all
@@ -137,9 +138,9 @@ class ConnectionPeak:
 
 
 @pytest.mark.timeout(300)
-def test_two_replicas_of_every_service_lose_and_double_nothing_under_load(amqp_uri, make_database_url, tmp_path):
-    names = available_services()
-    databases = {name: make_database_url() for name in names}
+def test_two_replicas_of_every_service_lose_and_double_nothing_under_load(amqp_uri, private_postgres, tmp_path):
+    names = ["intake", "dispatch", "supervision", "assessment", "notify"]
+    databases = {name: private_postgres.create_database(f"suqiu_{name}") for name in names}
     with Connection(amqp_uri) as conn:
         declare_all(conn)
     tap = Tap(amqp_uri)
