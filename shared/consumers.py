@@ -287,6 +287,8 @@ class ConsumerHub(SharedExtension, ProviderCollector):
                     self._consume()
                     backoff = 0.5
                 except BROKER_TROUBLE as exc:
+                    if not self._running:  # stopping: the connection was closed under the loop
+                        break
                     log.warning("%s consumer: broker connection lost (%s: %s); reconnecting",
                                 self.container.service_name, type(exc).__name__, exc)
                     self._close()

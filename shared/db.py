@@ -32,7 +32,6 @@ from shared.config import flag
 
 log = logging.getLogger(__name__)
 
-SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 DEFAULT_POOL_SIZE = 5
 DEFAULT_MAX_OVERFLOW = 2
 
@@ -70,7 +69,23 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def migrations_dir(service: str) -> Path:
-    return SERVICES_DIR / service / "migrations"
+    """``migrations/`` beside the module of the service named ``service`` under the
+    ``suqiu.services`` entry points (the service owns its migrations; nothing is imported)."""
+    from importlib.metadata import entry_points
+    from importlib.util import find_spec
+
+    points = entry_points(group="suqiu.services", name=service)
+    if not points:
+        raise LookupError(f"no service {service!r} under the suqiu.services entry points (pyproject.toml)")
+    module = next(iter(points)).module
+    return Path(find_spec(module).origin).parent / "migrations"
+
+
+def services_with_migrations() -> list[str]:
+    from importlib.metadata import entry_points
+
+    return sorted(point.name for point in entry_points(group="suqiu.services")
+                  if (migrations_dir(point.name) / "env.py").exists())
 
 
 def alembic_config(service: str, url: str):
