@@ -372,8 +372,22 @@ def _per_appeal(before: dict, after: dict, appeals: int) -> tuple[dict, dict]:
     return seconds, per
 
 
+def profile_services(mesh: Mesh, folder: Path, seconds: float) -> list:
+    """py-spy (``pip install py-spy``) samples each service for ``seconds``: ``folder/<service>.txt``,
+    collapsed stacks (``--profile``; a run of its own, the sampling costs CPU too)."""
+    import shutil
+    import subprocess
+
+    spy = shutil.which("py-spy") or str(Path(os.sys.executable).with_name("py-spy"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([spy, "record", "-p", str(process.pid), "-d", str(int(seconds)), "-r", "50", "-f", "raw",
+                              "-o", str(folder / f"{name}.txt"), "--nonblocking"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, process in mesh.processes.items()]
+
+
 def full_speed_amqp(amqp_uri: str, mesh: Mesh, servers: Servers, progress: Progress, duration: float,
-                    window: int = 3000, warmup: float = 5.0) -> dict:
+                    window: int = 3000, warmup: float = 5.0, profile_dir: Path | None = None) -> dict:
     """Keep ``window`` appeals in flight for ``warmup`` + ``duration`` seconds; measure the last ``duration``."""
     feeder = Feeder(amqp_uri, window=200)
     run = uuid.uuid4().hex[:6]
@@ -387,6 +401,7 @@ def full_speed_amqp(amqp_uri: str, mesh: Mesh, servers: Servers, progress: Progr
             if measured is None and now - begin >= warmup:
                 measured = {"at": time.perf_counter(), "through": progress.through(), "cpu": cpu_now(mesh, servers),
                             "rows": progress.rows_written()}
+                profilers = profile_services(mesh, profile_dir, duration) if profile_dir else []
             if measured is not None and now - begin >= warmup + duration:
                 break
             through = progress.through() - start_through
@@ -401,6 +416,8 @@ def full_speed_amqp(amqp_uri: str, mesh: Mesh, servers: Servers, progress: Progr
         cpu_after = cpu_now(mesh, servers)
         rows = progress.rows_written()
     feeder.close()
+    for profiler in profilers:
+        profiler.wait()
     seconds, per = _per_appeal(measured["cpu"], cpu_after, through)
     inserted, updated = rows[0] - measured["rows"][0], rows[1] - measured["rows"][1]
     return {"seconds": round(elapsed, 1), "appeals": through, "appeals_per_s": round(through / elapsed, 1),
@@ -578,7 +595,8 @@ def run(args) -> dict:
                 result["fixed_rate"][str(int(rate))] = fixed_rate(servers.amqp_uri, watch, rate, args.rate_seconds)
             watch.close()
             print(f"3/5 full speed through the AMQP ingress for {args.duration:.0f} s ...", flush=True)
-            amqp_run = full_speed_amqp(servers.amqp_uri, mesh, servers, progress, args.duration, args.window)
+            amqp_run = full_speed_amqp(servers.amqp_uri, mesh, servers, progress, args.duration, args.window,
+                                       profile_dir=Path(args.profile) if args.profile else None)
             result["full_speed_amqp"] = amqp_run
             wait_drained(progress, amqp_run.pop("drained_at"), timeout=300)
             if args.http_seconds:
@@ -643,6 +661,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rate-seconds", type=float, default=20.0)
     parser.add_argument("--http-seconds", type=float, default=20.0, help="0: no HTTP run")
     parser.add_argument("--shared", action="store_true", help="the local RabbitMQ and PostgreSQL, not private ones")
+    parser.add_argument("--profile", default=None, help="a folder: py-spy samples each service at full speed")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the services (repeatable)")
     args = parser.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",") if r]

@@ -384,6 +384,8 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         try:
             self._apply_held(items)
             return
+        except RecoverableConnectionError:  # stopping while the database is away: nothing is settled
+            raise
         except Exception as exc:  # one of them failed: each on its own
             if len(items) > 1:
                 log.warning("%s: a batch of %d failed (%s: %s); applying one at a time",
@@ -394,6 +396,8 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         for item in items:
             try:
                 self._apply_held([item])
+            except RecoverableConnectionError:
+                raise
             except Exception as exc:
                 self._settle_failure(item, exc)
 
