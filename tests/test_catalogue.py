@@ -11,11 +11,14 @@ from shared.topology import SUBSCRIPTIONS, service_classes, subscriptions_of
 SERVICES = {cls.name: cls for cls in service_classes()}
 
 
-def test_the_five_services_are_named_by_the_entry_points():
-    assert sorted(SERVICES) == ["assessment", "dispatch", "intake", "notify", "supervision"]
+CONSUMERS = ["assessment", "dispatch", "intake", "notify", "supervision"]  # the console consumes no event
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_the_services_are_named_by_the_entry_points():
+    assert sorted(SERVICES) == sorted([*CONSUMERS, "console"])
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
 def test_every_consumer_of_a_service_is_a_consume_entrypoint_and_in_the_topology(name):
     cls = SERVICES[name]
     for method_name, method in inspect.getmembers(cls, inspect.isfunction):
