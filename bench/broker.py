@@ -86,6 +86,60 @@ def consume(vhost: str, count: int) -> float:
     return count / elapsed
 
 
+def _connect_uri(amqp_uri: str, queue: str) -> tuple[amqp.Connection, amqp.Channel]:
+    from kombu import Connection
+
+    info = Connection(amqp_uri).info()
+    connection = amqp.Connection(host=f"{info['hostname']}:{info['port']}", userid=info["userid"],
+                                 password=info["password"], virtual_host=info["virtual_host"])
+    connection.connect()
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True, auto_delete=False)
+    return connection, channel
+
+
+def publish_uri(amqp_uri: str, queue: str, count: int, body: bytes, window: int) -> float:
+    """:func:`publish` on any broker (by URI) and queue."""
+    connection, channel = _connect_uri(amqp_uri, queue)
+    channel.confirm_select()
+    pending: set[int] = set()
+    channel.events["basic_ack"].add(lambda tag, multiple: pending.difference_update(
+        [t for t in pending if t <= tag]) if multiple else pending.discard(tag))
+    started = time.perf_counter()
+    for tag in range(1, count + 1):
+        channel.basic_publish(amqp.Message(body, delivery_mode=2, content_type="application/json"),
+                              exchange="", routing_key=queue)
+        pending.add(tag)
+        while len(pending) >= window:
+            connection.drain_events(timeout=10)
+    while pending:
+        connection.drain_events(timeout=10)
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return count / elapsed
+
+
+def consume_uri(amqp_uri: str, queue: str, count: int) -> float:
+    """:func:`consume` on any broker (by URI); the queue is deleted afterwards."""
+    connection, channel = _connect_uri(amqp_uri, queue)
+    channel.basic_qos(0, 100, False)
+    got = {"n": 0}
+
+    def on_message(message):
+        channel.basic_ack(message.delivery_tag)
+        got["n"] += 1
+
+    tag = channel.basic_consume(queue, callback=on_message)
+    started = time.perf_counter()
+    while got["n"] < count:
+        connection.drain_events(timeout=10)
+    elapsed = time.perf_counter() - started
+    channel.basic_cancel(tag)
+    channel.queue_delete(queue)
+    connection.close()
+    return count / elapsed
+
+
 def floor(messages: int = 5000, size: int = 600, repeats: int = 3) -> dict:
     """Median msgs/s of each measure over ``repeats`` runs."""
     body = json.dumps({"pad": "x" * max(0, size - 12)}).encode()

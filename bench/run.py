@@ -1,20 +1,30 @@
-"""The mesh benchmark: how fast Suqiu is against the broker's own limit.
+"""The mesh benchmark: appeals per second, CPU per appeal, latency, against what cannot be avoided.
 
-    python -m bench.run [--appeals 2000] [--rate 100] [--rate-appeals 1000] [--clients 8]
+    python -m bench.run [--duration 60] [--rates 100,250] [--rate-seconds 20] [--http-seconds 20]
 
-1. The broker floor (``bench.broker``): one plain py-amqp publisher waiting for each
-   confirm, the same with a window of 100 confirms, and consuming with acks.
-2. The whole mesh on PostgreSQL (fresh databases), each service a process:
-   * appeals submitted over HTTP at a fixed rate (``--rate`` per second): latency
-     from each submission to its ``appeal_dispatched`` (p50, p95, p99);
-   * appeals at full speed (``--clients`` concurrent submitters): appeals/s through
-     received -> dispatched -> notified (the lead unit's notification sent), the
-     events/s the mesh published with confirms (the services' own counters);
-   * the efficiency ratio: the mesh's confirmed events/s over the floor's msgs/s.
-3. Prints a table and writes ``bench/results/<time>.json`` (machine, versions, figures).
+Everything runs on a RabbitMQ node and a PostgreSQL cluster of the benchmark's own (the
+fault tests' private servers, on free ports), so the CPU counted for the broker and the
+database is this mesh's alone on a machine shared with other work. ``--shared`` uses the
+local servers instead (a vhost and fresh databases of its own; CPU then includes others').
 
-A benchmark, not a test: the machine is shared and noisy, so each figure is a median
-or a percentile over many appeals, and the JSON keeps the machine's description.
+1. The broker floor: persistent publishes waiting for each confirm, with 100 confirms
+   outstanding (pipelined, as the outbox relay publishes), consuming with acks.
+2. The whole mesh (five processes, fresh databases), fed through the AMQP ingress (the path
+   upstream platforms use: ``appeal_submitted`` on ``upstream.events``):
+   * latency at a fixed offered rate (``--rates``, each ``--rate-seconds``): from each
+     publish to the arrival of its ``appeal_dispatched`` (``p50_ms``, ``p95_ms``, ``p99_ms``);
+   * full speed for ``--duration`` seconds, a window of appeals in flight: an appeal is
+     through when assessment holds its acceptance deadline (dispatched, deadline set) and
+     notify has written the lead unit's notification of the dispatch; ``appeals_per_s``
+     over the window and ``cpu_ms_per_appeal`` of each service, RabbitMQ and PostgreSQL
+     (``total``), from /proc;
+   * full speed through HTTP (``POST /api/v1/appeals``, 8 clients, ``--http-seconds``).
+3. The unavoidable cost, in the same run: the publishes, deliveries (acked in batches) and
+   PostgreSQL rows (inserted, updated; counted from ``pg_stat_database`` during the AMQP
+   full-speed window) that one appeal caused, done by one plain client in batches of 100;
+   CPU ms per appeal of that client, the broker and the database, and the mesh's ratio to it.
+4. The load average during each part (the machine is shared) and a table; the figures go
+   to ``bench/results/<time>.json``. ``python -m bench.summary FILES`` gives medians and spread.
 """
 from __future__ import annotations
 
@@ -22,205 +32,529 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 
+import amqp
 import requests
-from kombu import Connection, Queue
+from sqlalchemy import create_engine, text
 
-from bench import broker
-from scripts.mesh import BROKER, POSTGRES as LOCAL_POSTGRES, Mesh, available_services, stop_on_sigterm, throwaway_mesh
+from scripts.mesh import Mesh, available_services, ensure_database, make_vhost, drop_vhost, stop_on_sigterm
 from scripts.sinks import HttpSink, MailSink, sink_env
 from shared.auth import token_hash
-from shared.topology import events_exchange
+from shared.db import normalise_url
+from shared.testing import free_port
+from shared.topology import SUBSCRIPTIONS, declare_all
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-POSTGRES = os.environ.get("BENCH_POSTGRES", LOCAL_POSTGRES)
-AMQP_BASE = os.environ.get("BENCH_AMQP_BASE", BROKER)
+TOKEN = "bench-office-token"
 CODES = ["916107001590830106", "91610700913909960G", "91610700819482190E", "916107000937865708"]
 DISTRICTS = ["汉台区", "南郑区", "城固县", "洋县"]
-TOKEN = "bench-office-token"
+HOT_EVENTS = ("appeal_received", "appeal_dispatched", "appeal_deadline_set")  # one each per appeal
+MESH = ("intake", "dispatch", "supervision", "assessment", "notify")
 
 
-def _appeal(n: int) -> dict:
+def appeal(n: int, channel: str = "platform") -> dict:
     return {"credit_code": CODES[n % 4], "enterprise_name": f"基准测试企业{n % 4}", "title": f"用工问题 {n}",
             "description": "招工难，需要人社部门协助对接", "category": "用工", "district": DISTRICTS[n % 4],
-            "channel": "visit", "collected_at": datetime.now(timezone.utc).isoformat()}
+            "channel": channel, "collected_at": datetime.now(timezone.utc).isoformat()}
 
 
-class DispatchWatch:
-    """Consumes ``appeal_dispatched`` (a queue of its own) and notes when each arrived."""
+# ---------------------------------------------------------------- CPU and load from /proc
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds_of(pid: int, children: bool = True) -> float:
+    """utime + stime (+ the reaped children's cutime + cstime) of a process, in seconds."""
+    try:
+        fields = _stat(pid)
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command line) of every process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = _stat(int(entry.name))
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            found.append((int(entry.name), int(fields[1]), cmdline))
+    return found
+
+
+class Servers:
+    """The broker and the database: private ones (default) or the local shared ones."""
+
+    def __init__(self, shared: bool):
+        self.shared = shared
+        self._stack = ExitStack()
+
+    def __enter__(self) -> "Servers":
+        if self.shared:
+            self.vhost = make_vhost("bench-mesh")
+            self._stack.callback(drop_vhost, self.vhost)
+            self.amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}"
+            self.postgres_base = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+            self.rabbit = self.postgres = None
+            return self
+        from tests.faults.conftest import PrivatePostgres, PrivateRabbit  # the fault tests' private servers
+
+        import shutil
+
+        self.rabbit = PrivateRabbit()
+        self._stack.callback(shutil.rmtree, self.rabbit.folder, True)
+        self._stack.callback(lambda: self.rabbit.stop())
+        self.rabbit.start()
+        self.postgres = PrivatePostgres()
+        self._stack.callback(shutil.rmtree, self.postgres.folder, True)
+        # as a city would run it: fsync on (the fault tests turn it off for speed)
+        self.postgres.options = self.postgres.options.replace("-c fsync=off", "")
+        self._stack.callback(lambda: self.postgres.stop("fast"))
+        self.postgres.start()
+        self.amqp_uri = self.rabbit.uri
+        self.postgres_base = self.postgres.base
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def database(self, name: str) -> str:
+        return ensure_database(self.postgres_base, name, fresh=True)
+
+    def broker_cpu(self) -> float:
+        if self.rabbit is None:
+            return sum(cpu_seconds_of(pid) for pid, _, cmd in _processes() if "beam.smp" in cmd)
+        mine = f"RABBITMQ_NODENAME={self.rabbit.node}".encode()
+
+        def ours(pid: int) -> bool:  # the node's name is in its environment, not its command line
+            try:
+                return mine in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                return False
+
+        return sum(cpu_seconds_of(pid) for pid, _, cmd in _processes() if "beam.smp" in cmd and ours(pid))
+
+    def database_cpu(self) -> float:
+        if self.postgres is None:
+            return sum(cpu_seconds_of(pid) for pid, _, cmd in _processes() if cmd.startswith("postgres"))
+        postmaster = int((self.postgres.data / "postmaster.pid").read_text().split()[0])
+        # the postmaster's cutime/cstime hold its reaped backends; the live ones are added
+        return cpu_seconds_of(postmaster) + sum(cpu_seconds_of(pid, children=False)
+                                                for pid, ppid, _ in _processes() if ppid == postmaster)
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+class Sampler:
+    """The machine's 1-minute load average, sampled every second while a part runs."""
+
+    def __init__(self):
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append(loadavg())
+
+    def __enter__(self) -> "Sampler":
+        self.samples.append(loadavg())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        return {"mean": round(statistics.fmean(self.samples), 2), "max": round(max(self.samples), 2)}
+
+
+# ---------------------------------------------------------------- the broker floor
+def broker_floor(amqp_uri: str, messages: int = 5000, size: int = 800) -> dict:
+    from bench.broker import consume_uri, publish_uri
+
+    body = json.dumps({"pad": "x" * max(0, size - 12)}).encode()
+    queue = f"floor-{uuid.uuid4().hex[:6]}"
+    return {"confirm_each": round(publish_uri(amqp_uri, queue, messages // 5, body, window=1), 1),
+            "confirm_pipelined_100": round(publish_uri(amqp_uri, queue, messages, body, window=100), 1),
+            "consume_ack": round(consume_uri(amqp_uri, queue, messages // 5 + messages), 1)}
+
+
+# ---------------------------------------------------------------- feeding and watching the mesh
+def _amqp(amqp_uri: str) -> amqp.Connection:
+    from kombu import Connection
+
+    info = Connection(amqp_uri).info()
+    connection = amqp.Connection(host=f"{info['hostname']}:{info['port']}", userid=info["userid"],
+                                 password=info["password"], virtual_host=info["virtual_host"])
+    connection.connect()
+    return connection
+
+
+class Feeder:
+    """Publishes upstream appeals with pipelined confirms (at most ``window`` outstanding)."""
+
+    def __init__(self, amqp_uri: str, window: int = 200):
+        self.connection = _amqp(amqp_uri)
+        self.channel = self.connection.channel()
+        self.channel.confirm_select()
+        self.window = window
+        self.pending: set[int] = set()
+        self.tag = 0
+        self.channel.events["basic_ack"].add(self._settle)
+
+    def _settle(self, tag: int, multiple: bool) -> None:
+        if multiple:
+            self.pending.difference_update([t for t in self.pending if t <= tag])
+        else:
+            self.pending.discard(tag)
+
+    def publish(self, external_id: str, body: dict) -> None:
+        self.channel.basic_publish(
+            amqp.Message(json.dumps(body, ensure_ascii=False).encode(), content_type="application/json",
+                         delivery_mode=2, message_id=external_id, timestamp=int(time.time())),
+            exchange="upstream.events", routing_key="appeal_submitted")
+        self.tag += 1
+        self.pending.add(self.tag)
+        while len(self.pending) >= self.window:
+            self.connection.drain_events(timeout=30)
+
+    def flush(self) -> None:
+        while self.pending:
+            self.connection.drain_events(timeout=30)
+
+    def close(self) -> None:
+        self.flush()
+        self.connection.close()
+
+
+class Watch:
+    """Notes when each appeal's ``appeal_received`` and ``appeal_dispatched`` go by (queues of its own)."""
 
     def __init__(self, amqp_uri: str):
-        self.arrived: dict[str, float] = {}
-        self._connection = Connection(amqp_uri)
-        self._queue = Queue(f"bench-watch-{uuid.uuid4().hex[:6]}", exchange=events_exchange("dispatch"),
-                            routing_key="appeal_dispatched", exclusive=True, auto_delete=True)
+        self.appeal_of: dict[str, str] = {}  # external id -> appeal id
+        self.dispatched: dict[str, float] = {}  # appeal id -> perf_counter at arrival
+        self.connection = _amqp(amqp_uri)
+        channel = self.connection.channel()
+        for exchange, key in (("intake.events", "appeal_received"), ("dispatch.events", "appeal_dispatched")):
+            name = f"bench-watch-{key}-{uuid.uuid4().hex[:6]}"
+            channel.queue_declare(name, exclusive=True, auto_delete=True)
+            channel.queue_bind(name, exchange, key)
+            channel.basic_consume(name, callback=self._on_message, no_ack=True)
         self._stop = False
-        channel = self._connection.channel()
-        self._queue(channel).declare()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        def on_message(body, message):
-            self.arrived.setdefault(body["subject"], time.perf_counter())
-            message.ack()
+    def _on_message(self, message) -> None:
+        event = json.loads(message.body)
+        if event["type"] == "appeal_received":
+            self.appeal_of[event["data"].get("external_id") or ""] = event["data"]["appeal_id"]
+        else:
+            self.dispatched.setdefault(event["subject"], time.perf_counter())
 
-        with self._connection.Consumer(self._queue, callbacks=[on_message], accept=["json"]):
-            while not self._stop:
-                try:
-                    self._connection.drain_events(timeout=0.5)
-                except TimeoutError:
-                    continue
-                except OSError:
-                    if self._stop:
-                        return
-                    raise
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                self.connection.drain_events(timeout=0.5)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def dispatched_at(self, external_id: str) -> float | None:
+        appeal_id = self.appeal_of.get(external_id)
+        return self.dispatched.get(appeal_id) if appeal_id else None
 
     def close(self) -> None:
         self._stop = True
         self._thread.join(timeout=5)
-        self._connection.release()
+        try:
+            self.connection.close()
+        except Exception:  # noqa: BLE001
+            pass
 
 
-def metric_total(url: str, name: str, label_filter: str = "") -> float:
-    text = requests.get(f"{url}/metrics", timeout=10).text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if label_filter and not re.search(label_filter, line):
-                continue
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+class Progress:
+    """How many appeals went through the loop: assessment applied their ``appeal_deadline_set``
+    and notify their ``appeal_dispatched`` (each service's own ``suqiu_events_consumed_total``,
+    read from /metrics: a count(*) on growing tables several times a second would be charged
+    to PostgreSQL). The rows written come from ``pg_stat_database``, read twice."""
+
+    def __init__(self, mesh: Mesh, database_urls: dict[str, str]):
+        self.mesh = mesh
+        self.engines = {name: create_engine(normalise_url(url), pool_size=1) for name, url in database_urls.items()}
+
+    def _processed(self, service: str, queue_part: str) -> int:
+        total = 0.0
+        for line in requests.get(f"{self.mesh.url(service)}/metrics", timeout=10).text.splitlines():
+            if (line.startswith("suqiu_events_consumed_total{") and queue_part in line
+                    and 'result="processed"' in line):
+                total += float(line.rsplit(" ", 1)[1])
+        return int(total)
+
+    def through(self) -> int:
+        return min(self._processed("assessment", "appeal_deadline_set--assessment"),
+                   self._processed("notify", "appeal_dispatched--notify"))
+
+    def rows_written(self) -> tuple[int, int]:
+        """(inserted, updated) rows in the mesh's databases so far (pg_stat_database)."""
+        inserted = updated = 0
+        for name, engine in self.engines.items():
+            with engine.connect() as connection:
+                row = connection.execute(text("SELECT tup_inserted, tup_updated FROM pg_stat_database "
+                                              "WHERE datname = current_database()")).one()
+            inserted, updated = inserted + row[0], updated + row[1]
+        return inserted, updated
+
+    def close(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
 
 
-def _cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _pids_named(name: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == name:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-def cpu_seconds(mesh: Mesh) -> dict[str, float]:
-    """CPU seconds used so far by each service process, the broker and the database."""
-    usage = {name: _cpu(process.pid) for name, process in mesh.processes.items()}
-    usage["rabbitmq"] = sum(_cpu(pid) for pid in _pids_named("beam.smp"))
-    usage["postgresql"] = sum(_cpu(pid) for pid in _pids_named("postgres"))
-    return usage
-
-
-def published_events(mesh: Mesh) -> float:
-    return sum(metric_total(mesh.url(name), "suqiu_events_published_total") for name in mesh.services)
-
-
-def notified(mesh: Mesh) -> float:
-    """Appeals whose lead unit has been notified: in-app notifications of ``appeal_dispatched`` sent."""
-    if "notify" not in mesh.services:
-        return float("nan")
-    response = requests.get(f"{mesh.url('notify')}/api/v1/deliveries", timeout=30,
-                            headers={"Authorization": f"Bearer {TOKEN}"},
-                            params={"event_type": "appeal_dispatched", "channel": "inbox", "status": "sent",
-                                    "page_size": 1})
-    response.raise_for_status()
-    return float(response.json()["total"])
-
-
-def submit(session: requests.Session, base: str, n: int) -> tuple[str, float]:
-    started = time.perf_counter()
-    response = session.post(f"{base}/api/v1/appeals", json=_appeal(n), headers={"Authorization": f"Bearer {TOKEN}"},
-                            timeout=30)
-    response.raise_for_status()
-    return response.json()["id"], started
-
-
-def fixed_rate(mesh: Mesh, watch: DispatchWatch, count: int, rate: float, clients: int) -> dict:
-    base = mesh.url("intake")
-    sessions = threading.local()
-    submitted: dict[str, float] = {}
-    lock = threading.Lock()
-
-    def one(n: int) -> None:
-        if not hasattr(sessions, "s"):
-            sessions.s = requests.Session()
-        appeal_id, started = submit(sessions.s, base, n)
-        with lock:
-            submitted[appeal_id] = started
-
+def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float) -> dict:
+    """Offer ``rate`` appeals/s for ``seconds``; latency from each publish to its dispatch."""
+    feeder = Feeder(amqp_uri, window=50)
+    published: dict[str, float] = {}
+    count = int(rate * seconds)
+    run = uuid.uuid4().hex[:6]
     begin = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
+    with Sampler() as load:
         for n in range(count):
             due = begin + n / rate
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            pool.submit(one, n)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not all(a in watch.arrived for a in submitted):
-        time.sleep(0.1)
-    latencies = sorted((watch.arrived[a] - t) * 1000 for a, t in submitted.items() if a in watch.arrived)
-    missing = len(submitted) - len(latencies)
+            external_id = f"rate-{run}-{n}"
+            published[external_id] = time.perf_counter()
+            feeder.publish(external_id, {**appeal(n), "external_id": external_id})
+        feeder.close()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(watch.dispatched_at(e) for e in published):
+            time.sleep(0.1)
+    latencies = sorted((watch.dispatched_at(e) - t) * 1000 for e, t in published.items() if watch.dispatched_at(e))
 
-    def pct(p: float) -> float:
+    def pct(p: float) -> float | None:
         return round(latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))], 1) if latencies else None
 
-    return {"appeals": count, "rate": rate, "dispatched": len(latencies), "missing": missing,
-            "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99)}
+    return {"rate": rate, "seconds": seconds, "appeals": count, "dispatched": len(latencies),
+            "missing": count - len(latencies), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
+            "loadavg": load.summary()}
 
 
-def full_speed(mesh: Mesh, watch: DispatchWatch, count: int, clients: int) -> dict:
+def cpu_now(mesh: Mesh, servers: Servers) -> dict[str, float]:
+    usage = {name: cpu_seconds_of(process.pid) for name, process in mesh.processes.items()}
+    usage["rabbitmq"] = servers.broker_cpu()
+    usage["postgresql"] = servers.database_cpu()
+    return usage
+
+
+def _per_appeal(before: dict, after: dict, appeals: int) -> tuple[dict, dict]:
+    seconds = {k: round(after[k] - before.get(k, 0.0), 2) for k in after}
+    per = {k: round(1000 * v / max(appeals, 1), 2) for k, v in seconds.items()}
+    per["total"] = round(sum(per.values()), 2)
+    return seconds, per
+
+
+def profile_services(mesh: Mesh, folder: Path, seconds: float) -> list:
+    """py-spy (``pip install py-spy``) samples each service for ``seconds``: ``folder/<service>.txt``,
+    collapsed stacks (``--profile``; a run of its own, the sampling costs CPU too)."""
+    import shutil
+    import subprocess
+
+    spy = shutil.which("py-spy") or str(Path(os.sys.executable).with_name("py-spy"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([spy, "record", "-p", str(process.pid), "-d", str(int(seconds)), "-r", "50", "-f", "raw",
+                              "-o", str(folder / f"{name}.txt"), "--nonblocking"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, process in mesh.processes.items()]
+
+
+def full_speed_amqp(amqp_uri: str, mesh: Mesh, servers: Servers, progress: Progress, duration: float,
+                    window: int = 3000, warmup: float = 5.0, profile_dir: Path | None = None) -> dict:
+    """Keep ``window`` appeals in flight for ``warmup`` + ``duration`` seconds; measure the last ``duration``."""
+    feeder = Feeder(amqp_uri, window=200)
+    run = uuid.uuid4().hex[:6]
+    start_through = progress.through()
+    published = 0
+    begin = time.monotonic()
+    measured = None
+    with Sampler() as load:
+        while True:
+            now = time.monotonic()
+            if measured is None and now - begin >= warmup:
+                measured = {"at": time.perf_counter(), "through": progress.through(), "cpu": cpu_now(mesh, servers),
+                            "rows": progress.rows_written()}
+                profilers = profile_services(mesh, profile_dir, duration) if profile_dir else []
+            if measured is not None and now - begin >= warmup + duration:
+                break
+            through = progress.through() - start_through
+            while published - through < window:
+                for _ in range(100):
+                    feeder.publish(f"full-{run}-{published}", {**appeal(published), "external_id": f"full-{run}-{published}"})
+                    published += 1
+            feeder.flush()
+            time.sleep(1.0)
+        elapsed = time.perf_counter() - measured["at"]
+        through = progress.through() - measured["through"]
+        cpu_after = cpu_now(mesh, servers)
+        rows = progress.rows_written()
+    feeder.close()
+    for profiler in profilers:
+        profiler.wait()
+    seconds, per = _per_appeal(measured["cpu"], cpu_after, through)
+    inserted, updated = rows[0] - measured["rows"][0], rows[1] - measured["rows"][1]
+    return {"seconds": round(elapsed, 1), "appeals": through, "appeals_per_s": round(through / elapsed, 1),
+            "in_flight_window": window, "cpu_seconds": seconds, "cpu_ms_per_appeal": per,
+            "rows_per_appeal": {"inserted": round(inserted / max(through, 1), 2),
+                                "updated": round(updated / max(through, 1), 2)},
+            "published_total": published, "drained_at": start_through + published, "loadavg": load.summary()}
+
+
+def full_speed_http(mesh: Mesh, servers: Servers, progress: Progress, seconds: float, clients: int = 8) -> dict:
     base = mesh.url("intake")
-    notified_before, events_before = notified(mesh), published_events(mesh)
-    cpu_before = cpu_seconds(mesh)
     sessions = threading.local()
+    stop = threading.Event()
+    counter = iter(range(10 ** 9))
+    lock = threading.Lock()
 
-    def one(n: int) -> str:
-        if not hasattr(sessions, "s"):
-            sessions.s = requests.Session()
-        return submit(sessions.s, base, n)[0]
+    def client() -> int:
+        sessions.s = requests.Session()
+        done = 0
+        while not stop.is_set():
+            with lock:
+                n = next(counter)
+            response = sessions.s.post(f"{base}/api/v1/appeals", json=appeal(n, "web"), timeout=30,
+                                       headers={"Authorization": f"Bearer {TOKEN}"})
+            response.raise_for_status()
+            done += 1
+        return done
 
-    begin = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        ids = list(pool.map(one, range(count)))
-    submitted_in = time.perf_counter() - begin
-    # each appeal's lead unit is notified of appeal_dispatched (and its enterprise of received)
-    target = notified_before + count
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        done_dispatch = all(a in watch.arrived for a in ids)
-        sent = notified(mesh)
-        if done_dispatch and (sent != sent or sent >= target):  # NaN when notify is absent
-            break
-        time.sleep(0.2)
-    elapsed = time.perf_counter() - begin
-    events = published_events(mesh) - events_before
-    cpu_after = cpu_seconds(mesh)
-    cpu = {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 1) for name in cpu_after}
-    return {"cpu_seconds": cpu, "cpu_ms_per_appeal": {k: round(1000 * v / count, 1) for k, v in cpu.items()},
-            "appeals": count, "clients": clients, "submit_s": round(submitted_in, 2), "elapsed_s": round(elapsed, 2),
-            "appeals_per_s": round(count / elapsed, 1), "events_published": int(events),
-            "events_per_s": round(events / elapsed, 1),
-            "notifications_sent": None if sent != sent else int(sent - notified_before)}
+    before_through, before_cpu = progress.through(), cpu_now(mesh, servers)
+    began = time.perf_counter()
+    with Sampler() as load, ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(client) for _ in range(clients)]
+        time.sleep(seconds)
+        stop.set()
+        submitted = sum(f.result() for f in futures)
+        submitting = time.perf_counter() - began
+        wait_drained(progress, before_through + submitted, timeout=300)  # the CPU of all of them
+    elapsed = time.perf_counter() - began
+    through = progress.through() - before_through
+    seconds_used, per = _per_appeal(before_cpu, cpu_now(mesh, servers), through)
+    return {"seconds": round(elapsed, 1), "submitting_s": round(submitting, 1), "clients": clients,
+            "submitted": submitted, "appeals": through, "appeals_per_s": round(through / elapsed, 1),
+            "submitted_per_s": round(submitted / submitting, 1), "cpu_seconds": seconds_used,
+            "cpu_ms_per_appeal": per, "loadavg": load.summary()}
+
+
+# ---------------------------------------------------------------- what cannot be avoided
+def unavoidable(amqp_uri: str, database_url: str, servers: Servers, deliveries: dict[str, int],
+                rows: dict[str, float], appeals: int = 3000, size: int = 800) -> dict:
+    """One plain client does an appeal's broker and database work for ``appeals`` appeals, in
+    batches of 100: the hot events published with pipelined confirms, each delivered to as many
+    queues as consume it in the mesh and acked with one ack per batch, and the rows the mesh
+    inserted and updated per appeal, written 100 appeals to a transaction."""
+    body = json.dumps({"pad": "x" * max(0, size - 12)}).encode()
+    connection = _amqp(amqp_uri)
+    channel = connection.channel()
+    channel.confirm_select()
+    exchange = f"floor-{uuid.uuid4().hex[:6]}"
+    channel.exchange_declare(exchange, "direct", durable=True, auto_delete=False)
+    queues = []
+    for event_type, count in deliveries.items():
+        for n in range(count):
+            name = f"{exchange}-{event_type}-{n}"
+            channel.queue_declare(name, durable=True, auto_delete=False)
+            channel.queue_bind(name, exchange, event_type)
+            queues.append(name)
+    engine = create_engine(normalise_url(database_url), pool_size=1)
+    with engine.begin() as db:
+        db.execute(text("CREATE TABLE IF NOT EXISTS floor_rows (id bigserial PRIMARY KEY, appeal int NOT NULL, "
+                        "body text NOT NULL, done boolean NOT NULL DEFAULT false)"))
+    inserts, updates = max(1, round(rows["inserted"])), round(rows["updated"])
+    consumer = _amqp(amqp_uri)
+    consumer_channel = consumer.channel()
+    consumer_channel.basic_qos(0, 200, False)
+    received: list[int] = []
+
+    def on_message(message) -> None:
+        received.append(message.delivery_tag)
+
+    for name in queues:
+        consumer_channel.basic_consume(name, callback=on_message)
+    pending: set[int] = set()
+    tag = [0]
+    channel.events["basic_ack"].add(lambda t, multiple: pending.difference_update(
+        [p for p in pending if p <= t]) if multiple else pending.discard(t))
+    expected = appeals * sum(deliveries.values())
+    servers_before = (servers.broker_cpu(), servers.database_cpu())
+    mine_before = time.process_time()
+    started = time.perf_counter()
+    acked = 0
+    for batch in range(0, appeals, 100):
+        for event_type in deliveries:
+            for _ in range(100):
+                channel.basic_publish(amqp.Message(body, delivery_mode=2, content_type="application/json"),
+                                      exchange=exchange, routing_key=event_type)
+                tag[0] += 1
+                pending.add(tag[0])
+        while pending:
+            connection.drain_events(timeout=10)
+        with engine.begin() as db:
+            db.execute(text("INSERT INTO floor_rows (appeal, body) SELECT :a, repeat('x', 200) "
+                            "FROM generate_series(1, :n)"), {"a": batch, "n": 100 * inserts})
+            if updates:
+                db.execute(text("UPDATE floor_rows SET done = true WHERE id IN (SELECT id FROM floor_rows "
+                                "WHERE appeal = :a LIMIT :n)"), {"a": batch, "n": 100 * updates})
+        target = (batch + 100) * sum(deliveries.values())
+        while acked + len(received) < target:
+            consumer.drain_events(timeout=10)
+            if len(received) >= 100:
+                consumer_channel.basic_ack(max(received), multiple=True)
+                acked += len(received)
+                received.clear()
+    while acked + len(received) < expected:
+        consumer.drain_events(timeout=10)
+    if received:
+        consumer_channel.basic_ack(max(received), multiple=True)
+    elapsed = time.perf_counter() - started
+    mine = time.process_time() - mine_before
+    broker = servers.broker_cpu() - servers_before[0]
+    database = servers.database_cpu() - servers_before[1]
+    consumer.close()
+    for name in queues:
+        channel.queue_delete(name)
+    channel.exchange_delete(exchange)
+    connection.close()
+    engine.dispose()
+    per = {"client": round(1000 * mine / appeals, 3), "rabbitmq": round(1000 * broker / appeals, 3),
+           "postgresql": round(1000 * database / appeals, 3)}
+    per["total"] = round(sum(per.values()), 3)
+    return {"appeals": appeals, "seconds": round(elapsed, 2), "deliveries_per_appeal": deliveries,
+            "rows_per_appeal": {"inserted": inserts, "updated": updates}, "cpu_ms_per_appeal": per}
+
+
+def hot_deliveries() -> dict[str, int]:
+    """How many service queues receive each event of the hot loop (the topology's own count)."""
+    return {event_type: len({s.consumer for s in SUBSCRIPTIONS if s.event_type == event_type})
+            for event_type in HOT_EVENTS}
 
 
 def versions() -> dict:
@@ -229,66 +563,114 @@ def versions() -> dict:
     return {name: version(name) for name in ("nameko", "kombu", "amqp", "eventlet", "SQLAlchemy", "psycopg2-binary")}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.run")
-    parser.add_argument("--appeals", type=int, default=2000, help="appeals at full speed")
-    parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--rate-appeals", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--floor-messages", type=int, default=3000)
-    parser.add_argument("--ports", default="auto", help="auto (default), a base port or intake=9101,...")
-    args = parser.parse_args(argv)
+def run(args) -> dict:
     stop_on_sigterm()
-
-    print("1/3 the broker floor ...")
-    floor = broker.floor(args.floor_messages, size=800, repeats=3)
-
+    result: dict = {"when": datetime.now(timezone.utc).isoformat(),
+                    "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                                "python": platform.python_version()},
+                    "versions": versions(), "servers": "shared" if args.shared else "private"}
     tokens = ROOT / "var" / "bench-tokens.yaml"
     tokens.parent.mkdir(parents=True, exist_ok=True)
     tokens.write_text(f"tokens:\n  - sha256: {token_hash(TOKEN)}\n    role: office\n    name: bench\n")
-    services = available_services()
-    print("   the mesh (free ports, a vhost and databases of its own):")
-    with MailSink() as mail, HttpSink() as sms, throwaway_mesh(
-            "bench", services, postgres=POSTGRES, broker=AMQP_BASE, ports=args.ports,
-            env={"AUTH_TOKENS_FILE": str(tokens), "LOG_LEVEL": "WARNING", "MAX_WORKERS": "20",
-                 "TICK_TIMER": "false", **sink_env(mail, sms)}) as mesh:
-        watch = DispatchWatch(mesh.amqp_uri)
-        print(f"2/3 {args.rate_appeals} appeals at {args.rate:.0f}/s ...")
-        rate = fixed_rate(mesh, watch, args.rate_appeals, args.rate, args.clients)
-        print(f"3/3 {args.appeals} appeals at full speed ...")
-        speed = full_speed(mesh, watch, args.appeals, args.clients)
-        watch.close()
+    with Servers(args.shared) as servers, MailSink() as mail, HttpSink() as sms:
+        print("1/5 the broker floor ...", flush=True)
+        result["floor_msgs_per_s"] = broker_floor(servers.amqp_uri)
+        services = [name for name in available_services() if name in MESH]  # not the console
+        databases = {name: servers.database(f"suqiu_bench_{name}") for name in services}
+        from kombu import Connection
 
-    efficiency = round(speed["events_per_s"] / floor["confirm_each"], 2) if floor["confirm_each"] else None
-    result = {
-        "when": datetime.now(timezone.utc).isoformat(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "versions": versions(), "services": services,
-        "floor_msgs_per_s": floor, "fixed_rate": rate, "full_speed": speed,
-        "efficiency": efficiency, "appeals_per_s": speed["appeals_per_s"], "p99_ms": rate["p99_ms"],
-    }
+        with Connection(servers.amqp_uri) as conn:
+            declare_all(conn)
+        mesh = Mesh(services, amqp_uri=servers.amqp_uri, database_urls=databases,
+                    ports={name: free_port() for name in services}, var_dir=ROOT / "var" / "bench",
+                    env={"AUTH_TOKENS_FILE": str(tokens), "LOG_LEVEL": "WARNING", "TICK_TIMER": "false",
+                         "PROFILE_DIR": "deploy/profiles/demo", **sink_env(mail, sms), **args.env})
+        progress = Progress(mesh, databases)
+        try:
+            mesh.start()
+            watch = Watch(servers.amqp_uri)
+            result["fixed_rate"] = {}
+            for rate in args.rates:
+                print(f"2/5 {rate:.0f} appeals/s for {args.rate_seconds:.0f} s (AMQP ingress) ...", flush=True)
+                result["fixed_rate"][str(int(rate))] = fixed_rate(servers.amqp_uri, watch, rate, args.rate_seconds)
+            watch.close()
+            print(f"3/5 full speed through the AMQP ingress for {args.duration:.0f} s ...", flush=True)
+            amqp_run = full_speed_amqp(servers.amqp_uri, mesh, servers, progress, args.duration, args.window,
+                                       profile_dir=Path(args.profile) if args.profile else None)
+            result["full_speed_amqp"] = amqp_run
+            wait_drained(progress, amqp_run.pop("drained_at"), timeout=300)
+            if args.http_seconds:
+                print(f"4/5 full speed through HTTP for {args.http_seconds:.0f} s ...", flush=True)
+                result["full_speed_http"] = full_speed_http(mesh, servers, progress, args.http_seconds)
+        finally:
+            progress.close()
+            mesh.stop()
+        print("5/5 the unavoidable cost ...", flush=True)
+        floor_db = servers.database("suqiu_bench_floor")
+        result["unavoidable"] = unavoidable(servers.amqp_uri, floor_db, servers, hot_deliveries(),
+                                            amqp_run["rows_per_appeal"])
+    total = amqp_run["cpu_ms_per_appeal"]["total"]
+    floor_total = result["unavoidable"]["cpu_ms_per_appeal"]["total"]
+    result.update({"appeals_per_s": amqp_run["appeals_per_s"], "cpu_ms_per_appeal": amqp_run["cpu_ms_per_appeal"],
+                   "unavoidable_ms_per_appeal": floor_total,
+                   "ratio_to_unavoidable": round(total / floor_total, 2) if floor_total else None,
+                   "latency": {rate: {k: v[k] for k in ("p50_ms", "p95_ms", "p99_ms", "missing")}
+                               for rate, v in result["fixed_rate"].items()}})
+    return result
+
+
+def wait_drained(progress: Progress, published: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if progress.through() >= published:
+            return
+        time.sleep(0.5)
+
+
+def report(result: dict, path: Path) -> None:
+    amqp_run = result["full_speed_amqp"]
+    print()
+    print(f"{'measure':58s} {'value':>10s}")
+    rows = [("broker: confirm each (msg/s)", result["floor_msgs_per_s"]["confirm_each"]),
+            ("broker: pipelined confirms, 100 outstanding (msg/s)", result["floor_msgs_per_s"]["confirm_pipelined_100"]),
+            ("broker: consume with acks (msg/s)", result["floor_msgs_per_s"]["consume_ack"])]
+    for rate, figures in result["fixed_rate"].items():
+        rows += [(f"received->dispatched at {rate}/s: p50 / p99 (ms)", f"{figures['p50_ms']} / {figures['p99_ms']}"),
+                 (f"  not dispatched; load average", f"{figures['missing']}; {figures['loadavg']['mean']}")]
+    rows += [(f"AMQP full speed, {amqp_run['seconds']} s: appeals/s", amqp_run["appeals_per_s"]),
+             ("  CPU ms per appeal, total", amqp_run["cpu_ms_per_appeal"]["total"]),
+             ("  load average (mean, max)", f"{amqp_run['loadavg']['mean']}, {amqp_run['loadavg']['max']}")]
+    if "full_speed_http" in result:
+        http = result["full_speed_http"]
+        rows += [(f"HTTP full speed, {http['seconds']} s: appeals/s", http["appeals_per_s"]),
+                 ("  CPU ms per appeal, total", http["cpu_ms_per_appeal"]["total"])]
+    rows += [("unavoidable CPU ms per appeal", result["unavoidable_ms_per_appeal"]),
+             ("ratio: mesh / unavoidable", result["ratio_to_unavoidable"])]
+    for label, value in rows:
+        print(f"{label:58s} {value!s:>10s}")
+    print("CPU ms per appeal (AMQP full speed): " + ", ".join(
+        f"{k} {v}" for k, v in amqp_run["cpu_ms_per_appeal"].items()))
+    print(f"\nwritten {path.relative_to(ROOT)}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench.run")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of AMQP full speed, measured")
+    parser.add_argument("--window", type=int, default=3000, help="appeals in flight at full speed")
+    parser.add_argument("--rates", default="100,250", help="fixed offered rates for the latency")
+    parser.add_argument("--rate-seconds", type=float, default=20.0)
+    parser.add_argument("--http-seconds", type=float, default=20.0, help="0: no HTTP run")
+    parser.add_argument("--shared", action="store_true", help="the local RabbitMQ and PostgreSQL, not private ones")
+    parser.add_argument("--profile", default=None, help="a folder: py-spy samples each service at full speed")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the services (repeatable)")
+    args = parser.parse_args(argv)
+    args.rates = [float(r) for r in args.rates.split(",") if r]
+    args.env = dict(item.split("=", 1) for item in args.env)
+    result = run(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    print()
-    print(f"{'measure':44s} {'value':>12s}")
-    rows = [
-        ("broker floor: confirm each (msg/s)", floor["confirm_each"]),
-        ("broker headroom: window 100 (msg/s)", floor["confirm_window"]),
-        ("broker consume with acks (msg/s)", floor["consume_ack"]),
-        (f"received->dispatched at {args.rate:.0f}/s: p50 (ms)", rate["p50_ms"]),
-        ("  p95 (ms)", rate["p95_ms"]),
-        ("  p99 (ms)", rate["p99_ms"]),
-        ("  appeals not dispatched", rate["missing"]),
-        ("full speed: appeals/s (received->dispatched->notified)", speed["appeals_per_s"]),
-        ("full speed: events/s published by the mesh", speed["events_per_s"]),
-        ("efficiency (mesh events/s / floor msg/s)", efficiency),
-    ]
-    for label, value in rows:
-        print(f"{label:44s} {value!s:>12s}")
-    print("CPU per appeal at full speed (ms): " + ", ".join(
-        f"{name} {value}" for name, value in speed["cpu_ms_per_appeal"].items()))
-    print(f"\nwritten {path.relative_to(ROOT)}")
+    report(result, path)
     return result
 
 

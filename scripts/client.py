@@ -18,7 +18,7 @@ from kombu import Connection, Exchange, Producer
 
 from shared.auth import token_hash
 from shared.service import SIMULATED_NOW_HEADER
-from shared.topology import SUBSCRIPTIONS
+from shared.topology import all_queue_names
 
 UPSTREAM = Exchange("upstream.events", type="topic", durable=True)
 OFFICE_TOKEN = "sim-office-token"
@@ -174,8 +174,8 @@ class Suqiu:
         depths = {}
         with Connection(self.amqp_uri) as conn:
             channel = conn.channel()
-            for sub in SUBSCRIPTIONS:
-                for name in (sub.queue_name, f"{sub.queue_name}.retry", f"{sub.queue_name}.dlq"):
+            for queue in all_queue_names():  # each service's queue, each subscription's
+                for name in (queue, f"{queue}.retry", f"{queue}.dlq"):
                     try:
                         depths[name] = channel.queue_declare(name, passive=True).message_count
                     except Exception:  # not declared yet: no service of that kind started

@@ -4,6 +4,16 @@ nameko-sqlalchemy pins SQLAlchemy below 2, so this is the small provider it woul
 be: the engine in ``setup()``, a session per worker in ``get_dependency()``, closed
 in ``worker_teardown()``. Configuration: ``DATABASE_URL`` (default: a SQLite file
 per service under ``var/``).
+
+The connection budget: each service process holds at most ``DB_POOL_SIZE`` (5) +
+``DB_MAX_OVERFLOW`` (2) pooled connections, plus the outbox relay's LISTEN connection:
+8 per process, 40 for one replica of each of the five services, so two replicas of
+each fit under PostgreSQL's default ``max_connections`` of 100 (README: PgBouncer in
+transaction mode for more). A worker that finds the pool exhausted waits up to
+``DB_POOL_TIMEOUT`` (30 s). There is no ``pool_pre_ping`` round trip per checkout:
+a connection the database dropped fails its first statement, SQLAlchemy then
+invalidates the whole pool, and the consumer's unit of work holds and retries its
+batch (an HTTP request answers 503 once).
 """
 from __future__ import annotations
 
@@ -22,7 +32,8 @@ from shared.config import flag
 
 log = logging.getLogger(__name__)
 
-SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
+DEFAULT_POOL_SIZE = 5
+DEFAULT_MAX_OVERFLOW = 2
 
 
 def default_database_url(service: str) -> str:
@@ -52,14 +63,29 @@ def make_engine(url: str, **kwargs) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", DEFAULT_POOL_SIZE)
+    kwargs.setdefault("max_overflow", DEFAULT_MAX_OVERFLOW)
     return create_engine(url, **kwargs)
 
 
 def migrations_dir(service: str) -> Path:
-    return SERVICES_DIR / service / "migrations"
+    """``migrations/`` beside the module of the service named ``service`` under the
+    ``suqiu.services`` entry points (the service owns its migrations; nothing is imported)."""
+    from importlib.metadata import entry_points
+    from importlib.util import find_spec
+
+    points = entry_points(group="suqiu.services", name=service)
+    if not points:
+        raise LookupError(f"no service {service!r} under the suqiu.services entry points (pyproject.toml)")
+    module = next(iter(points)).module
+    return Path(find_spec(module).origin).parent / "migrations"
+
+
+def services_with_migrations() -> list[str]:
+    from importlib.metadata import entry_points
+
+    return sorted(point.name for point in entry_points(group="suqiu.services")
+                  if (migrations_dir(point.name) / "env.py").exists())
 
 
 def alembic_config(service: str, url: str):
@@ -125,7 +151,11 @@ class Database(DependencyProvider):
         self.url = config.get("DATABASE_URL") or default_database_url(self.service)
         if flag(config.get("DB_MIGRATE", "true")):
             migrate(self.service, self.url)
-        self.engine = make_engine(self.url)
+        pool = {} if self.url.startswith("sqlite") else {
+            "pool_size": int(config.get("DB_POOL_SIZE") or DEFAULT_POOL_SIZE),
+            "max_overflow": int(config.get("DB_MAX_OVERFLOW") or DEFAULT_MAX_OVERFLOW),
+            "pool_timeout": float(config.get("DB_POOL_TIMEOUT") or 30)}
+        self.engine = make_engine(self.url, **pool)
         self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
 
     def stop(self) -> None:
@@ -144,10 +174,6 @@ class Database(DependencyProvider):
         worker_db = worker_ctx.data.pop("_suqiu_db", None)
         if worker_db is not None:
             worker_db.close()
-
-    def ping(self) -> None:
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
 
 
 def database_of(container) -> Database:
@@ -184,3 +210,41 @@ class WorkerDatabase:
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+def bulk_update(connection, table, key: str, rows: list[dict]) -> None:
+    """One UPDATE for many rows (each a dict of the same columns, ``key`` among them).
+
+    PostgreSQL: ``UPDATE t SET c = v.c FROM (VALUES ...) AS v WHERE t.key = v.key``, one
+    round trip; elsewhere one UPDATE per row. A use case applying a batch of events writes
+    its rows with this instead of a statement per row.
+    """
+    if not rows:
+        return
+    from sqlalchemy import bindparam, cast, column, update, values
+
+    names = list(rows[0])
+    if dialect_name(connection) != "postgresql":
+        statement = (update(table).where(table.c[key] == bindparam("_key"))
+                     .values({name: bindparam(name) for name in names if name != key}))
+        connection.execute(statement, [{**row, "_key": row[key]} for row in rows])
+        return
+    changed = values(*(column(name, table.c[name].type) for name in names), name="changed").data(
+        [tuple(row[name] for name in names) for row in rows])
+    connection.execute(update(table).where(table.c[key] == changed.c[key]).values(
+        {name: cast(changed.c[name], table.c[name].type) for name in names if name != key}))
+
+
+def dialect_name(executor) -> str:
+    """The database's dialect name, from a ``Connection`` or a ``Session``."""
+    dialect = getattr(executor, "dialect", None)
+    return (dialect or executor.get_bind().dialect).name
+
+
+def insert_ignoring(executor, table):
+    """``INSERT ... ON CONFLICT DO NOTHING`` on ``table`` for the executor's database."""
+    if dialect_name(executor) == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()

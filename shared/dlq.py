@@ -4,9 +4,11 @@
     python -m shared.dlq show QUEUE [--limit N]    # the reasons, without taking them
     python -m shared.dlq replay QUEUE [--limit N]  # back to QUEUE, with confirms
 
-QUEUE is the consumer queue (``evt-...``), not its ``.dlq``. A replayed message
-goes back with its original body and id, so the consumer's inbox still drops it
-if it was in fact processed before.
+QUEUE is the consumer queue, not its ``.dlq``: a subscription's queue
+``evt-<source>-<type>--<service>.<method>`` (what its handler failed on or could not
+read), or a service's ``evt--<service>`` (what arrived under no subscription). A
+replayed message goes back to QUEUE with its original body and id, so the consumer's
+inbox still drops it if it was in fact processed before.
 """
 from __future__ import annotations
 
@@ -14,16 +16,23 @@ import argparse
 import os
 import sys
 
-from kombu import Connection, Producer
+from kombu import Connection, Producer, Queue
 
 from shared.consumers import REASON_HEADER
-from shared.topology import SUBSCRIPTIONS, dead_letter_queue, subscription_for_queue
+from shared.topology import all_queue_names
+
+
+def parking(queue_name: str, channel):
+    """The ``.dlq`` of a consumer queue, bound to ``channel``; LookupError when there is none."""
+    try:
+        channel.queue_declare(f"{queue_name}.dlq", passive=True)
+    except Exception:
+        raise LookupError(f"no parking queue {queue_name}.dlq; see python -m shared.dlq list") from None
+    return Queue(f"{queue_name}.dlq")(channel)
 
 
 def replay(connection: Connection, queue_name: str, limit: int | None = None) -> int:
-    sub = subscription_for_queue(queue_name)
-    parked = dead_letter_queue(sub)(connection.channel())
-    parked.declare()
+    parked = parking(queue_name, connection.channel())
     moved = 0
     with Connection(connection.as_uri(include_password=True),
                     transport_options={"confirm_publish": True}) as confirming:
@@ -46,10 +55,8 @@ def replay(connection: Connection, queue_name: str, limit: int | None = None) ->
 
 def peek(connection: Connection, queue_name: str, limit: int = 20) -> list[tuple[str | None, str]]:
     """The first parked messages' ids and reasons; they stay parked (requeued)."""
-    sub = subscription_for_queue(queue_name)
     channel = connection.channel()
-    parked = dead_letter_queue(sub)(channel)
-    parked.declare()
+    parked = parking(queue_name, channel)
     seen = []
     for _ in range(limit):
         message = parked.get(no_ack=False)
@@ -69,11 +76,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with Connection(args.amqp_uri) as connection:
         if args.command == "list":
-            channel = connection.channel()
-            for sub in SUBSCRIPTIONS:
-                queue = dead_letter_queue(sub)(channel)
-                _, count, _ = queue.queue_declare()
-                print(f"{count:8d}  {sub.queue_name}")
+            for name in all_queue_names():
+                channel = connection.channel()
+                try:
+                    count = channel.queue_declare(f"{name}.dlq", passive=True).message_count
+                except Exception:  # not declared on this broker (yet)
+                    continue
+                print(f"{count:8d}  {name}")
+                channel.close()
             return
         if not args.queue:
             parser.error("name the consumer queue")

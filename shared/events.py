@@ -154,6 +154,9 @@ class AppealDeadlineSetV1(_Tolerant):
     due_at = fields.DateTime(required=True)
     working_days = fields.Float(allow_none=True, load_default=None)
     unit = _str(allow_none=True, load_default=None)
+    # the colour the appeal has from this deadline on (a stage's start: green); null for
+    # order and escalation deadlines, which change no colour
+    colour = _str(allow_none=True, load_default=None, validate=validate.OneOf(COLOURS))
 
 
 class AppealColourChangedV1(_Tolerant):

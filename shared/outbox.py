@@ -7,8 +7,16 @@ event stays in the outbox and is retried later) and marks them sent. Replicas
 claim batches with ``FOR UPDATE SKIP LOCKED``; what a crash left behind is
 simply still unsent, and is published when a relay runs again.
 
+The relay runs right after a commit that wrote outbox rows: the consumer's unit of
+work wakes it in the process, and on PostgreSQL a statement trigger on ``outbox``
+(:func:`create_notify_trigger`, in each service's migrations) sends ``NOTIFY
+suqiu_outbox`` at the commit, which the relay LISTENs for (HTTP workers, the tick,
+another replica). Otherwise it sleeps: a slow poll (``OUTBOX_POLL_SECONDS``) is
+only the safety net.
+
 Consumers record each processed event id in ``inbox`` in the same transaction
-as its effect; a redelivered event finds its id there and changes nothing.
+as its effect (:mod:`shared.consumers`); a redelivered event finds its id there
+and changes nothing.
 """
 from __future__ import annotations
 
@@ -17,9 +25,11 @@ import logging
 import time as _time
 from datetime import datetime, timedelta, timezone
 
+import eventlet
 from kombu import Connection
 from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
-                        Text, func, insert, select, update)
+                        Text, insert, select, update)
+from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -62,19 +72,20 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     return outbox, inbox
 
 
-def _row(event: Event, now: datetime) -> dict:
+def outbox_row(event: Event, now: datetime) -> dict:
+    """The outbox row of ``event`` (to insert in the caller's transaction)."""
     return {"event_id": event.id, "event_type": event.type, "exchange": events_exchange(event.producer).name,
             "routing_key": event.type, "body": json.dumps(event.to_message(), ensure_ascii=False),
             "created_at": now, "available_at": now, "attempts": 0}
 
 
-def add_event(session: Session, outbox: Table, event: Event) -> None:
+def add_event(session: Session | DbConnection, outbox: Table, event: Event) -> None:
     """Queue an event in the caller's transaction; it is published after the commit."""
     # parameters, not .values(): the compiled INSERT is cached instead of rebuilt per event
-    session.execute(insert(outbox), _row(event, datetime.now(timezone.utc)))
+    session.execute(insert(outbox), outbox_row(event, datetime.now(timezone.utc)))
 
 
-def add_events(session: Session, outbox: Table, events: list[Event]) -> None:
+def add_events(session: Session | DbConnection, outbox: Table, events: list[Event]) -> None:
     """Queue several events in the caller's transaction with one multi-row INSERT.
 
     The same rows as :func:`add_event`, in order; for a use case that raises many at
@@ -82,22 +93,7 @@ def add_events(session: Session, outbox: Table, events: list[Event]) -> None:
     """
     if events:
         now = datetime.now(timezone.utc)
-        session.execute(insert(outbox), [_row(event, now) for event in events])
-
-
-def first_delivery(session: Session, inbox: Table, event_id: str, consumer: str, now: datetime) -> bool:
-    """True the first time ``consumer`` sees ``event_id``; records it in the caller's transaction.
-
-    The primary key makes the record unique: two workers racing on the same
-    redelivery cannot both commit, the loser retries and then sees it here.
-    """
-    seen = session.execute(
-        select(inbox.c.event_id).where(inbox.c.event_id == event_id, inbox.c.consumer == consumer)
-    ).first()
-    if seen is not None:
-        return False
-    session.execute(insert(inbox).values(event_id=event_id, consumer=consumer, processed_at=now))
-    return True
+        session.execute(insert(outbox), [outbox_row(event, now) for event in events])
 
 
 class OutboxPublisher:
@@ -231,16 +227,52 @@ def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, se
             return len(confirmed)
 
 
-def unsent_count(engine: Engine, outbox: Table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one()
+NOTIFY_CHANNEL = "suqiu_outbox"
+
+
+def create_notify_trigger(op) -> None:
+    """For a service's migration: ``NOTIFY suqiu_outbox`` at the commit of a transaction
+    that inserted outbox rows (once per statement; PostgreSQL folds repeats in one
+    transaction). Nothing on SQLite, where the relay polls."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"""
+        CREATE OR REPLACE FUNCTION suqiu_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
+            RETURN NULL;
+        END $$""")
+    op.execute("CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
+               "FOR EACH STATEMENT EXECUTE FUNCTION suqiu_outbox_notify()")
+
+
+def drop_notify_trigger(op) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
+    op.execute("DROP FUNCTION IF EXISTS suqiu_outbox_notify()")
+
+
+def relay_of(container) -> "OutboxRelay":
+    """The :class:`OutboxRelay` of a service container (the consumer writes into its outbox)."""
+    for dependency in container.dependencies:
+        if isinstance(dependency, OutboxRelay):
+            return dependency
+    raise RuntimeError(f"{container.service_name} has no shared.outbox.OutboxRelay dependency")
 
 
 class OutboxRelay(BackgroundLoop):
-    """Runs the relay loop inside the service; woken after each worker, polls otherwise.
+    """Runs the relay loop inside the service: right after a commit that wrote outbox rows,
+    else after ``OUTBOX_POLL_SECONDS`` (5).
 
-    Config: ``AMQP_URI``, ``OUTBOX_POLL_SECONDS`` (default 0.5), ``OUTBOX_BATCH`` (100),
-    ``OUTBOX_RELAY`` (true; false lets a test play a crash before publishing).
+    Woken by :meth:`wake` (the consumer's unit of work, after its commit) and, on
+    PostgreSQL, by ``NOTIFY suqiu_outbox`` on a connection of its own that LISTENs (one
+    connection more than the pool: see ``DB_POOL_SIZE`` in :mod:`shared.db`), to
+    ``OUTBOX_LISTEN_URL`` when set (PostgreSQL itself, when ``DATABASE_URL`` is a PgBouncer
+    in transaction mode, where LISTEN does not work). Without it (SQLite, or
+    ``OUTBOX_LISTEN=false``) every worker's end wakes it. Config: ``AMQP_URI``,
+    ``OUTBOX_POLL_SECONDS``, ``OUTBOX_BATCH`` (100), ``OUTBOX_RELAY`` (true; false lets a
+    test play a crash before publishing).
     """
 
     identifier = "outbox_relay"
@@ -249,25 +281,92 @@ class OutboxRelay(BackgroundLoop):
         super().__init__()
         self.outbox = outbox
         self.publisher: OutboxPublisher | None = None
+        self.listening = False
+        self._listener = None
 
     def setup(self) -> None:
         config = self.container.config
         self.amqp_uri = config["AMQP_URI"]
-        self.poll = float(config.get("OUTBOX_POLL_SECONDS", 0.5))
+        self.poll = float(config.get("OUTBOX_POLL_SECONDS", 5))
         self.batch = int(config.get("OUTBOX_BATCH", 100))
         self.enabled = flag(config.get("OUTBOX_RELAY", "true"))
+        self.listen = flag(config.get("OUTBOX_LISTEN", "true"))
+        self.listen_url = config.get("OUTBOX_LISTEN_URL") or None
 
     def start(self) -> None:
         with Connection(self.amqp_uri, connect_timeout=5) as connection:
             declare_all(connection)
         self.publisher = OutboxPublisher(self.amqp_uri)
         self.engine = database_of(self.container).engine
+        if self.enabled and self.listen and self.engine.dialect.name == "postgresql":
+            self.listening = True
+            self._listener = self.container.spawn_managed_thread(self._listen, identifier="outbox_listener")
         self.start_loop()
 
     def stop(self) -> None:
+        self.listening = False
+        if self._listener is not None:
+            self._listener.kill()
+            self._listener = None
         super().stop()
         if self.publisher is not None:
             self.publisher.close()
+
+    def kill(self) -> None:
+        self.listening = False
+        if self._listener is not None:
+            self._listener.kill()
+            self._listener = None
+        super().kill()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+        if not self.listening:  # SQLite: no NOTIFY, so every worker's end might have written rows
+            self.wake()
+
+    def _listen(self) -> None:
+        """LISTEN suqiu_outbox on a connection of its own; each NOTIFY wakes the relay."""
+        from eventlet.hubs import trampoline
+
+        backoff = 0.5
+        while self.listening:
+            connection = None
+            try:
+                if self.listen_url:
+                    import psycopg2
+                    from sqlalchemy.engine import make_url
+
+                    url = make_url(self.listen_url).set(drivername="postgresql")
+                    connection = psycopg2.connect(url.render_as_string(hide_password=False))
+                else:
+                    pooled = self.engine.raw_connection()
+                    connection = pooled.driver_connection
+                    pooled.detach()  # a connection of its own, outside the pool's count
+                connection.autocommit = True
+                with connection.cursor() as cursor:
+                    cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                self.wake()  # rows may have been written while nobody listened
+                backoff = 0.5
+                while self.listening:
+                    try:
+                        trampoline(connection.fileno(), read=True, timeout=60, timeout_exc=TimeoutError)
+                    except TimeoutError:
+                        pass
+                    connection.poll()
+                    if connection.notifies:
+                        connection.notifies.clear()
+                        self.wake()
+            except Exception as exc:  # the database went away: listen again when it is back
+                log.warning("outbox listener of %s: %s; listening again in %.1fs",
+                            self.container.service_name, exc, backoff)
+                self.wake()
+                eventlet.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+            finally:
+                if connection is not None:
+                    try:
+                        connection.close()
+                    except Exception:  # pragma: no cover
+                        pass
 
     def run_once(self) -> bool:
         sent = relay_batch(self.engine, self.outbox, self.publisher, service=self.container.service_name,

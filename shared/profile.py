@@ -163,14 +163,22 @@ def load_units(directory: str | Path) -> dict:
     return load_part(directory, "units", UnitsPart)
 
 
-# part -> "module:Schema" of the service that reads it; the one schema of a profile
-PART_SCHEMAS = {
-    "units": "shared.profile:UnitsPart",
-    "dispatch": "services.dispatch.profile:DispatchPart",
-    "supervision": "services.supervision.profile:SupervisionPart",
-    "assessment": "services.assessment.profile:AssessmentPart",
-    "notify": "services.notify.profile:NotifyPart",
-}
+PROFILE_PARTS_GROUP = "suqiu.profile_parts"
+
+
+def _part_schemas() -> dict[str, str]:
+    """part -> "module:Schema" of the service that reads it: ``units`` here, each service's part
+    named by the service under the ``suqiu.profile_parts`` entry points (pyproject.toml)."""
+    from importlib.metadata import entry_points
+
+    parts = {"units": "shared.profile:UnitsPart"}
+    parts.update({point.name: point.value for point in sorted(entry_points(group=PROFILE_PARTS_GROUP),
+                                                               key=lambda p: p.name)})
+    return parts
+
+
+PART_SCHEMAS = _part_schemas()
+"""part -> "module:Schema": the one schema of each part of a profile."""
 
 
 def part_schema(part: str) -> type[Schema] | None:

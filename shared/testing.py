@@ -264,3 +264,30 @@ class EventTap:
 
     def close(self) -> None:
         self.connection.release()
+
+
+def consumed(service: str) -> float:
+    """How many messages ``service``'s consumer (in this process) has settled so far: applied,
+    dropped as repeats, sent to retry or parked (``suqiu_events_consumed_total``).
+
+    Counted after the commit and the ack, so a test that waits for it to grow waits for the
+    unit of work to be done; nameko's ``entrypoint_waiter`` returns before the commit and
+    never sees a repeat, which the inbox drops before any worker runs.
+    """
+    from prometheus_client import REGISTRY
+
+    total = 0.0
+    for metric in REGISTRY.collect():
+        if metric.name == "suqiu_events_consumed":
+            total += sum(s.value for s in metric.samples
+                         if s.name.endswith("_total") and s.labels.get("service") == service)
+    return total
+
+
+@contextmanager
+def settled(service: str, messages: int = 1, timeout: float = 20.0):
+    """``with settled("notify"): publish(...)``: on leaving, ``messages`` more were settled."""
+    before = consumed(service)
+    yield
+    wait_for(lambda: consumed(service) >= before + messages, timeout,
+             message=f"{messages} message(s) settled by {service}")

@@ -1,8 +1,8 @@
 """Assessment's use cases: facts from events, callbacks and their links, closing and reopening.
 
 Each event handler records the fact it carries in ``appeal_facts`` (or a row of
-``returns`` / ``escalations``) and its id in ``inbox`` in one transaction, taking
-the time of the fact from ``event.time``. A callback records its answer and the
+``returns`` / ``escalations``) in the unit of work's transaction (which keeps the
+inbox), taking the time of the fact from ``event.time``. A callback records its answer and the
 ``callback_recorded`` + ``appeal_closed`` / ``appeal_reopened`` events in the
 outbox in one transaction.
 """
@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services.assessment import domain
-from services.assessment.models import appeal_facts, callback_links, callbacks, escalations, inbox, outbox, returns
+from services.assessment.models import appeal_facts, callback_links, callbacks, escalations, outbox, returns
+from shared.db import bulk_update, dialect_name, insert_ignoring
 from shared.events import Event, make_event
-from shared.outbox import add_event, first_delivery
+from shared.outbox import add_event
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 SERVICE = "assessment"
@@ -37,21 +39,12 @@ class Settings:
 
 
 # ---------------------------------------------------------------- facts
-def _insert_ignore(session: Session, table, values: dict) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
-
-
 def _facts(session: Session, appeal_id: str, *, lock: bool = False):
     """The appeal's row, created empty when an event about it arrives before ``appeal_received``."""
-    _insert_ignore(session, appeal_facts, {"appeal_id": appeal_id, "status": "received", "dispatch_count": 0,
-                                           "reopen_count": 0})
+    session.execute(insert_ignoring(session, appeal_facts).values(
+        appeal_id=appeal_id, status="received", dispatch_count=0, reopen_count=0))
     query = select(appeal_facts).where(appeal_facts.c.appeal_id == appeal_id)
-    if lock and session.get_bind().dialect.name == "postgresql":
+    if lock and dialect_name(session) == "postgresql":
         query = query.with_for_update()
     return session.execute(query).one()
 
@@ -60,31 +53,20 @@ def _set(session: Session, appeal_id: str, **values: Any) -> None:
     session.execute(update(appeal_facts).where(appeal_facts.c.appeal_id == appeal_id).values(**values))
 
 
-def _first(session: Session, event: Event, method: str) -> bool:
-    return first_delivery(session, inbox, event.id, f"{SERVICE}.{method}", event.time)
-
-
-def on_received(session: Session, event: Event) -> bool:
-    if not _first(session, event, "on_received"):
-        return False
+def received_facts(row, event: Event) -> dict[str, Any]:
     data = event.data
-    row = _facts(session, data["appeal_id"], lock=True)
-    _set(session, data["appeal_id"],
-         credit_code=data["credit_code"], enterprise_name=data["enterprise_name"], title=data["title"],
-         district=data["district"], category=row.category or data.get("category"),
-         contact=data.get("contact"), collected_at=data["collected_at"], submitted_at=data["submitted_at"],
-         submitted_on_time=domain.submitted_on_time(data["collected_at"], data["submitted_at"]))
-    return True
+    return {"credit_code": data["credit_code"], "enterprise_name": data["enterprise_name"], "title": data["title"],
+            "district": data["district"], "category": row.category or data.get("category"),
+            "contact": data.get("contact"), "collected_at": data["collected_at"],
+            "submitted_at": data["submitted_at"],
+            "submitted_on_time": domain.submitted_on_time(data["collected_at"], data["submitted_at"])}
 
 
-def on_dispatched(session: Session, event: Event) -> bool:
+def dispatched_facts(row, event: Event) -> dict[str, Any]:
     """The latest dispatch counts: its lead unit is the one measured; its acceptance starts afresh."""
-    if not _first(session, event, "on_dispatched"):
-        return False
     data = event.data
-    row = _facts(session, data["appeal_id"], lock=True)
     if data["dispatch_count"] < row.dispatch_count:
-        return True  # an older dispatch arriving late changes nothing
+        return {}  # an older dispatch arriving late changes nothing
     values: dict[str, Any] = {"lead_unit": data["lead_unit"], "category": data["category"],
                               "difficulty": data["difficulty"], "dispatch_count": data["dispatch_count"]}
     keeps_stage = data.get("reason") == "reopened" or (
@@ -92,8 +74,7 @@ def on_dispatched(session: Session, event: Event) -> bool:
     if keeps_stage:
         # a reopen (重办) or a change of lead after the reply starts no new acceptance
         # (supervision restarts the reply stage): the response already measured stands
-        _set(session, data["appeal_id"], **values)
-        return True
+        return values
     if data["lead_unit"] is not None:
         values["dispatched_at"] = event.time
         if row.accepted_at is not None and row.accepted_at < event.time:
@@ -102,13 +83,64 @@ def on_dispatched(session: Session, event: Event) -> bool:
         values["status"] = "dispatched" if data["lead_unit"] else "queued"
     if data.get("district") and not row.district:
         values["district"] = data["district"]
-    _set(session, data["appeal_id"], **values)
+    return values
+
+
+def deadline_facts(row, event: Event) -> dict[str, Any]:
+    """The acceptance and reply deadlines measure the response rate and the on-time rate; the
+    deadline carries the colour its stage starts with."""
+    columns = {"accept": ("accept_due_at", "accept_due_set_at"),
+               "reply": ("reply_due_at", "reply_due_set_at")}.get(event.data["stage"])
+    if columns is None:  # a supervision order's deadline does not enter the rates
+        return {}
+    due, set_at = columns
+    values: dict[str, Any] = {}
+    if getattr(row, set_at) is None or event.time >= getattr(row, set_at):
+        values.update({due: event.data["due_at"], set_at: event.time})
+    colour = event.data.get("colour")
+    if colour and (row.colour_at is None or event.time >= row.colour_at):
+        values.update(colour=colour, colour_at=event.time)
+    return values
+
+
+IDS = bindparam("ids", expanding=True)
+LOCK_FACTS = (select(appeal_facts).where(appeal_facts.c.appeal_id.in_(IDS))
+              .order_by(appeal_facts.c.appeal_id).with_for_update())
+
+
+def record_facts(connection: Connection, events: list[Event],
+                 facts: Callable[[Any, Event], dict[str, Any]]) -> None:
+    """Events about different appeals (a consumer's call), set-based: their rows are created
+    empty where missing (one statement), locked (one), and changed by ``facts(row, event)``
+    (one UPDATE per set of columns)."""
+    ids = [event.data["appeal_id"] for event in events]
+    connection.execute(insert_ignoring(connection, appeal_facts), [
+        {"appeal_id": appeal_id, "status": "received", "dispatch_count": 0, "reopen_count": 0} for appeal_id in ids])
+    rows = {row.appeal_id: row for row in connection.execute(LOCK_FACTS, {"ids": ids})}
+    changes: dict[tuple[str, ...], list[dict]] = {}
+    for event in events:
+        values = facts(rows[event.data["appeal_id"]], event)
+        if values:
+            changes.setdefault(tuple(sorted(values)), []).append({"appeal_id": event.data["appeal_id"], **values})
+    for rows_ in changes.values():
+        bulk_update(connection, appeal_facts, "appeal_id", rows_)
+
+
+def on_received(session: Session, event: Event) -> bool:
+    row = _facts(session, event.data["appeal_id"], lock=True)
+    _set(session, row.appeal_id, **received_facts(row, event))
+    return True
+
+
+def on_dispatched(session: Session, event: Event) -> bool:
+    row = _facts(session, event.data["appeal_id"], lock=True)
+    values = dispatched_facts(row, event)
+    if values:
+        _set(session, row.appeal_id, **values)
     return True
 
 
 def on_accepted(session: Session, event: Event) -> bool:
-    if not _first(session, event, "on_accepted"):
-        return False
     row = _facts(session, event.data["appeal_id"], lock=True)
     # the first acceptance of the current dispatch is the one measured: signing again after a
     # reopen (重办), which starts no new acceptance, does not move it past its deadline
@@ -121,8 +153,6 @@ def on_accepted(session: Session, event: Event) -> bool:
 
 def on_replied(session: Session, event: Event, settings: Settings) -> bool:
     """The reply is recorded and the enterprise is sent a fresh single-use callback link."""
-    if not _first(session, event, "on_replied"):
-        return False
     data = event.data
     row = _facts(session, data["appeal_id"], lock=True)
     if row.status == "closed":
@@ -146,8 +176,6 @@ def on_replied(session: Session, event: Event, settings: Settings) -> bool:
 
 
 def on_returned(session: Session, event: Event) -> bool:
-    if not _first(session, event, "on_returned"):
-        return False
     _facts(session, event.data["appeal_id"])
     session.execute(insert(returns).values(event_id=event.id, appeal_id=event.data["appeal_id"],
                                            unit=event.data["unit"], returned_at=event.time))
@@ -155,31 +183,20 @@ def on_returned(session: Session, event: Event) -> bool:
 
 
 def on_reclassified(session: Session, event: Event) -> bool:
-    if not _first(session, event, "on_reclassified"):
-        return False
     row = _facts(session, event.data["appeal_id"], lock=True)
     _set(session, row.appeal_id, category=event.data["category"], difficulty=event.data["difficulty"])
     return True
 
 
 def on_deadline_set(session: Session, event: Event) -> bool:
-    """The acceptance and reply deadlines measure the response rate and the on-time rate."""
-    if not _first(session, event, "on_deadline_set"):
-        return False
-    columns = {"accept": ("accept_due_at", "accept_due_set_at"),
-               "reply": ("reply_due_at", "reply_due_set_at")}.get(event.data["stage"])
     row = _facts(session, event.data["appeal_id"], lock=True)
-    if columns is None:  # a supervision order's deadline does not enter the rates
-        return True
-    due, set_at = columns
-    if getattr(row, set_at) is None or event.time >= getattr(row, set_at):
-        _set(session, row.appeal_id, **{due: event.data["due_at"], set_at: event.time})
+    values = deadline_facts(row, event)
+    if values:
+        _set(session, row.appeal_id, **values)
     return True
 
 
 def on_colour_changed(session: Session, event: Event) -> bool:
-    if not _first(session, event, "on_colour_changed"):
-        return False
     row = _facts(session, event.data["appeal_id"], lock=True)
     if row.colour_at is None or event.time >= row.colour_at:
         _set(session, row.appeal_id, colour=event.data["colour"], colour_at=event.time)
@@ -187,8 +204,6 @@ def on_colour_changed(session: Session, event: Event) -> bool:
 
 
 def on_escalated(session: Session, event: Event) -> bool:
-    if not _first(session, event, "on_escalated"):
-        return False
     row = _facts(session, event.data["appeal_id"])
     session.execute(insert(escalations).values(
         event_id=event.id, appeal_id=row.appeal_id, unit=event.data.get("unit") or row.lead_unit,
@@ -258,7 +273,7 @@ def _valid_link(session: Session, settings: Settings, token: str, now: datetime,
     except domain.LinkRefused as refused:
         raise Forbidden(refused.message, {"reason": [refused.reason]}) from None
     query = select(callback_links).where(callback_links.c.nonce == claim.nonce)
-    if lock and session.get_bind().dialect.name == "postgresql":
+    if lock and dialect_name(session) == "postgresql":
         query = query.with_for_update()
     link = session.execute(query).first()
     if link is None or link.appeal_id != claim.appeal_id:

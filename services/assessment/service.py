@@ -21,7 +21,7 @@ from services.assessment.models import outbox, published_reports
 from services.assessment.profile import AssessmentPart
 from shared import service as base
 from shared.auth import Auth
-from shared.consumers import event_handler
+from shared.consumers import Batch, consume
 from shared.db import Database
 from shared.events import Event, make_event
 from shared.openapi import BEARER, build_spec, error, json_content
@@ -109,50 +109,46 @@ class AssessmentService(base.OperableService):
     settings = AssessmentSettings()
 
     # ------------------------------------------------------------ facts from events
-    @event_handler("intake", "appeal_received")
-    def on_received(self, event: Event):
-        with self.db.transaction() as session:
-            handlers.on_received(session, event)
+    @staticmethod
+    def _record(batch: Batch, use_case, *args) -> None:
+        for event in batch.events:
+            use_case(batch.connection, event, *args)
 
-    @event_handler("dispatch", "appeal_dispatched")
-    def on_dispatched(self, event: Event):
-        with self.db.transaction() as session:
-            handlers.on_dispatched(session, event)
+    @consume("intake", "appeal_received")
+    def on_received(self, batch: Batch):
+        handlers.record_facts(batch.connection, batch.events, handlers.received_facts)
 
-    @event_handler("dispatch", "appeal_accepted")
-    def on_accepted(self, event: Event):
-        with self.db.transaction() as session:
-            handlers.on_accepted(session, event)
+    @consume("dispatch", "appeal_dispatched")
+    def on_dispatched(self, batch: Batch):
+        handlers.record_facts(batch.connection, batch.events, handlers.dispatched_facts)
 
-    @event_handler("dispatch", "appeal_replied")
-    def on_replied(self, event: Event):
-        with self.db.transaction() as session:
-            handlers.on_replied(session, event, self.settings)
+    @consume("dispatch", "appeal_accepted")
+    def on_accepted(self, batch: Batch):
+        self._record(batch, handlers.on_accepted)
 
-    @event_handler("dispatch", "appeal_returned")
-    def on_returned(self, event: Event):
-        with self.db.transaction() as session:
-            handlers.on_returned(session, event)
+    @consume("dispatch", "appeal_replied")
+    def on_replied(self, batch: Batch):
+        self._record(batch, handlers.on_replied, self.settings)
 
-    @event_handler("dispatch", "appeal_reclassified")
-    def on_reclassified(self, event: Event):
-        with self.db.transaction() as session:
-            handlers.on_reclassified(session, event)
+    @consume("dispatch", "appeal_returned")
+    def on_returned(self, batch: Batch):
+        self._record(batch, handlers.on_returned)
 
-    @event_handler("supervision", "appeal_deadline_set")
-    def on_deadline_set(self, event: Event):
-        with self.db.transaction() as session:
-            handlers.on_deadline_set(session, event)
+    @consume("dispatch", "appeal_reclassified")
+    def on_reclassified(self, batch: Batch):
+        self._record(batch, handlers.on_reclassified)
 
-    @event_handler("supervision", "appeal_colour_changed")
-    def on_colour_changed(self, event: Event):
-        with self.db.transaction() as session:
-            handlers.on_colour_changed(session, event)
+    @consume("supervision", "appeal_deadline_set")
+    def on_deadline_set(self, batch: Batch):
+        handlers.record_facts(batch.connection, batch.events, handlers.deadline_facts)
 
-    @event_handler("supervision", "appeal_escalated")
-    def on_escalated(self, event: Event):
-        with self.db.transaction() as session:
-            handlers.on_escalated(session, event)
+    @consume("supervision", "appeal_colour_changed")
+    def on_colour_changed(self, batch: Batch):
+        self._record(batch, handlers.on_colour_changed)
+
+    @consume("supervision", "appeal_escalated")
+    def on_escalated(self, batch: Batch):
+        self._record(batch, handlers.on_escalated)
 
     # ------------------------------------------------------------ callbacks (回访)
     @http("POST", "/api/v1/appeals/<string:appeal_id>/callback")

@@ -1,29 +1,40 @@
-"""Dispatch's use cases: a session + input -> the appeal's new state, its history and its events.
+"""Dispatch's use cases: input -> the appeals' new state, their history and their events.
 
-Each use case locks the appeal's row (``FOR UPDATE``), lets :mod:`domain` decide,
-and writes the row, the holders (the desk's index), one history line per change
-and the events into the outbox, all in the caller's transaction. Consumers are
-idempotent through the inbox.
+Each use case locks the appeals' rows (``FOR UPDATE``, in id order), lets :mod:`domain`
+decide, and writes the rows, the holders (the desk's index), one history line per
+change and the events into the outbox, all in the caller's transaction. The consumers
+take a :class:`shared.consumers.Batch` (its events are new: the unit of work keeps the
+inbox) and write each table with one statement per batch.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services.dispatch import domain
-from services.dispatch.models import appeals, history, holders, inbox, outbox
+from services.dispatch.models import appeals, history, holders, outbox
+from shared.consumers import Batch, NotKnownYet
+from shared.db import bulk_update
 from shared.events import Event, make_event
-from shared.outbox import add_event, first_delivery
+from shared.outbox import add_event
 from shared.errors import NotFound
 
 SERVICE = "dispatch"
 
-
-class AppealNotYetKnown(Exception):
-    """An event about an appeal whose ``appeal_received`` has not been handled yet: retried later."""
+# built once: the hot path's statements
+_IDS = bindparam("ids", expanding=True)
+KNOWN_IDS = select(appeals.c.id).where(appeals.c.id.in_(_IDS))
+LOCK_APPEALS = select(appeals).where(appeals.c.id.in_(_IDS)).order_by(appeals.c.id).with_for_update()
+LOCK_APPEAL = select(appeals).where(appeals.c.id == bindparam("id")).with_for_update()
+INSERT_APPEALS = insert(appeals)
+INSERT_HOLDERS = insert(holders)
+INSERT_HISTORY = insert(history)
+DELETE_HOLDERS = delete(holders).where(holders.c.appeal_id.in_(_IDS))
 
 
 # ---------------------------------------------------------------- loading and storing
@@ -50,82 +61,132 @@ def _state(appeal: domain.Appeal) -> dict:
     }
 
 
-def _load(session: Session, appeal_id: str, *, missing: Callable[[str], Exception]):
-    row = session.execute(select(appeals).where(appeals.c.id == appeal_id).with_for_update()).first()
-    if row is None:
-        raise missing(appeal_id)
-    return row, _to_domain(row)
-
-
 def _not_found(appeal_id: str) -> Exception:
     return NotFound(f"没有诉求 {appeal_id}")
 
 
-def _not_yet(appeal_id: str) -> Exception:
-    return AppealNotYetKnown(f"appeal {appeal_id} has not been received by dispatch yet")
+@dataclass
+class Stored:
+    """One appeal a use case changed: its row before, the domain object after, and when and who."""
+
+    row: object
+    appeal: domain.Appeal
+    at: datetime
+    actor: str | None
+    correlation_id: str | None
 
 
-def _store(session: Session, appeal: domain.Appeal, *, at: datetime, actor: str | None,
-           correlation_id: str | None) -> None:
-    """Write what the domain decided: state, holders, history, events (the outbox)."""
-    values = {**_state(appeal), "updated_at": at}
-    if any(kind == "appeal_dispatched" for kind, _ in appeal.events):
-        values["dispatched_at"] = at
-    session.execute(update(appeals).where(appeals.c.id == appeal.id).values(**values))
-    session.execute(delete(holders).where(holders.c.appeal_id == appeal.id))
-    rows = ([{"appeal_id": appeal.id, "unit": appeal.lead_unit, "role": "lead"}] if appeal.lead_unit else [])
-    rows += [{"appeal_id": appeal.id, "unit": unit, "role": "co"} for unit in appeal.co_units]
-    if rows:
-        session.execute(insert(holders), rows)
-    for change in appeal.changes:
-        session.execute(insert(history).values(
-            appeal_id=appeal.id, at=at, action=change.action, actor=actor, unit=change.unit,
-            status_from=change.status_from, status_to=change.status_to, note=change.note,
-            details=change.details))
-    for event_type, data in appeal.events:
-        add_event(session, outbox, make_event(event_type, data, producer=SERVICE, now=at,
-                                              correlation_id=correlation_id or appeal.id))
+def _holders(appeal: domain.Appeal) -> list[dict]:
+    rows = [{"appeal_id": appeal.id, "unit": appeal.lead_unit, "role": "lead"}] if appeal.lead_unit else []
+    return rows + [{"appeal_id": appeal.id, "unit": unit, "role": "co"} for unit in appeal.co_units]
+
+
+def _store(connection: Connection, stored: list[Stored], emit: Callable[[Event], None]) -> None:
+    """Write what the domain decided for each appeal: state, holders, history, events.
+
+    One statement per table for all of them; the holders only of appeals whose units changed.
+    """
+    if not stored:
+        return
+    states, regrouped, lines = [], [], []
+    for item in stored:
+        appeal, row = item.appeal, item.row
+        dispatched = any(kind == "appeal_dispatched" for kind, _ in appeal.events)
+        states.append({"id": appeal.id, **_state(appeal), "updated_at": item.at,
+                       "dispatched_at": item.at if dispatched else row.dispatched_at})
+        if (appeal.lead_unit, list(appeal.co_units)) != (row.lead_unit, list(row.co_units or [])):
+            regrouped.append(appeal)
+        lines += [{"appeal_id": appeal.id, "at": item.at, "action": change.action, "actor": item.actor,
+                   "unit": change.unit, "status_from": change.status_from, "status_to": change.status_to,
+                   "note": change.note, "details": change.details} for change in appeal.changes]
+        for event_type, data in appeal.events:
+            emit(make_event(event_type, data, producer=SERVICE, now=item.at,
+                            correlation_id=item.correlation_id or appeal.id))
+    bulk_update(connection, appeals, "id", states)
+    if regrouped:
+        connection.execute(DELETE_HOLDERS, {"ids": [appeal.id for appeal in regrouped]})
+        rows = [row for appeal in regrouped for row in _holders(appeal)]
+        if rows:
+            connection.execute(INSERT_HOLDERS, rows)
+    if lines:
+        connection.execute(INSERT_HISTORY, lines)
 
 
 # ---------------------------------------------------------------- consumers
-def receive_appeal(session: Session, event: Event, rules: domain.Rules, *, now: datetime,
-                   consumer: str) -> domain.Appeal | None:
-    """``appeal_received``: classify, route, publish ``appeal_dispatched``. None when already handled."""
-    if not first_delivery(session, inbox, event.id, consumer, now):
-        return None
-    data = event.data
-    if session.execute(select(appeals.c.id).where(appeals.c.id == data["appeal_id"])).first() is not None:
-        return None  # the same appeal under another event id: it is routed already
-    appeal = domain.new_appeal(rules, data)
-    session.execute(insert(appeals).values(
-        id=appeal.id, credit_code=data["credit_code"], enterprise_name=data["enterprise_name"],
-        title=data["title"], description=data["description"], district=data.get("district"),
-        channel=data.get("channel"), industry=data.get("industry"), cadre=data.get("cadre"),
-        leader=data.get("leader"), submitted_category=data.get("category"), received_at=event.time,
-        correlation_id=event.correlationid, **_state(appeal), updated_at=event.time))
-    _store(session, appeal, at=event.time, actor=f"event:{event.type}", correlation_id=event.correlationid)
-    return appeal
+def receive_appeals(batch: Batch, rules: domain.Rules) -> list[domain.Appeal]:
+    """``appeal_received``: classify, route, publish ``appeal_dispatched``; the appeals routed.
+
+    An appeal dispatch already has (the same appeal under another event id) is left alone.
+    """
+    connection = batch.connection
+    known = set(connection.execute(KNOWN_IDS, {"ids": [e.data["appeal_id"] for e in batch.events]}).scalars())
+    rows, holder_rows, lines, created = [], [], [], []
+    for event in batch.events:
+        data = event.data
+        if data["appeal_id"] in known:
+            continue
+        known.add(data["appeal_id"])
+        appeal = domain.new_appeal(rules, data)
+        dispatched = any(kind == "appeal_dispatched" for kind, _ in appeal.events)
+        rows.append({
+            "id": appeal.id, "credit_code": data["credit_code"], "enterprise_name": data["enterprise_name"],
+            "title": data["title"], "description": data["description"], "district": data.get("district"),
+            "channel": data.get("channel"), "industry": data.get("industry"), "cadre": data.get("cadre"),
+            "leader": data.get("leader"), "submitted_category": data.get("category"), "received_at": event.time,
+            "correlation_id": event.correlationid, **_state(appeal), "updated_at": event.time,
+            "dispatched_at": event.time if dispatched else None})
+        holder_rows += _holders(appeal)
+        lines += [{"appeal_id": appeal.id, "at": event.time, "action": change.action,
+                   "actor": f"event:{event.type}", "unit": change.unit, "status_from": change.status_from,
+                   "status_to": change.status_to, "note": change.note, "details": change.details}
+                  for change in appeal.changes]
+        for event_type, payload in appeal.events:
+            batch.publish(make_event(event_type, payload, producer=SERVICE, now=event.time,
+                                     correlation_id=event.correlationid or appeal.id))
+        created.append(appeal)
+    if rows:
+        connection.execute(INSERT_APPEALS, rows)
+    if holder_rows:
+        connection.execute(INSERT_HOLDERS, holder_rows)
+    if lines:
+        connection.execute(INSERT_HISTORY, lines)
+    return created
 
 
-def on_event(session: Session, event: Event, *, now: datetime, consumer: str,
-             change: Callable[[domain.Appeal], object]) -> domain.Appeal | None:
-    """Another service's fact about an appeal: apply ``change`` once; None when already handled."""
-    if not first_delivery(session, inbox, event.id, consumer, now):
-        return None
-    row, appeal = _load(session, event.data["appeal_id"], missing=_not_yet)
-    change(appeal)
-    _store(session, appeal, at=event.time, actor=f"event:{event.type}",
-           correlation_id=event.correlationid or row.correlation_id)
-    return appeal
+def on_events(batch: Batch, change: Callable[[domain.Appeal, dict], object]) -> list[domain.Appeal]:
+    """Other services' facts about appeals: ``change(appeal, data)`` once each; the appeals changed.
+
+    An appeal dispatch has not received yet is :class:`NotKnownYet` (retried later).
+    """
+    connection = batch.connection
+    rows = {row.id: row for row in connection.execute(
+        LOCK_APPEALS, {"ids": [e.data["appeal_id"] for e in batch.events]})}
+    stored = []
+    for event in batch.events:
+        row = rows.get(event.data["appeal_id"])
+        if row is None:
+            raise NotKnownYet(f"{event.type} for appeal {event.data['appeal_id']}, "
+                              "which dispatch has not received yet")
+        appeal = _to_domain(row)
+        change(appeal, event.data)
+        stored.append(Stored(row, appeal, event.time, f"event:{event.type}",
+                             event.correlationid or row.correlation_id))
+    _store(connection, stored, batch.publish)
+    return [item.appeal for item in stored]
 
 
 # ---------------------------------------------------------------- the desk and the office
 def act(session: Session, appeal_id: str, *, now: datetime, actor: str,
         change: Callable[[domain.Appeal], object]) -> domain.Appeal:
     """An HTTP action on one appeal: the domain refuses (403/409/400) before anything is written."""
-    row, appeal = _load(session, appeal_id, missing=_not_found)
+    connection = session.connection()
+    row = connection.execute(LOCK_APPEAL, {"id": appeal_id}).first()
+    if row is None:
+        raise _not_found(appeal_id)
+    appeal = _to_domain(row)
     change(appeal)
-    _store(session, appeal, at=now, actor=actor, correlation_id=row.correlation_id)
+    _store(connection, [Stored(row, appeal, now, actor, row.correlation_id)],
+           lambda event: add_event(connection, outbox, event))
     return appeal
 
 

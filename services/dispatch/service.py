@@ -15,9 +15,8 @@ from services.dispatch.models import outbox
 from services.dispatch.profile import DispatchPart
 from shared import service as base
 from shared.auth import Auth
-from shared.consumers import event_handler
+from shared.consumers import Batch, consume
 from shared.db import Database
-from shared.events import Event
 from shared.openapi import BEARER, build_spec, error, json_content
 from shared.outbox import OutboxRelay
 from shared.profile import load_part, load_units, profile_dir
@@ -71,45 +70,45 @@ class DispatchService(base.OperableService):
     rules = DispatchRules()
 
     # ------------------------------------------------------------ events from the mesh
-    @event_handler("intake", "appeal_received")
-    def receive_appeal(self, event: Event):
-        now = self.clock()
-        with self.db.transaction() as session:
-            appeal = handlers.receive_appeal(session, event, self.rules, now=now,
-                                             consumer="dispatch.receive_appeal")
-        if appeal is not None:
-            _count(appeal)
-            LATENCY.observe(max(0.0, (now - event.time).total_seconds()))
+    @consume("intake", "appeal_received")
+    def receive_appeal(self, batch: Batch):
+        routed = handlers.receive_appeals(batch, self.rules)
+        received = {event.data["appeal_id"]: event.time for event in batch.events}
 
-    def _on_event(self, event: Event, method: str, change) -> None:
-        with self.db.transaction() as session:
-            appeal = handlers.on_event(session, event, now=self.clock(), consumer=f"dispatch.{method}",
-                                       change=change)
-        _count(appeal)
+        def count() -> None:
+            for appeal in routed:
+                _count(appeal)
+                LATENCY.observe(max(0.0, (batch.now - received[appeal.id]).total_seconds()))
 
-    @event_handler("assessment", "appeal_reopened")
-    def on_appeal_reopened(self, event: Event):
-        data = event.data
-        self._on_event(event, "on_appeal_reopened",
-                       lambda appeal: appeal.reopen(self.rules, data["reason"], data["reopen_count"]))
+        batch.after_commit(count)
 
-    @event_handler("assessment", "appeal_closed")
-    def on_appeal_closed(self, event: Event):
-        data = event.data
-        self._on_event(event, "on_appeal_closed",
-                       lambda appeal: appeal.close(data["outcome"], data.get("satisfaction")))
+    def _on_events(self, batch: Batch, change) -> None:
+        changed = handlers.on_events(batch, change)
+        batch.after_commit(lambda: [_count(appeal) for appeal in changed])
 
-    @event_handler("supervision", "appeal_escalated")
-    def on_appeal_escalated(self, event: Event):
-        data = event.data
-        self._on_event(event, "on_appeal_escalated",
-                       lambda appeal: appeal.escalate(self.rules, data.get("to_unit"), data["rung"], data["reason"]))
+    @consume("assessment", "appeal_reopened")
+    def on_appeal_reopened(self, batch: Batch):
+        self._on_events(batch, lambda appeal, data: appeal.reopen(self.rules, data["reason"], data["reopen_count"]))
 
-    @event_handler("supervision", "appeal_colour_changed")
-    def on_appeal_colour_changed(self, event: Event):
-        data = event.data
-        self._on_event(event, "on_appeal_colour_changed",
-                       lambda appeal: appeal.set_colour(data["colour"], data.get("stage")))
+    @consume("assessment", "appeal_closed")
+    def on_appeal_closed(self, batch: Batch):
+        self._on_events(batch, lambda appeal, data: appeal.close(data["outcome"], data.get("satisfaction")))
+
+    @consume("supervision", "appeal_escalated")
+    def on_appeal_escalated(self, batch: Batch):
+        self._on_events(batch, lambda appeal, data: appeal.escalate(self.rules, data.get("to_unit"), data["rung"],
+                                                                    data["reason"]))
+
+    @consume("supervision", "appeal_colour_changed")
+    def on_appeal_colour_changed(self, batch: Batch):
+        self._on_events(batch, lambda appeal, data: appeal.set_colour(data["colour"], data.get("stage")))
+
+    @consume("supervision", "appeal_deadline_set")
+    def on_deadline_set(self, batch: Batch):
+        """A stage's deadline carries the colour it starts with (the desk's colour filter)."""
+        batch.events = [event for event in batch.events if event.data.get("colour")]
+        if batch.events:
+            self._on_events(batch, lambda appeal, data: appeal.set_colour(data["colour"], data.get("stage")))
 
     # ------------------------------------------------------------ the unit's desk
     @http("GET", "/api/v1/desk")

@@ -10,18 +10,25 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.intake import domain
-from services.intake.models import appeals, enterprises, idempotency_keys, inbox, outbox
+from services.intake.models import appeals, enterprises, idempotency_keys, outbox
+from shared.consumers import Batch
 from shared.events import Event, make_event
-from shared.outbox import add_event, first_delivery
+from shared.outbox import add_event
 from shared.errors import Conflict, InvalidInput, NotFound
 
 SERVICE = "intake"
-UPSTREAM_CONSUMER = "intake.receive_upstream"
 ENTERPRISE_FIELDS = ("industry", "size", "cadre", "leader")
+
+# built once: the AMQP ingress's statements
+BY_EXTERNAL_IDS = select(appeals).where(
+    tuple_(appeals.c.channel, appeals.c.external_id).in_(bindparam("keys", expanding=True)))
+PROFILES = select(enterprises.c.credit_code, *(enterprises.c[name] for name in ENTERPRISE_FIELDS)).where(
+    enterprises.c.credit_code.in_(bindparam("codes", expanding=True)))
+INSERT_APPEALS = insert(appeals)
 
 
 @dataclass
@@ -54,13 +61,9 @@ def _by_external_id(session: Session, channel: str, external_id: str | None) -> 
     return _appeal_dict(row) if row else None
 
 
-def _create(session: Session, data: dict, *, now: datetime, actor: str,
-            correlation_id: str | None) -> dict:
-    enterprise = session.execute(
-        select(enterprises).where(enterprises.c.credit_code == data["credit_code"])).first()
-    profile = {name: getattr(enterprise, name) for name in ENTERPRISE_FIELDS} if enterprise else {}
+def _appeal_row(data: dict, *, now: datetime, actor: str, correlation_id: str | None, profile: dict) -> dict:
     appeal_id = domain.new_appeal_id(now)
-    row = {
+    return {
         "id": appeal_id,
         "credit_code": data["credit_code"],
         "enterprise_name": data["enterprise_name"],
@@ -77,10 +80,21 @@ def _create(session: Session, data: dict, *, now: datetime, actor: str,
         "correlation_id": correlation_id or appeal_id,
         **{name: profile.get(name) for name in ENTERPRISE_FIELDS},
     }
+
+
+def _received(row: dict, now: datetime) -> Event:
+    return make_event("appeal_received", {**row, "appeal_id": row["id"]}, producer=SERVICE, now=now,
+                      correlation_id=row["correlation_id"])
+
+
+def _create(session: Session, data: dict, *, now: datetime, actor: str,
+            correlation_id: str | None) -> dict:
+    enterprise = session.execute(
+        select(enterprises).where(enterprises.c.credit_code == data["credit_code"])).first()
+    profile = {name: getattr(enterprise, name) for name in ENTERPRISE_FIELDS} if enterprise else {}
+    row = _appeal_row(data, now=now, actor=actor, correlation_id=correlation_id, profile=profile)
     session.execute(insert(appeals).values(**row))
-    event = make_event("appeal_received", {**row, "appeal_id": appeal_id}, producer=SERVICE, now=now,
-                       correlation_id=row["correlation_id"])
-    add_event(session, outbox, event)
+    add_event(session, outbox, _received(row, now))
     return row
 
 
@@ -104,16 +118,39 @@ def submit_appeal(session: Session, data: dict, *, now: datetime, actor: str,
     return Submitted(row, created=True)
 
 
-def receive_upstream(session: Session, event: Event, *, now: datetime) -> Submitted | None:
-    """An upstream platform's ``appeal_submitted``; None when this delivery was seen before."""
-    if not first_delivery(session, inbox, event.id, UPSTREAM_CONSUMER, now):
-        return None
-    try:
-        data = domain.validate_appeal(event.data, now)
-    except ValidationError as exc:
-        raise InvalidInput("invalid appeal_submitted", exc.messages) from None
-    return submit_appeal(session, data, now=now, actor=f"platform:{event.source or data['channel']}",
-                         correlation_id=event.correlationid)
+def receive_upstream(batch: Batch) -> list[Submitted]:
+    """Upstream platforms' ``appeal_submitted`` (new deliveries): one appeal per (channel,
+    external id), the first; a repeat answers the appeal it already is. The time of each is
+    the message's (when the platform offered it), never later than the unit of work's clock.
+    """
+    offered = []
+    for event in batch.events:
+        now = min(event.time, batch.now)
+        try:
+            data = domain.validate_appeal(event.data, now)
+        except ValidationError as exc:
+            raise InvalidInput("invalid appeal_submitted", exc.messages) from None
+        offered.append((event, data, now))
+    connection = batch.connection
+    known = {(row.channel, row.external_id): dict(row._mapping) for row in connection.execute(
+        BY_EXTERNAL_IDS, {"keys": [(data["channel"], data["external_id"]) for _, data, _ in offered]})}
+    profiles = {row.credit_code: dict(row._mapping) for row in connection.execute(
+        PROFILES, {"codes": sorted({data["credit_code"] for _, data, _ in offered})})}
+    results, rows = [], []
+    for event, data, now in offered:
+        key = (data["channel"], data["external_id"])
+        if key in known:
+            results.append(Submitted(known[key], created=False))
+            continue
+        row = _appeal_row(data, now=now, actor=f"platform:{event.source or data['channel']}",
+                          correlation_id=event.correlationid, profile=profiles.get(data["credit_code"], {}))
+        known[key] = row
+        rows.append(row)
+        batch.publish(_received(row, now))
+        results.append(Submitted(row, created=True))
+    if rows:
+        connection.execute(INSERT_APPEALS, rows)
+    return results
 
 
 @dataclass

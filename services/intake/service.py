@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from services.intake import domain, handlers, schemas, sheets
 from services.intake.models import outbox
 from shared.auth import Auth
-from shared.consumers import PoisonMessage, event_handler
+from shared.consumers import Batch, PoisonMessage, consume
 from shared.db import Database
 from shared.events import Event, EventError, read_event
 from shared.openapi import BEARER, build_spec, error, json_content
@@ -142,16 +142,18 @@ class IntakeService(base.OperableService):
         return json_response({"counts": counts, "rows": schemas.RowReportOut(many=True).dump(report)})
 
     # ------------------------------------------------------------ AMQP ingress
-    @event_handler("upstream", "appeal_submitted", parser=parse_upstream)
-    def receive_upstream(self, event: Event):
-        # the time of the fact is the message's (when the platform offered it), never later than now
-        now = min(event.time, self.clock())
-        with self.db.transaction() as session:
-            result = handlers.receive_upstream(session, event, now=now)
-        if result is None or not result.created:
-            DUPLICATES.labels("amqp").inc()
-        else:
-            APPEALS_RECEIVED.labels(result.appeal["channel"]).inc()
+    @consume("upstream", "appeal_submitted", parser=parse_upstream)
+    def receive_upstream(self, batch: Batch):
+        results = handlers.receive_upstream(batch)
+
+        def count() -> None:
+            for result in results:
+                if result.created:
+                    APPEALS_RECEIVED.labels(result.appeal["channel"]).inc()
+                else:
+                    DUPLICATES.labels("amqp").inc()
+
+        batch.after_commit(count)
 
     # ------------------------------------------------------------ enterprises
     @http("PUT", "/api/v1/enterprises/<string:credit_code>")

@@ -1,9 +1,9 @@
 """Notify's use cases: a session + input -> rows (and events in the outbox), in the caller's transaction.
 
 A consumer only WRITES notifications (one row per event, recipient and channel,
-under a unique key) with its inbox record; the sender (``services.notify.sender``)
-sends them later. So a redelivered event, or one handled again after a restart,
-adds nothing.
+under a unique key) in the unit of work's transaction (which keeps the inbox); the
+sender (``services.notify.sender``) sends them later. So a redelivered event, or one
+handled again after a restart, adds nothing.
 """
 from __future__ import annotations
 
@@ -13,17 +13,18 @@ from collections import Counter
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services.notify import domain
 from services.notify.domain import Directory, Recipient
-from services.notify.models import appeals, enterprises, inbox, notifications, outbox, policy_pushes
+from services.notify.models import appeals, enterprises, notifications, outbox, policy_pushes
 from services.notify.templates import Renderer
+from shared.consumers import NotKnownYet
+from shared.db import bulk_update, insert_ignoring
 from shared.events import Event, make_event
-from shared.outbox import add_event, first_delivery
+from shared.outbox import add_event
 from shared.errors import InvalidInput
 
 SERVICE = "notify"
@@ -31,10 +32,6 @@ ENTERPRISE_FIELDS = ("name", "district", "industry", "size", "cadre", "contact",
 # events about an appeal whose parties notify must already know (from appeal_received)
 NEEDS_APPEAL = frozenset({"appeal_accepted", "appeal_replied", "callback_requested", "appeal_closed",
                           "appeal_reopened", "supervision_order_issued", "appeal_escalated", "appeal_dispatched"})
-
-
-class AppealNotKnownYet(Exception):
-    """The appeal's ``appeal_received`` has not reached notify yet: retried later (not poison)."""
 
 
 def notification_id(event_id: str, recipient: str, channel: str) -> str:
@@ -45,10 +42,7 @@ def notification_id(event_id: str, recipient: str, channel: str) -> str:
 def _insert_ignoring_duplicates(session: Session, table, rows: list[dict]) -> int:
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    make = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = session.execute(make(table).values(rows).on_conflict_do_nothing()
-                             .returning(table.c.id))
+    result = session.execute(insert_ignoring(session, table).values(rows).returning(table.c.id))
     return len(result.fetchall())
 
 
@@ -63,34 +57,6 @@ def remember_enterprise(session: Session, data: dict, now: datetime) -> None:
                         .values(**values, updated_at=now))
     else:
         session.execute(insert(enterprises).values(credit_code=data["credit_code"], **values, updated_at=now))
-
-
-def remember_appeal(session: Session, data: dict, now: datetime) -> None:
-    if session.execute(select(appeals.c.appeal_id).where(appeals.c.appeal_id == data["appeal_id"])).first():
-        return
-    session.execute(insert(appeals).values(
-        appeal_id=data["appeal_id"], credit_code=data["credit_code"], enterprise_name=data["enterprise_name"],
-        title=data["title"], contact=data.get("contact"), cadre=data.get("cadre"), co_units=[], updated_at=now))
-
-
-def remember_units(session: Session, appeal_id: str, lead: str | None, co_units: list[str], now: datetime) -> None:
-    session.execute(update(appeals).where(appeals.c.appeal_id == appeal_id)
-                    .values(lead_unit=lead, co_units=list(co_units), updated_at=now))
-
-
-def appeal_parties(session: Session, appeal_id: str | None) -> dict | None:
-    """The appeal as notify knows it, completed from the registry (contact, cadre)."""
-    if not appeal_id:
-        return None
-    row = session.execute(select(appeals).where(appeals.c.appeal_id == appeal_id)).first()
-    if row is None:
-        return None
-    appeal = dict(row._mapping)
-    registered = session.execute(select(enterprises).where(enterprises.c.credit_code == appeal["credit_code"])).first()
-    if registered is not None:
-        appeal["contact"] = appeal["contact"] or registered.contact
-        appeal["cadre"] = appeal["cadre"] or registered.cadre
-    return appeal
 
 
 # ---------------------------------------------------------------- notifications
@@ -116,33 +82,71 @@ def plan_rows(recipients: Iterable[Recipient], *, event_id: str, event_type: str
     return rows
 
 
-def notify_event(session: Session, event: Event, directory: Directory, renderer: Renderer,
-                 consumer: str) -> list[dict] | None:
-    """Handle one event once: remember what it tells, write its notifications. None: seen before."""
-    if not first_delivery(session, inbox, event.id, consumer, event.time):
-        return None
-    data = event.data
-    if event.type == "enterprise_updated":
-        remember_enterprise(session, data, event.time)
+def notify_event(session: Session | Connection, event: Event, directory: Directory,
+                 renderer: Renderer) -> list[dict]:
+    """Handle one (new) event: remember what it tells, write its notifications (the rows planned)."""
+    return notify_events(session, [event], directory, renderer)
+
+
+IDS = bindparam("ids", expanding=True)
+APPEALS_OF = select(appeals).where(appeals.c.appeal_id.in_(IDS))
+REGISTERED = select(enterprises).where(enterprises.c.credit_code.in_(bindparam("codes", expanding=True)))
+
+
+def notify_events(connection: Session | Connection, events: list[Event], directory: Directory,
+                  renderer: Renderer) -> list[dict]:
+    """A consumer's call (events of one type, about different appeals), set-based: what notify
+    knows of their appeals and enterprises is read with one statement each, new appeals and
+    the notifications are written with one each (a repeat of a notification is ignored by its
+    unique key); the rows planned."""
+    if events[0].type == "enterprise_updated":
+        for event in events:
+            remember_enterprise(connection, event.data, event.time)
         return []
-    if event.type == "appeal_received":
-        remember_appeal(session, data, event.time)
-    appeal_id = data.get("appeal_id")
-    appeal = appeal_parties(session, appeal_id)
-    if event.type in NEEDS_APPEAL and appeal is None:
-        raise AppealNotKnownYet(f"appeal {appeal_id} is not known to notify yet (no appeal_received)")
-    if event.type == "appeal_dispatched":
-        remember_units(session, appeal_id, data.get("lead_unit"), data.get("co_units") or [], event.time)
-    elif event.type == "appeal_escalated" and data.get("to_unit"):
-        co = [c for c in (appeal.get("co_units") or []) if c != data["to_unit"]]
-        previous = data.get("unit") or appeal.get("lead_unit")
-        remember_units(session, appeal_id, data["to_unit"], co + ([previous] if previous else []), event.time)
-    recipients = domain.recipients_for(event.type, data, appeal, directory)
-    texts = {r.key: renderer.render(event.type, r, data, appeal=appeal, event_time=event.time,
-                                    unit_name=directory.unit_name) for r in recipients}
-    rows = plan_rows(recipients, event_id=event.id, event_type=event.type, appeal_id=appeal_id, texts=texts,
-                     now=event.time, urgent=event.type in domain.URGENT_EVENTS)
-    _insert_ignoring_duplicates(session, notifications, rows)
+    ids = sorted({event.data["appeal_id"] for event in events if event.data.get("appeal_id")})
+    known = {row.appeal_id: dict(row._mapping) for row in connection.execute(APPEALS_OF, {"ids": ids})} if ids else {}
+    if events[0].type == "appeal_received":
+        new = []
+        for event in events:
+            data = event.data
+            if data["appeal_id"] not in known:
+                row = {"appeal_id": data["appeal_id"], "credit_code": data["credit_code"],
+                       "enterprise_name": data["enterprise_name"], "title": data["title"],
+                       "contact": data.get("contact"), "cadre": data.get("cadre"), "co_units": [],
+                       "lead_unit": None, "updated_at": event.time}
+                known[data["appeal_id"]] = row
+                new.append(row)
+        if new:
+            connection.execute(insert_ignoring(connection, appeals), new)
+    codes = sorted({appeal["credit_code"] for appeal in known.values()})
+    registry = {row.credit_code: row for row in connection.execute(REGISTERED, {"codes": codes})} if codes else {}
+    rows: list[dict] = []
+    units: list[dict] = []
+    for event in events:
+        data, appeal_id = event.data, event.data.get("appeal_id")
+        appeal = dict(known[appeal_id]) if appeal_id in known else None
+        if appeal is not None and appeal["credit_code"] in registry:
+            registered = registry[appeal["credit_code"]]
+            appeal["contact"] = appeal["contact"] or registered.contact
+            appeal["cadre"] = appeal["cadre"] or registered.cadre
+        if event.type in NEEDS_APPEAL and appeal is None:
+            raise NotKnownYet(f"appeal {appeal_id} is not known to notify yet (no appeal_received)")
+        if event.type == "appeal_dispatched":
+            units.append({"appeal_id": appeal_id, "lead_unit": data.get("lead_unit"),
+                          "co_units": list(data.get("co_units") or []), "updated_at": event.time})
+        elif event.type == "appeal_escalated" and data.get("to_unit"):
+            co = [c for c in (appeal.get("co_units") or []) if c != data["to_unit"]]
+            previous = data.get("unit") or appeal.get("lead_unit")
+            units.append({"appeal_id": appeal_id, "lead_unit": data["to_unit"],
+                          "co_units": co + ([previous] if previous else []), "updated_at": event.time})
+        recipients = domain.recipients_for(event.type, data, appeal, directory)
+        texts = {r.key: renderer.render(event.type, r, data, appeal=appeal, event_time=event.time,
+                                        unit_name=directory.unit_name) for r in recipients}
+        rows += plan_rows(recipients, event_id=event.id, event_type=event.type, appeal_id=appeal_id, texts=texts,
+                          now=event.time, urgent=event.type in domain.URGENT_EVENTS)
+    bulk_update(connection, appeals, "appeal_id", units)
+    if rows:
+        connection.execute(insert_ignoring(connection, notifications), rows)
     return rows
 
 

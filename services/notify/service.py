@@ -11,9 +11,8 @@ from services.notify.models import outbox
 from services.notify.sender import Notifier
 from shared import service as base
 from shared.auth import Auth
-from shared.consumers import event_handler
+from shared.consumers import Batch, consume
 from shared.db import Database
-from shared.events import Event
 from shared.openapi import BEARER, build_spec, error, json_content
 from shared.outbox import OutboxRelay
 from shared.errors import Forbidden, InvalidInput
@@ -28,70 +27,68 @@ class NotifyService(base.OperableService):
     auth = Auth()
     notifier = Notifier()
 
-    def _handle(self, event: Event, method: str) -> None:
-        with self.db.transaction() as session:
-            handlers.notify_event(session, event, self.notifier.directory, self.notifier.renderer,
-                                  consumer=f"notify.{method}")
+    def _handle(self, batch: Batch) -> None:
+        handlers.notify_events(batch.connection, batch.events, self.notifier.directory, self.notifier.renderer)
 
     # ------------------------------------------------------------ what notify remembers
-    @event_handler("intake", "enterprise_updated")
-    def on_enterprise_updated(self, event: Event):
-        self._handle(event, "on_enterprise_updated")
+    @consume("intake", "enterprise_updated")
+    def on_enterprise_updated(self, batch: Batch):
+        self._handle(batch)
 
     # ------------------------------------------------------------ the enterprise and its cadre
-    @event_handler("intake", "appeal_received")
-    def on_appeal_received(self, event: Event):
-        self._handle(event, "on_appeal_received")
+    @consume("intake", "appeal_received")
+    def on_appeal_received(self, batch: Batch):
+        self._handle(batch)
 
-    @event_handler("dispatch", "appeal_accepted")
-    def on_appeal_accepted(self, event: Event):
-        self._handle(event, "on_appeal_accepted")
+    @consume("dispatch", "appeal_accepted")
+    def on_appeal_accepted(self, batch: Batch):
+        self._handle(batch)
 
-    @event_handler("dispatch", "appeal_replied")
-    def on_appeal_replied(self, event: Event):
-        self._handle(event, "on_appeal_replied")
+    @consume("dispatch", "appeal_replied")
+    def on_appeal_replied(self, batch: Batch):
+        self._handle(batch)
 
-    @event_handler("assessment", "callback_requested")
-    def on_callback_requested(self, event: Event):
-        self._handle(event, "on_callback_requested")
+    @consume("assessment", "callback_requested")
+    def on_callback_requested(self, batch: Batch):
+        self._handle(batch)
 
-    @event_handler("assessment", "appeal_closed")
-    def on_appeal_closed(self, event: Event):
-        self._handle(event, "on_appeal_closed")
+    @consume("assessment", "appeal_closed")
+    def on_appeal_closed(self, batch: Batch):
+        self._handle(batch)
 
     # ------------------------------------------------------------ units
-    @event_handler("dispatch", "appeal_dispatched")
-    def on_appeal_dispatched(self, event: Event):
-        self._handle(event, "on_appeal_dispatched")
+    @consume("dispatch", "appeal_dispatched")
+    def on_appeal_dispatched(self, batch: Batch):
+        self._handle(batch)
 
-    @event_handler("assessment", "appeal_reopened")
-    def on_appeal_reopened(self, event: Event):
-        self._handle(event, "on_appeal_reopened")
+    @consume("assessment", "appeal_reopened")
+    def on_appeal_reopened(self, batch: Batch):
+        self._handle(batch)
 
-    @event_handler("supervision", "appeal_escalated")
-    def on_appeal_escalated(self, event: Event):
-        self._handle(event, "on_appeal_escalated")
+    @consume("supervision", "appeal_escalated")
+    def on_appeal_escalated(self, batch: Batch):
+        self._handle(batch)
 
-    @event_handler("supervision", "supervision_order_issued")
-    def on_supervision_order_issued(self, event: Event):
-        self._handle(event, "on_supervision_order_issued")
+    @consume("supervision", "supervision_order_issued")
+    def on_supervision_order_issued(self, batch: Batch):
+        self._handle(batch)
 
-    @event_handler("supervision", "weekly_digest_ready")
-    def on_weekly_digest_ready(self, event: Event):
-        self._handle(event, "on_weekly_digest_ready")
+    @consume("supervision", "weekly_digest_ready")
+    def on_weekly_digest_ready(self, batch: Batch):
+        self._handle(batch)
 
-    @event_handler("supervision", "monthly_supervision_list")
-    def on_monthly_supervision_list(self, event: Event):
-        self._handle(event, "on_monthly_supervision_list")
+    @consume("supervision", "monthly_supervision_list")
+    def on_monthly_supervision_list(self, batch: Batch):
+        self._handle(batch)
 
     # ------------------------------------------------------------ leaders
-    @event_handler("assessment", "report_published")
-    def on_report_published(self, event: Event):
-        self._handle(event, "on_report_published")
+    @consume("assessment", "report_published")
+    def on_report_published(self, batch: Batch):
+        self._handle(batch)
 
-    @event_handler("assessment", "unit_flagged")
-    def on_unit_flagged(self, event: Event):
-        self._handle(event, "on_unit_flagged")
+    @consume("assessment", "unit_flagged")
+    def on_unit_flagged(self, batch: Batch):
+        self._handle(batch)
 
     # ------------------------------------------------------------ HTTP
     @http("POST", "/api/v1/policy-pushes")

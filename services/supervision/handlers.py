@@ -1,7 +1,7 @@
 """Supervision's use cases: a session + input -> state change + events in the outbox.
 
 Every change of an appeal's row and the events it causes are written in the
-caller's transaction; every consumer records the event id in ``inbox`` first.
+caller's transaction (the consumers': the unit of work's, which keeps the inbox).
 Rows are locked (``FOR UPDATE``) before they change, so an event handler and a
 tick never overwrite each other; the tick claims due rows ``FOR UPDATE SKIP
 LOCKED``, so two replicas never raise the same event twice.
@@ -14,28 +14,23 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, ContextManager
 
-from sqlalchemy import and_, cast, column, func, insert, select, update, values
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.supervision import domain
 from shared import workdays
-from services.supervision.models import appeals, clock_pauses, digests, escalations, inbox, orders, outbox
+from services.supervision.models import appeals, clock_pauses, digests, escalations, orders, outbox
 from shared.auth import Principal
+from shared.consumers import Batch, NotKnownYet
+from shared.db import bulk_update, dialect_name, insert_ignoring
 from shared.events import Event, make_event
-from shared.outbox import add_event, add_events, first_delivery
+from shared.outbox import add_event, add_events
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
 SERVICE = "supervision"
 DIGEST_ITEMS_MAX = 1000
-
-
-class NotYetKnown(RuntimeError):
-    """A fact about an appeal supervision has not heard dispatched yet (events of different
-    types travel on different queues): retried after a delay, parked if it never comes."""
 
 
 @dataclass
@@ -74,7 +69,7 @@ def _locked(session: Session, appeal_id: str):
 def _known(session: Session, appeal_id: str, event: Event):
     row = _locked(session, appeal_id)
     if row is None:
-        raise NotYetKnown(f"{event.type} for appeal {appeal_id}, which supervision has not seen dispatched")
+        raise NotKnownYet(f"{event.type} for appeal {appeal_id}, which supervision has not seen dispatched")
     return row
 
 
@@ -85,8 +80,16 @@ def _emit(session: Session, event_type: str, data: dict, now: datetime, correlat
 
 def _deadline_set(session: Session, appeal_id: str, watch: domain.Watch, unit: str | None, now: datetime,
                   correlation_id: str | None, working_days: float | None = None) -> None:
+    """The stage's deadline and the colour the appeal has from now on (no separate colour event)."""
     _emit(session, "appeal_deadline_set", {"appeal_id": appeal_id, "stage": watch.stage, "due_at": watch.due_at,
-                                           "working_days": working_days, "unit": unit}, now, correlation_id)
+                                           "working_days": working_days, "unit": unit, "colour": watch.colour},
+          now, correlation_id)
+
+
+def _recoloured(before: str | None, after: str | None, effects: "Effects") -> None:
+    """A colour change carried by ``appeal_deadline_set`` (the starting colour is none)."""
+    if before is not None and after is not None and after != before:
+        effects.colour_changes += 1
 
 
 def _colour(session: Session, appeal_id: str, before: str | None, after: str | None, unit: str | None,
@@ -139,14 +142,59 @@ def _start(session: Session, policy: domain.Policy, row_id: str, stage: str, dif
     if watch.running:
         duration = policy.duration(stage, difficulty)
         _deadline_set(session, row_id, watch, unit, start, correlation_id, duration.working_days)
-    _colour(session, row_id, before_colour, watch.colour, unit, stage, start, correlation_id, effects)
+        _recoloured(before_colour, watch.colour, effects)
+    else:
+        _colour(session, row_id, before_colour, watch.colour, unit, stage, start, correlation_id, effects)
 
 
 # ---------------------------------------------------------------- consumers
-def on_dispatched(session: Session, policy: domain.Policy, event: Event, now: datetime) -> Effects:
+KNOWN_APPEALS = select(appeals.c.appeal_id).where(appeals.c.appeal_id.in_(bindparam("ids", expanding=True)))
+INSERT_APPEALS = insert(appeals)
+
+
+def on_dispatched_batch(batch: Batch, policy: domain.Policy) -> list[Effects]:
+    """``appeal_dispatched`` for a batch: an appeal's first dispatch (the loop's hot path) is
+    written with one INSERT for the batch, its accept stage started and its deadline published;
+    a re-dispatch of an appeal supervision already watches goes through :func:`on_dispatched`."""
+    connection = batch.connection
+    known = set(connection.execute(KNOWN_APPEALS, {"ids": [e.data["appeal_id"] for e in batch.events]}).scalars())
+    rows, effects = [], []
+    for event in batch.events:
+        d, at = event.data, event.time
+        if d["appeal_id"] in known:
+            effects.append(on_dispatched(connection, policy, event))
+            continue
+        correlation_id = event.correlationid or d["appeal_id"]
+        row = {"appeal_id": d["appeal_id"], "lead_unit": d["lead_unit"], "co_units": d.get("co_units") or [],
+               "category": d["category"], "nature": d.get("nature"), "unit_level": d.get("level"),
+               "district": d.get("district"), "dispatch_count": d["dispatch_count"], "correlation_id": correlation_id,
+               "updated_at": at, "dispatched_at": None}
+        if d["lead_unit"] is None:  # the office's manual queue: no deadline runs
+            watch = domain.Watch(level=0, difficulty=d["difficulty"])
+            row.update(watch_values(watch, policy), status="queued")
+        else:
+            watch = domain.start_stage(policy, "accept", d["difficulty"], at, 0)
+            row.update(watch_values(watch, policy), status="dispatched", dispatched_at=at)
+            if watch.running:
+                duration = policy.duration("accept", d["difficulty"])
+                batch.publish(make_event("appeal_deadline_set", {
+                    "appeal_id": d["appeal_id"], "stage": watch.stage, "due_at": watch.due_at,
+                    "working_days": duration.working_days, "unit": d["lead_unit"], "colour": watch.colour},
+                    producer=SERVICE, now=at, correlation_id=correlation_id))
+            elif watch.colour is not None:
+                batch.publish(make_event("appeal_colour_changed", {
+                    "appeal_id": d["appeal_id"], "colour": watch.colour, "previous": None, "unit": d["lead_unit"],
+                    "stage": watch.stage}, producer=SERVICE, now=at, correlation_id=correlation_id))
+        known.add(d["appeal_id"])
+        rows.append(row)
+        effects.append(Effects())
+    if rows:
+        connection.execute(INSERT_APPEALS, rows)
+    return effects
+
+
+def on_dispatched(session: Session, policy: domain.Policy, event: Event) -> Effects:
     effects = Effects()
-    if not first_delivery(session, inbox, event.id, "supervision.on_dispatched", now):
-        return effects
     d, at = event.data, event.time
     row = _locked(session, d["appeal_id"])
     if row is not None and (d["dispatch_count"] < row.dispatch_count or row.status == "closed"):
@@ -178,10 +226,8 @@ def on_dispatched(session: Session, policy: domain.Policy, event: Event, now: da
     return effects
 
 
-def on_accepted(session: Session, policy: domain.Policy, event: Event, now: datetime) -> Effects:
+def on_accepted(session: Session, policy: domain.Policy, event: Event) -> Effects:
     effects = Effects()
-    if not first_delivery(session, inbox, event.id, "supervision.on_accepted", now):
-        return effects
     row = _known(session, event.data["appeal_id"], event)
     if row.status == "reopened":  # the reply stage restarted on the reopen keeps running
         session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id)
@@ -209,28 +255,22 @@ def _stop(session: Session, policy: domain.Policy, row, status: str, at: datetim
         status=status, **{stamp: at}, updated_at=at))
 
 
-def on_replied(session: Session, policy: domain.Policy, event: Event, now: datetime) -> Effects:
+def on_replied(session: Session, policy: domain.Policy, event: Event) -> Effects:
     """The reply stops the clock: the appeal waits for the callback."""
-    if not first_delivery(session, inbox, event.id, "supervision.on_replied", now):
-        return Effects()
     row = _known(session, event.data["appeal_id"], event)
     if row.status != "closed":
         _stop(session, policy, row, "replied", event.time, "replied_at")
     return Effects()
 
 
-def on_closed(session: Session, policy: domain.Policy, event: Event, now: datetime) -> Effects:
-    if not first_delivery(session, inbox, event.id, "supervision.on_closed", now):
-        return Effects()
+def on_closed(session: Session, policy: domain.Policy, event: Event) -> Effects:
     row = _known(session, event.data["appeal_id"], event)
     _stop(session, policy, row, "closed", event.time, "closed_at")
     return Effects()
 
 
-def on_escalation_requested(session: Session, policy: domain.Policy, event: Event, now: datetime) -> Effects:
+def on_escalation_requested(session: Session, policy: domain.Policy, event: Event) -> Effects:
     effects = Effects()
-    if not first_delivery(session, inbox, event.id, "supervision.on_escalation_requested", now):
-        return effects
     reason = event.data.get("reason") or "requested"
     if reason not in ("requested", "returns"):
         raise InvalidInput(f"appeal_escalation_requested with reason {reason!r}; expected requested or returns")
@@ -240,11 +280,9 @@ def on_escalation_requested(session: Session, policy: domain.Policy, event: Even
     return effects
 
 
-def on_reclassified(session: Session, policy: domain.Policy, event: Event, now: datetime) -> Effects:
+def on_reclassified(session: Session, policy: domain.Policy, event: Event) -> Effects:
     """A new difficulty recomputes the running stage's deadline from its start."""
     effects = Effects()
-    if not first_delivery(session, inbox, event.id, "supervision.on_reclassified", now):
-        return effects
     d = event.data
     row = _known(session, d["appeal_id"], event)
     before = watch_of(row)
@@ -260,16 +298,16 @@ def on_reclassified(session: Session, policy: domain.Policy, event: Event, now: 
         duration = policy.duration(after.stage, after.difficulty)
         _deadline_set(session, row.appeal_id, after, row.lead_unit, event.time, row.correlation_id,
                       duration.working_days if duration else None)
-    _colour(session, row.appeal_id, before.colour, after.colour, row.lead_unit, after.stage, event.time,
-            row.correlation_id, effects)
+        _recoloured(before.colour, after.colour, effects)
+    else:
+        _colour(session, row.appeal_id, before.colour, after.colour, row.lead_unit, after.stage, event.time,
+                row.correlation_id, effects)
     return effects
 
 
-def on_reopened(session: Session, policy: domain.Policy, event: Event, now: datetime) -> Effects:
+def on_reopened(session: Session, policy: domain.Policy, event: Event) -> Effects:
     """Reopened (重办): the reply stage restarts; enough reopens climb a rung (unsatisfied)."""
     effects = Effects()
-    if not first_delivery(session, inbox, event.id, "supervision.on_reopened", now):
-        return effects
     d = event.data
     row = _known(session, d["appeal_id"], event)
     reopen_count = max(d["reopen_count"], row.reopen_count)
@@ -282,22 +320,6 @@ def on_reopened(session: Session, policy: domain.Policy, event: Event, now: date
 
 
 # ---------------------------------------------------------------- the tick
-def _bulk_update(session: Session, changes: list[dict]) -> None:
-    """One UPDATE for a batch of appeals (PostgreSQL: ``UPDATE ... FROM (VALUES ...)``)."""
-    if not changes:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        for change in changes:
-            session.execute(update(appeals).where(appeals.c.appeal_id == change["appeal_id"])
-                            .values(**{k: v for k, v in change.items() if k != "appeal_id"}))
-        return
-    names = list(changes[0])
-    rows = values(*(column(name, appeals.c[name].type) for name in names), name="changed").data(
-        [tuple(change[name] for name in names) for change in changes])
-    session.execute(update(appeals).where(appeals.c.appeal_id == rows.c.appeal_id).values(
-        {name: cast(rows.c[name], appeals.c[name].type) for name in names if name != "appeal_id"}))
-
-
 def tick_batch(session: Session, policy: domain.Policy, now: datetime, limit: int = 200) -> Effects:
     """Advance up to ``limit`` due appeals (``next_check_at <= now``), claimed SKIP LOCKED.
 
@@ -307,7 +329,7 @@ def tick_batch(session: Session, policy: domain.Policy, now: datetime, limit: in
     effects = Effects()
     query = (select(appeals).where(appeals.c.next_check_at <= now)
              .order_by(appeals.c.next_check_at).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
     changes, raised, events = [], [], []
     for row in session.execute(query).fetchall():
@@ -340,7 +362,7 @@ def tick_batch(session: Session, policy: domain.Policy, now: datetime, limit: in
             # measures response and on-time rates against) stays the one published at its start
             event("appeal_deadline_set", {"stage": "escalation", "due_at": step.new_due, "working_days": None,
                                           "unit": row.lead_unit})
-    _bulk_update(session, changes)
+    bulk_update(session, appeals, "appeal_id", changes)
     if raised:
         session.execute(insert(escalations), raised)
     add_events(session, outbox, events)
@@ -354,7 +376,7 @@ def order_batch(session: Session, policy: domain.Policy, now: datetime, limit: i
     as every other use case (one row), so replicas and handlers cannot deadlock."""
     effects = Effects()
     query = (select(orders).where(orders.c.next_check_at <= now).order_by(orders.c.next_check_at).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         query = query.with_for_update(skip_locked=True)
     for order in session.execute(query).fetchall():
         effects.checked += 1
@@ -387,10 +409,9 @@ def run_tick(transaction: Callable[[], ContextManager[Session]], policy: domain.
 
 def _claim_digest(session: Session, kind: str, period: str, recipient: str, count: int, now: datetime) -> bool:
     """True for the one transaction that records this digest first (the others wait, then find it)."""
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (dialect_insert(digests).values(kind=kind, period=period, recipient=recipient, item_count=count,
-                                           sent_at=now)
-                 .on_conflict_do_nothing().returning(digests.c.kind))
+    statement = (insert_ignoring(session, digests).values(kind=kind, period=period, recipient=recipient,
+                                                          item_count=count, sent_at=now)
+                 .returning(digests.c.kind))
     return session.execute(statement).first() is not None
 
 
@@ -495,8 +516,7 @@ def resume_clock(session: Session, policy: domain.Policy, appeal_id: str, princi
                                             "paused_seconds": paused, "due_at": watch.due_at},
           now, row.correlation_id)
     _deadline_set(session, appeal_id, watch, row.lead_unit, now, row.correlation_id)
-    _colour(session, appeal_id, row.colour, watch.colour, row.lead_unit, row.stage, now, row.correlation_id,
-            effects)
+    _recoloured(row.colour, watch.colour, effects)
     return get_appeal(session, appeal_id), effects
 
 

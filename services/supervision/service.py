@@ -23,9 +23,8 @@ from services.supervision.profile import SupervisionPart
 from shared import service as base
 from shared.auth import Auth
 from shared.config import flag
-from shared.consumers import event_handler
+from shared.consumers import Batch, consume
 from shared.db import Database
-from shared.events import Event
 from shared.openapi import BEARER, build_spec, error, json_content
 from shared.outbox import OutboxRelay
 from shared.profile import load_part, load_units, profile_dir
@@ -91,38 +90,38 @@ class SupervisionService(base.OperableService):
     supervisor = Supervisor()
 
     # ------------------------------------------------------------ facts from other services
-    def _consume(self, use_case, event: Event) -> None:
-        with self.db.transaction() as session:
-            effects = use_case(session, self.supervisor.policy, event, self.clock())
-        _count(effects)
+    def _consume(self, use_case, batch: Batch) -> None:
+        effects = [use_case(batch.connection, self.supervisor.policy, event) for event in batch.events]
+        batch.after_commit(lambda: [_count(e) for e in effects])
 
-    @event_handler("dispatch", "appeal_dispatched")
-    def on_dispatched(self, event: Event):
-        self._consume(handlers.on_dispatched, event)
+    @consume("dispatch", "appeal_dispatched")
+    def on_dispatched(self, batch: Batch):
+        effects = handlers.on_dispatched_batch(batch, self.supervisor.policy)
+        batch.after_commit(lambda: [_count(e) for e in effects])
 
-    @event_handler("dispatch", "appeal_accepted")
-    def on_accepted(self, event: Event):
-        self._consume(handlers.on_accepted, event)
+    @consume("dispatch", "appeal_accepted")
+    def on_accepted(self, batch: Batch):
+        self._consume(handlers.on_accepted, batch)
 
-    @event_handler("dispatch", "appeal_replied")
-    def on_replied(self, event: Event):
-        self._consume(handlers.on_replied, event)
+    @consume("dispatch", "appeal_replied")
+    def on_replied(self, batch: Batch):
+        self._consume(handlers.on_replied, batch)
 
-    @event_handler("dispatch", "appeal_escalation_requested")
-    def on_escalation_requested(self, event: Event):
-        self._consume(handlers.on_escalation_requested, event)
+    @consume("dispatch", "appeal_escalation_requested")
+    def on_escalation_requested(self, batch: Batch):
+        self._consume(handlers.on_escalation_requested, batch)
 
-    @event_handler("dispatch", "appeal_reclassified")
-    def on_reclassified(self, event: Event):
-        self._consume(handlers.on_reclassified, event)
+    @consume("dispatch", "appeal_reclassified")
+    def on_reclassified(self, batch: Batch):
+        self._consume(handlers.on_reclassified, batch)
 
-    @event_handler("assessment", "appeal_reopened")
-    def on_reopened(self, event: Event):
-        self._consume(handlers.on_reopened, event)
+    @consume("assessment", "appeal_reopened")
+    def on_reopened(self, batch: Batch):
+        self._consume(handlers.on_reopened, batch)
 
-    @event_handler("assessment", "appeal_closed")
-    def on_closed(self, event: Event):
-        self._consume(handlers.on_closed, event)
+    @consume("assessment", "appeal_closed")
+    def on_closed(self, batch: Batch):
+        self._consume(handlers.on_closed, batch)
 
     # ------------------------------------------------------------ the tick
     def _tick(self, now: datetime) -> dict:

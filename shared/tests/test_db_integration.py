@@ -7,11 +7,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from shared.db import SERVICES_DIR, make_engine, migrate
+from shared.db import make_engine, migrate, services_with_migrations
 
 pytestmark = pytest.mark.integration
 
-SERVICES_WITH_MIGRATIONS = sorted(p.parent.parent.name for p in SERVICES_DIR.glob("*/migrations/env.py"))
+SERVICES_WITH_MIGRATIONS = services_with_migrations()
 
 
 def test_concurrent_slow_queries_do_not_serialise_under_eventlet(database_url):

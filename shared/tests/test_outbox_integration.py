@@ -1,4 +1,5 @@
 """The outbox relay on the real broker and PostgreSQL."""
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -99,3 +100,33 @@ def test_a_broken_connection_leaves_the_batch_unsent(store, amqp_uri):
         relay_batch(engine, outbox, broken, service="intake")
     with engine.connect() as conn:
         assert len(conn.execute(select(outbox.c.id).where(outbox.c.sent_at.is_(None))).all()) == 3
+
+
+def test_the_relay_publishes_right_after_a_commit_it_hears_of_not_at_its_next_poll(
+        store, amqp_uri, database_url, container_factory):
+    """A commit that writes outbox rows NOTIFYs (the trigger of each service's migrations);
+    the relay, polling only once a minute here, publishes within moments."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import text
+
+    from shared.db import Database
+    from shared.outbox import OutboxRelay, create_notify_trigger
+
+    engine, outbox = store
+    with engine.begin() as conn:
+        create_notify_trigger(SimpleNamespace(get_bind=lambda: conn, execute=lambda sql: conn.execute(text(sql))))
+    bind_queue(amqp_uri)
+    service = type("RelayOnly", (), {"name": "intake", "db": Database("intake"), "relay": OutboxRelay(outbox)})
+    container = container_factory(service, {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url,
+                                            "DB_MIGRATE": False, "OUTBOX_POLL_SECONDS": 60})
+    container.start()
+    import eventlet
+
+    eventlet.sleep(0.5)  # the first (empty) pass and the LISTEN
+    started = time.monotonic()
+    fill(engine, outbox, 3)  # another connection than the service's: only the NOTIFY can tell it
+    while queued(amqp_uri) < 3 and time.monotonic() - started < 10:
+        eventlet.sleep(0.02)
+    assert queued(amqp_uri) == 3
+    assert time.monotonic() - started < 2

@@ -10,7 +10,7 @@ from services.dispatch.models import appeals, history, outbox
 from services.dispatch.service import DispatchService
 from shared.events import Event, make_event
 from shared.testing import EventTap, wait_for, count_rows as count
-from shared.topology import events_exchange, subscription_for
+from shared.topology import events_exchange, service_queue_name
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def events_of(tap, event_type: str, expected: int, timeout: float = 15) -> list[
 def settled(amqp_uri: str, db, method: str) -> None:
     """The handler's queue is empty and everything it caused is published."""
     with Connection(amqp_uri) as conn:
-        queue = Queue(subscription_for("dispatch", method).queue_name)(conn.channel())
+        queue = Queue(service_queue_name("dispatch"))(conn.channel())
         wait_for(lambda: queue.queue_declare(passive=True).message_count == 0, message=f"{method} drained")
     wait_for(lambda: count(db, outbox, outbox.c.sent_at.is_(None)) == 0, message="outbox drained")
 

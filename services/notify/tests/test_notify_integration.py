@@ -11,7 +11,6 @@ import requests
 import yaml
 from aiosmtpd.controller import Controller
 from kombu import Connection, Producer
-from nameko.testing.services import entrypoint_waiter
 from sqlalchemy import delete, func, select
 
 from services.notify.domain import SHANGHAI, body_signature
@@ -19,7 +18,7 @@ from services.notify.models import inbox, notifications, receipts
 from services.notify.service import NotifyService
 from shared.events import make_event
 from shared.profile import DEFAULT_PROFILE
-from shared.testing import EventTap, free_port, wait_for
+from shared.testing import EventTap, free_port, settled, wait_for
 from shared.topology import declare_all, events_exchange
 
 pytestmark = pytest.mark.integration
@@ -180,8 +179,8 @@ def publish(amqp_uri, event):
 
 
 def deliver(container, amqp_uri, event, method=None):
-    """Publish and wait until the service's handler has processed this delivery."""
-    with entrypoint_waiter(container, method or f"on_{event.type}", timeout=20):
+    """Publish and wait until the service's consumer has settled this delivery (committed, acked)."""
+    with settled("notify"):
         publish(amqp_uri, event)
     return event
 
