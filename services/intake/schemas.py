@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields
 
 from services.intake.domain import SHANGHAI, AppealInput, ContactSchema, EnterpriseInput
+from shared.periods import Instant
 
 
 class AppealOut(Schema):
@@ -38,8 +39,8 @@ class AppealFilters(Schema):
     district = fields.Str()
     category = fields.Str()
     channel = fields.Str()
-    submitted_from = fields.AwareDateTime(default_timezone=SHANGHAI)
-    submitted_to = fields.AwareDateTime(default_timezone=SHANGHAI)
+    submitted_from = Instant(default_timezone=SHANGHAI)
+    submitted_to = Instant(default_timezone=SHANGHAI)
 
 
 class RowReportOut(Schema):

@@ -19,7 +19,7 @@ from shared.auth import Auth
 from shared.consumers import PoisonMessage, event_handler
 from shared.db import Database
 from shared.events import Event, EventError, read_event
-from shared.openapi import BEARER, build_spec, error, json_content
+from shared.openapi import BEARER, build_spec, error, json_content, paging_parameters, query
 from shared.outbox import OutboxRelay
 from shared import service as base
 from shared.errors import Forbidden, InvalidInput, NotFound
@@ -196,79 +196,88 @@ class IntakeService(base.OperableService):
         return json_response(openapi_document())
 
 
+SHEET_TYPES = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
 def openapi_document() -> dict:
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     sheet_body = {"required": True, "content": {
-        "text/csv": {"schema": {"type": "string"}},
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
-            {"schema": {"type": "string", "format": "binary"}},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "file": {"type": "string", "format": "binary"}}}}}}
-    report = {"200": {"description": "a report per row", "content": json_content({"type": "object", "properties": {
-        "counts": {"type": "object"}, "rows": {"type": "array", "items": ref("RowReport")}}})},
-        "400": error("the sheet cannot be read"), "401": error("no or unknown token"),
-        "403": error("role not allowed"), "415": error("not CSV or XLSX")}
+        "text/csv": {"schema": {"type": "string", "minLength": 1,
+                                "description": "UTF-8 (with or without BOM) or GB18030; a heading row"}},
+        SHEET_TYPES[1]: {"schema": {"type": "string", "contentMediaType": SHEET_TYPES[1]}},
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "contentMediaType": "application/octet-stream"}}},
+            "encoding": {"file": {"contentType": ", ".join(SHEET_TYPES)}}}}}
+    report = {"200": {"description": "a report per row", "content": json_content({
+        "type": "object", "required": ["counts", "rows"], "properties": {
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "rows": {"type": "array", "items": ref("RowReport")}}})},
+        "400": error("the sheet cannot be read (not UTF-8 or GB18030, no heading row, a broken workbook, "
+                     "more than 20000 rows)"),
+        "415": error("neither CSV nor XLSX")}
+    credit_code = {"name": "credit_code", "in": "path", "required": True,
+                   "schema": {"type": "string", "format": "uscc",
+                              "description": "unified social credit code (GB 32100-2015)"}}
+    page = {"200": {"description": "a page", "content": json_content({
+        "type": "object", "required": ["items", "total", "page", "page_size"], "properties": {
+            "items": {"type": "array"}, "total": {"type": "integer"}, "page": {"type": "integer"},
+            "page_size": {"type": "integer"}}})}}
     paths = {
         "/api/v1/appeals": {
             "post": {
-                "summary": "Submit an appeal (an enterprise: only for its own credit code, else 403)",
-                "security": BEARER,
+                "summary": "Submit an appeal (office, cadre, platform; an enterprise only for its own credit code, "
+                           "else 403)", "security": BEARER,
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                "schema": {"type": "string", "maxLength": 128}}],
+                                "schema": {"type": "string", "minLength": 1, "maxLength": 128}}],
                 "requestBody": {"required": True, "content": json_content(ref("AppealInput"))},
                 "responses": {
-                    "201": {"description": "created", "content": json_content({"type": "object", "properties": {
-                        "id": {"type": "string"}, "appeal": ref("Appeal")}})},
-                    "200": {"description": "a repeat: the first appeal, nothing published"},
-                    "400": error("invalid input, a message per field"), "401": error("no or unknown token"),
-                    "403": error("role not allowed"), "409": error("Idempotency-Key reused for another request"),
-                    "415": error("not JSON"),
+                    "201": {"description": "created", "content": json_content({
+                        "type": "object", "required": ["id", "appeal"],
+                        "properties": {"id": {"type": "string"}, "appeal": ref("Appeal")}})},
+                    "200": {"description": "a repeat: the first appeal, nothing published",
+                            "content": json_content({
+                                "type": "object", "required": ["id", "duplicate", "appeal"],
+                                "properties": {"id": {"type": "string"}, "duplicate": {"const": True},
+                                               "appeal": ref("Appeal")}})},
+                    "409": error("Idempotency-Key reused for another request"),
                 },
             },
             "get": {
-                "summary": "List appeals", "security": BEARER,
-                "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
-                               for n, t in (("credit_code", "string"), ("district", "string"),
-                                            ("category", "string"), ("channel", "string"),
-                                            ("submitted_from", "string"), ("submitted_to", "string"),
-                                            ("page", "integer"), ("page_size", "integer"))],
-                "responses": {"200": {"description": "a page of appeals"}, "400": error("invalid filter"),
-                              "401": error("no or unknown token"), "403": error("role not allowed")},
+                "summary": "List appeals (a cadre or platform: what it submitted)", "security": BEARER,
+                "parameters": [query(schemas.AppealFilters), *paging_parameters()],
+                "responses": page,
             },
         },
         "/api/v1/appeals/{appeal_id}": {"get": {
             "summary": "One appeal", "security": BEARER,
             "parameters": [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "the appeal", "content": json_content(ref("Appeal"))},
-                          "401": error("no or unknown token"), "404": error("no such appeal")}}},
+                          "404": error("no such appeal (or not the caller's)")}}},
         "/api/v1/appeals/import": {"post": {
-            "summary": "Import a problem sheet (企业问题办理单)", "security": BEARER,
+            "summary": "Import a problem sheet (企业问题办理单), office or cadre", "security": BEARER,
             "requestBody": sheet_body, "responses": report}},
         "/api/v1/enterprises": {"get": {
             "summary": "The enterprise registry", "security": BEARER,
-            "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
-                           for n, t in (("district", "string"), ("cadre", "string"), ("page", "integer"),
-                                        ("page_size", "integer"))],
-            "responses": {"200": {"description": "a page of enterprises"}, "401": error("no or unknown token")}}},
+            "parameters": [*({"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                             for n in ("district", "cadre")), *paging_parameters()],
+            "responses": page}},
         "/api/v1/enterprises/{credit_code}": {
-            "get": {"summary": "One enterprise", "security": BEARER,
-                    "parameters": [{"name": "credit_code", "in": "path", "required": True,
-                                    "schema": {"type": "string"}}],
+            "get": {"summary": "One enterprise", "security": BEARER, "parameters": [credit_code],
                     "responses": {"200": {"description": "the enterprise", "content": json_content(ref("Enterprise"))},
                                   "404": error("unknown credit code")}},
-            "put": {"summary": "Register or update an enterprise", "security": BEARER,
-                    "parameters": [{"name": "credit_code", "in": "path", "required": True,
-                                    "schema": {"type": "string"}}],
-                    "requestBody": {"required": True, "content": json_content(ref("EnterpriseInput"))},
-                    "responses": {"200": {"description": "updated"}, "201": {"description": "registered"},
-                                  "400": error("invalid input"), "403": error("office only")}},
+            "put": {"summary": "Register or update an enterprise (office)", "security": BEARER,
+                    "parameters": [credit_code],
+                    "requestBody": {"required": True, "content": json_content(ref("EnterpriseBody"))},
+                    "responses": {"200": {"description": "updated", "content": json_content(ref("Enterprise"))},
+                                  "201": {"description": "registered", "content": json_content(ref("Enterprise"))}}},
         },
         "/api/v1/enterprises/import": {"post": {
-            "summary": "Load the enterprise registry from CSV or XLSX", "security": BEARER,
+            "summary": "Load the enterprise registry from CSV or XLSX (office)", "security": BEARER,
             "requestBody": sheet_body, "responses": report}},
     }
     return build_spec("Suqiu intake", "1.0.0", {
         "AppealInput": schemas.AppealInput, "Appeal": schemas.AppealOut,
-        "EnterpriseInput": schemas.EnterpriseInput, "Enterprise": schemas.EnterpriseOut,
+        # the path names the enterprise: a credit_code in the body is ignored
+        "EnterpriseBody": schemas.EnterpriseInput(exclude=("credit_code",)), "Enterprise": schemas.EnterpriseOut,
         "RowReport": schemas.RowReportOut,
     }, paths)
