@@ -157,6 +157,8 @@ def sheet_row_to_input(row: dict[str, Any], default_channel: str = "sheet") -> d
             str(heading).strip() if str(heading).strip() in ENGLISH_COLUMNS else None)
         if key is None or value is None or (isinstance(value, str) and not value.strip()):
             continue
+        if key == "collected_at" and isinstance(value, str):
+            value = _sheet_time(value)
         if isinstance(value, datetime):
             value = value.replace(tzinfo=value.tzinfo or SHANGHAI).isoformat()
         elif isinstance(value, float) and value.is_integer():
@@ -167,6 +169,14 @@ def sheet_row_to_input(row: dict[str, Any], default_channel: str = "sheet") -> d
         data["contact"] = contact
     data.setdefault("channel", default_channel)
     return data
+
+
+def _sheet_time(text: str) -> datetime | str:
+    """A time typed into a sheet, as people write them (``2026-11-20 10:00``): the API reads RFC 3339 only."""
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text  # refused, with the reason, when the row is validated
 
 
 def utc(moment: datetime) -> datetime:
