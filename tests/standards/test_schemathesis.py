@@ -6,7 +6,7 @@ check (``--checks all``), a fixed seed and a bounded number of cases per operati
 find nothing. The hooks in ``schemathesis_hooks.py`` teach it the few rules JSON Schema cannot
 state (the credit code's check character, real CSV/XLSX files, times on one side of "now").
 
-``STANDARDS_EXAMPLES`` (default 8) sets the cases per operation and phase, ``STANDARDS_SEED``
+``STANDARDS_EXAMPLES`` (default 5) sets the cases per operation and phase, ``STANDARDS_SEED``
 the seed. The same run by hand, against a mesh started with ``python -m scripts.mesh start``::
 
     SCHEMATHESIS_HOOKS=tests.standards.schemathesis_hooks .venv/bin/schemathesis \\
@@ -27,7 +27,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = int(os.environ.get("STANDARDS_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("STANDARDS_EXAMPLES", "5"))
 SEED = int(os.environ.get("STANDARDS_SEED", "17"))
 CALLERS = {"office": "t-office", "unit": "t-unit-hrss", "no token": None}
 SERVICES = ("intake", "dispatch", "supervision", "assessment", "notify")
