@@ -85,7 +85,7 @@ def _message(event_type: str, envelope_fields: list[str]) -> dict:
     if event.producer == UPSTREAM:
         # an upstream platform may also send the bare appeal, without the envelope; intake takes any JSON
         # body whatever its content type says, and makes a message id of (channel, external_id) when the
-        # AMQP message_id is missing (services/intake/README.md)
+        # AMQP message_id is missing (README.md, "AMQP ingress")
         message["payload"] = {"oneOf": [envelope, {**data}]}
         message["description"] = (f"{event.summary} Published by an upstream platform: the appeal in the "
                                   "envelope, or bare (with its external_id). Any AMQP client; the content type "

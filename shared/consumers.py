@@ -37,6 +37,8 @@ from shared.errors import DomainError
 log = logging.getLogger(__name__)
 
 REASON_HEADER = "x-suqiu-reason"
+# what kombu passes on undecoded (a message without a content type reads as application/data)
+RAW_CONTENT_TYPES = ("application/data", "application/text")
 
 
 # what settling a message on a connection the broker dropped raises (a broker restart,
@@ -58,7 +60,14 @@ class ReliableQueueConsumer(QueueConsumer):
         return consumers
 
     def _on_decode_error(self, provider: "ReliableEventHandler", message, exc: Exception) -> None:
-        provider.park(message, f"undecodable message: {exc}")
+        """kombu would not decode the body for its content type (``text/plain``, ``text/json``,
+        ``application/json; charset=utf-8`` ...): read it as JSON all the same, or park it."""
+        try:
+            body = read_json(message.body, message.content_encoding)
+        except ValueError as not_json:
+            provider.park(message, f"undecodable message: {not_json} (content type {message.content_type!r})")
+            return
+        self.handle_message(provider, body, message)
 
     def ack_message(self, message) -> None:
         """Ack; on a connection the broker dropped, let the broker redeliver instead.
@@ -125,6 +134,19 @@ class DeadLetterPublisher:
             self._connection = None
 
 
+def read_json(raw: bytes | str, encoding: str | None = None) -> Any:
+    """A message body read as JSON, whatever its content type says; ValueError when it is not JSON."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        try:
+            raw = bytes(raw).decode(encoding if encoding and encoding.lower() != "binary" else "utf-8")
+        except (LookupError, UnicodeDecodeError) as exc:
+            raise ValueError(f"the body is not text: {exc}") from None
+    try:
+        return json.loads(raw.removeprefix("\ufeff"))
+    except ValueError as exc:
+        raise ValueError(f"the body is not JSON: {exc}") from None
+
+
 def retries_so_far(message, queue_name: str) -> int:
     """How often the broker dead-lettered this message out of ``queue_name`` (rejections)."""
     for death in (message.headers or {}).get("x-death") or []:
@@ -186,6 +208,13 @@ class ReliableEventHandler(EventHandler):
                 log.warning("could not reject a message (connection lost: %s); the broker will redeliver it", exc)
 
     def handle_message(self, body, message) -> None:
+        if isinstance(body, (str, bytes)) and (message.content_type or "application/data") in RAW_CONTENT_TYPES:
+            # no content type (or kombu's own raw ones): kombu handed the body over undecoded
+            try:
+                body = read_json(body, message.content_encoding)
+            except ValueError as not_json:
+                self.park(message, f"undecodable message: {not_json} (content type {message.content_type!r})")
+                return
         try:
             event = self.parser(body, message)
         except (EventError, PoisonMessage) as exc:
