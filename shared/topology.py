@@ -61,7 +61,9 @@ def _subs(consumer: str, *rows: tuple[str, str, str]) -> list[Subscription]:
 # Each service keeps its own block: (handler method, publishing service, event type).
 SUBSCRIPTIONS: list[Subscription] = [
     *_subs("intake",
-           ("receive_upstream", UPSTREAM, "appeal_submitted")),
+           ("receive_upstream", UPSTREAM, "appeal_submitted"),
+           ("on_appeal_closed", "assessment", "appeal_closed"),  # Open311's status
+           ("on_appeal_reopened", "assessment", "appeal_reopened")),
     *_subs("dispatch",
            ("receive_appeal", "intake", "appeal_received"),
            ("on_appeal_reopened", "assessment", "appeal_reopened"),
