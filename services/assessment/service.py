@@ -362,7 +362,7 @@ def openapi_document() -> dict:
         "/api/v1/enterprise/callbacks": {"get": {
             "summary": "An enterprise's open callback links (enterprise role: its own only)", "security": BEARER,
             "responses": {"200": {"description": "appeal, title, outcome, expiry and token of each open link"},
-                          "401": error("no or unknown token"), "403": error("enterprise only")}}},
+                          "403": error("enterprise only")}}},
         "/api/v1/callback/{token}": {
             "get": {"summary": "The enterprise's callback form (signed link, no account): JSON, or an HTML page "
                                "for a browser (Accept: text/html)",

@@ -254,7 +254,7 @@ def openapi_document(rules: domain.Rules | None = None) -> dict:
             "summary": "An enterprise's own appeals (from the console's signed link); a cadre's: those of "
                        "the enterprises paired with it", "security": BEARER,
             "parameters": [{"name": "credit_code", "in": "query", "required": False, "schema": {"type": "string"}},
-                           *filters[-2:]], "responses": listing}},
+                           *paging_parameters()], "responses": listing}},
         "/api/v1/office/queue": {"get": {"summary": "The office's manual queue", "security": BEARER,
                                          "parameters": [query(schemas.DeskFilters), *paging_parameters()],
                                          "responses": listing}},
