@@ -16,7 +16,8 @@ venv: $(STAMP)
 services:
 	@bash scripts/ensure-services.sh
 
-tools:
+# Debian's faketime, chromium and CJK fonts, promtool, the AsyncAPI parser (scripts/ensure-tools.sh)
+tools: $(STAMP)
 	@bash scripts/ensure-tools.sh
 
 # Every tier; then the suites whose rules read the hour of the day (quiet hours, colours,
@@ -31,4 +32,4 @@ demo: $(STAMP) services
 	$(VENV)/bin/python -m scripts.demo
 
 clean:
-	rm -rf $(VENV) var/
+	rm -rf $(VENV) var/ tests/standards/asyncapi/node_modules

@@ -1,10 +1,23 @@
-"""The event catalogue as an AsyncAPI 2.6 document, for other platforms.
+"""The event catalogue as an AsyncAPI 3.0 document, for other platforms.
 
-``python -m shared.asyncapi > shared/asyncapi.yaml`` writes it; a test fails when
-the file and :data:`shared.events.CATALOGUE` differ, so the two cannot drift.
+``python -m shared.asyncapi > shared/asyncapi.yaml`` writes it; a test fails when the file and
+:data:`shared.events.CATALOGUE` differ, so the two cannot drift. The document describes the
+Suqiu mesh as one application:
+
+* a channel per (exchange, routing key), with its AMQP binding;
+* a ``send`` operation for every event a service of the mesh publishes, and a ``receive``
+  operation for every subscription (:data:`shared.topology.SUBSCRIPTIONS`), among them the
+  one outside platforms publish to: ``upstream.events`` / ``appeal_submitted``;
+* a message per event type (its id is its type), whose payload schema is JSON Schema (draft 7,
+  AsyncAPI's default schema format: ``null`` in type arrays, no OpenAPI ``nullable``), built from
+  the same marshmallow schemas the readers load with. The AMQP properties of each message
+  (``message_id`` = the envelope's id, ``type`` = the event type, ``timestamp``, persistent
+  delivery) are stated in the message's AMQP binding and description; the one application header
+  is ``correlation_id``.
 """
 from __future__ import annotations
 
+import copy
 import sys
 
 import yaml
@@ -12,58 +25,125 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from shared.events import CATALOGUE, EnvelopeSchema
-from shared.topology import SUBSCRIPTIONS, events_exchange
+from shared.topology import SUBSCRIPTIONS, UPSTREAM, events_exchange, service_queue_name
 
 ASYNCAPI_PATH = __file__.replace("asyncapi.py", "asyncapi.yaml")
+BINDING_VERSION = "0.3.0"
 
 
 def _json_schemas() -> dict[str, dict]:
-    spec = APISpec(title="x", version="1", openapi_version="3.0.3", plugins=[MarshmallowPlugin()])
+    """The envelope and every payload schema, as JSON Schema (apispec's OpenAPI 3.1 output is JSON Schema)."""
+    spec = APISpec(title="x", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()])
     spec.components.schema("Envelope", schema=EnvelopeSchema)
-    for event_type, event in CATALOGUE.items():
+    for event in CATALOGUE.values():
         name = event.schema.__name__
         if name not in spec.components.schemas:
             spec.components.schema(name, schema=event.schema)
-    return spec.to_dict()["components"]["schemas"]
+    schemas = spec.to_dict()["components"]["schemas"]
+    for schema in schemas.values():
+        _drop_defaults(schema)
+    return schemas
+
+
+def _drop_defaults(schema: dict) -> None:
+    """A reader's ``load_default`` is no fact of the wire: a default of ``None`` or ``[]`` says nothing there."""
+    for sub in (schema.get("properties") or {}).values():
+        sub.pop("default", None)
+        _drop_defaults(sub)
+
+
+def _channel_id(exchange: str, event_type: str) -> str:
+    return f"{exchange}.{event_type}"
+
+
+def _message(event_type: str, envelope_fields: list[str]) -> dict:
+    event = CATALOGUE[event_type]
+    data = {"$ref": f"#/components/schemas/{event.schema.__name__}"}
+    own = {"type": "object", "properties": {"type": {"const": event_type}, "dataversion": {"const": event.version},
+                                            "data": data}}
+    if event.producer != UPSTREAM:  # a Suqiu service writes every field (shared.events.Event.to_message)
+        own["required"] = envelope_fields
+    envelope = {"allOf": [{"$ref": "#/components/schemas/Envelope"}, own]}
+    described = (f"{event.summary} Published by {event.producer}, persistent, with the AMQP properties "
+                 f"message_id (the envelope's id, the consumers' deduplication key), type ({event_type}), "
+                 "timestamp (seconds), content_type application/json, content_encoding utf-8.")
+    message = {
+        "name": event_type,
+        "title": event_type,
+        "summary": event.summary,
+        "description": described,
+        "contentType": "application/json",
+        "headers": {"type": "object", "properties": {
+            "correlation_id": {"type": ["string", "null"], "description": "the envelope's correlationid"}}},
+        "correlationId": {"location": "$message.payload#/correlationid"},
+        "payload": envelope,
+        "bindings": {"amqp": {"contentEncoding": "utf-8", "messageType": event_type,
+                              "bindingVersion": BINDING_VERSION}},
+        "x-producer": event.producer,
+        "x-version": event.version,
+    }
+    if event.producer == UPSTREAM:
+        # an upstream platform may also send the bare appeal, without the envelope; intake takes any JSON
+        # body whatever its content type says, and makes a message id of (channel, external_id) when the
+        # AMQP message_id is missing (README.md, "AMQP ingress")
+        message["payload"] = {"oneOf": [envelope, {**data}]}
+        message["description"] = (f"{event.summary} Published by an upstream platform: the appeal in the "
+                                  "envelope, or bare (with its external_id). Any AMQP client; the content type "
+                                  "may be missing or say anything, the body must be a JSON object. The AMQP "
+                                  "message_id, when given, is the deduplication key; else (channel, external_id).")
+        message.pop("headers")
+        message.pop("correlationId")
+        message["bindings"]["amqp"].pop("messageType")
+    return message
 
 
 def document() -> dict:
     schemas = _json_schemas()
     channels: dict[str, dict] = {}
+    operations: dict[str, dict] = {}
     messages: dict[str, dict] = {}
     for event_type, event in CATALOGUE.items():
         exchange = events_exchange(event.producer).name
-        consumers = sorted(f"{s.consumer}.{s.method}" for s in SUBSCRIPTIONS
-                           if s.source == event.producer and s.event_type == event_type)
-        messages[event_type] = {
-            "name": event_type,
-            "title": event_type,
-            "summary": event.summary,
-            "contentType": "application/json",
-            "headers": {"type": "object", "properties": {"message_id": {"type": "string"}}},
-            "payload": {
-                "allOf": [
-                    {"$ref": "#/components/schemas/Envelope"},
-                    {"type": "object", "properties": {
-                        "type": {"const": event_type},
-                        "dataversion": {"const": event.version},
-                        "data": {"$ref": f"#/components/schemas/{event.schema.__name__}"},
-                    }},
-                ]
-            },
-            "x-producer": event.producer,
-            "x-version": event.version,
-            "x-consumers": consumers,
-        }
-        channels[f"{exchange}/{event_type}"] = {
+        channel_id = _channel_id(exchange, event_type)
+        messages[event_type] = _message(event_type, sorted(schemas["Envelope"]["properties"]))
+        channels[channel_id] = {
+            "address": event_type,
+            "title": f"{exchange} / {event_type}",
             "description": f"topic exchange {exchange}, routing key {event_type}",
+            "messages": {event_type: {"$ref": f"#/components/messages/{event_type}"}},
             "bindings": {"amqp": {"is": "routingKey", "exchange": {
-                "name": exchange, "type": "topic", "durable": True, "autoDelete": False}}},
-            "subscribe": {"operationId": f"on_{event_type}",
-                          "message": {"$ref": f"#/components/messages/{event_type}"}},
+                "name": exchange, "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"},
+                "bindingVersion": BINDING_VERSION}},
+        }
+        reference = {"$ref": f"#/channels/{channel_id}/messages/{event_type}"}
+        if event.producer != UPSTREAM:
+            operations[f"{event.producer}.send.{event_type}"] = {
+                "action": "send",
+                "channel": {"$ref": f"#/channels/{channel_id}"},
+                "title": f"{event.producer} publishes {event_type}",
+                "summary": event.summary,
+                "description": f"From {event.producer}'s outbox, with publisher confirms and mandatory routing.",
+                "messages": [reference],
+                "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "bindingVersion": BINDING_VERSION}},
+            }
+    for sub in SUBSCRIPTIONS:
+        exchange = events_exchange(sub.source).name
+        channel_id = _channel_id(exchange, sub.event_type)
+        queue = service_queue_name(sub.consumer)
+        operations[f"{sub.consumer}.{sub.method}.{sub.event_type}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{channel_id}"},
+            "title": f"{sub.consumer} consumes {sub.event_type}",
+            "description": (f"From {sub.consumer}'s durable queue {queue}, bound to {exchange} "
+                            f"with the routing key {sub.event_type}, in batches; a failed message is retried "
+                            f"through {sub.queue_name}.retry and one that cannot be read or keeps failing is "
+                            f"parked in {sub.queue_name}.dlq with its reason."),
+            "messages": [{"$ref": f"#/channels/{channel_id}/messages/{sub.event_type}"}],
+            "bindings": {"amqp": {"ack": True, "bindingVersion": BINDING_VERSION}},
+            "x-queue": queue,
         }
     return {
-        "asyncapi": "2.6.0",
+        "asyncapi": "3.0.0",
         "info": {
             "title": "Suqiu events",
             "version": "1.0.0",
@@ -76,10 +156,20 @@ def document() -> dict:
             ),
         },
         "defaultContentType": "application/json",
-        "servers": {"local": {"url": "amqp://127.0.0.1:5672/", "protocol": "amqp", "protocolVersion": "0-9-1"}},
+        "servers": {"local": {"host": "127.0.0.1:5672", "protocol": "amqp", "protocolVersion": "0.9.1",
+                              "description": "a RabbitMQ broker; each deployment names its own"}},
         "channels": channels,
+        "operations": operations,
         "components": {"messages": messages, "schemas": schemas},
     }
+
+
+def message_schema(document: dict, event_type: str) -> dict:
+    """The payload schema of ``event_type`` in ``document``, as one JSON Schema (draft 7) whose
+    references resolve against the document's components."""
+    return {"$schema": "http://json-schema.org/draft-07/schema#",
+            "$ref": f"#/components/messages/{event_type}/payload",
+            "components": copy.deepcopy(document["components"])}
 
 
 def render() -> str:

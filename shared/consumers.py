@@ -72,7 +72,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import amqp
 import eventlet
@@ -92,8 +92,8 @@ from shared.errors import DomainError
 from shared.db import database_of
 from shared.events import Event, EventError, read_event
 from shared.outbox import outbox_row, relay_of
-from shared.topology import (DEAD_LETTER_EXCHANGE, RETRY_EXCHANGE, UPSTREAM, Subscription, declare_all,
-                             events_exchange, max_retries, service_queue_name)
+from shared.topology import (DEAD_LETTER_EXCHANGE, RETRY_EXCHANGE, Subscription, declare_all,
+                             max_retries, service_queue_name)
 
 log = logging.getLogger(__name__)
 
@@ -149,15 +149,28 @@ def default_parser(body: Any, message, subscription: Subscription) -> Event:
 
 # ---------------------------------------------------------------- reading a message
 def read_body(message) -> Any:
-    """The JSON body of an AMQP message; :class:`PoisonMessage` when it is not JSON."""
-    content_type = (message.properties or {}).get("content_type") or "application/json"
-    if content_type.split(";")[0].strip() != "application/json":
-        raise PoisonMessage(f"undecodable message: content type {content_type!r}, not application/json")
-    body = message.body
+    """The JSON body of an AMQP message, whatever its content type says (missing,
+    ``application/json; charset=utf-8``, ``text/json``, ``text/plain`` ...): platforms set it
+    loosely. :class:`PoisonMessage` only when the body is not JSON text."""
+    properties = message.properties or {}
     try:
-        return json.loads(body if isinstance(body, str) else bytes(body).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise PoisonMessage(f"undecodable message: {exc}") from None
+        return read_json(message.body, properties.get("content_encoding"))
+    except ValueError as not_json:
+        raise PoisonMessage(f"undecodable message: {not_json} "
+                            f"(content type {properties.get('content_type')!r})") from None
+
+
+def read_json(raw: bytes | str, encoding: str | None = None) -> Any:
+    """A message body read as JSON; ValueError when it is not JSON text."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        try:
+            raw = bytes(raw).decode(encoding if encoding and encoding.lower() != "binary" else "utf-8")
+        except (LookupError, UnicodeDecodeError) as exc:
+            raise ValueError(f"the body is not text: {exc}") from None
+    try:
+        return json.loads(raw.removeprefix("\ufeff"))
+    except ValueError as exc:
+        raise ValueError(f"the body is not JSON: {exc}") from None
 
 
 def describe(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from nameko.extensions import DependencyProvider
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, REGISTRY, generate_latest
 
 ENTRYPOINT_LATENCY = Histogram(
     "suqiu_entrypoint_duration_seconds", "Time spent in a service entrypoint.",
@@ -23,6 +23,15 @@ EVENTS_PUBLISHED = Counter(
 OUTBOX_FAILURES = Counter(
     "suqiu_outbox_publish_failures_total", "Outbox rows the broker did not take (kept for retry).",
     ["service", "event_type"],
+)
+OUTBOX_UNSENT = Gauge(
+    "suqiu_outbox_unsent_events", "Events in the outbox not yet confirmed by the broker (read at each scrape).",
+    ["service"],
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "suqiu_outbox_oldest_unsent_age_seconds",
+    "Age of the oldest event in the outbox not yet confirmed by the broker; 0 when none (read at each scrape).",
+    ["service"],
 )
 EVENTS_CONSUMED = Counter(
     "suqiu_events_consumed_total", "Events handled by a consumer, by result.",

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 import eventlet
 from kombu import Connection
 from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
-                        Text, insert, select, update)
+                        Text, func, insert, select, update)
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -261,6 +261,18 @@ def relay_of(container) -> "OutboxRelay":
     raise RuntimeError(f"{container.service_name} has no shared.outbox.OutboxRelay dependency")
 
 
+def backlog(engine: Engine, outbox: Table, now: datetime) -> tuple[int, float]:
+    """(unsent events, age in seconds of the oldest of them; 0 when none): what the alert rules watch."""
+    with engine.connect() as conn:
+        count, oldest = conn.execute(select(func.count(), func.min(outbox.c.created_at))
+                                     .where(outbox.c.sent_at.is_(None))).one()
+    if not count or oldest is None:
+        return 0, 0.0
+    if oldest.tzinfo is None:  # SQLite keeps no zone
+        oldest = oldest.replace(tzinfo=timezone.utc)
+    return count, max(0.0, (now - oldest).total_seconds())
+
+
 class OutboxRelay(BackgroundLoop):
     """Runs the relay loop inside the service: right after a commit that wrote outbox rows,
     else after ``OUTBOX_POLL_SECONDS`` (5).
@@ -375,3 +387,10 @@ class OutboxRelay(BackgroundLoop):
 
     def on_failure(self, exc: Exception) -> None:
         self.publisher.close()
+
+    def observe_backlog(self) -> None:
+        """Set the outbox gauges from the table (at a scrape: right even when the relay is stuck)."""
+        count, age = backlog(self.engine, self.outbox, datetime.now(timezone.utc))
+        service = self.container.service_name
+        metrics.OUTBOX_UNSENT.labels(service).set(count)
+        metrics.OUTBOX_OLDEST_AGE.labels(service).set(age)

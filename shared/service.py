@@ -5,6 +5,7 @@ the pure rules, which never read the system clock themselves.
 """
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -19,6 +20,9 @@ from shared.db import Database
 from shared.metrics import EntrypointMetrics, exposition
 from shared.errors import InvalidInput
 from shared.web import http, json_response
+
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -137,5 +141,11 @@ class OperableService:
 
     @http("GET", "/metrics")
     def metrics(self, request):
+        relay = getattr(self, "relay", None)  # shared.outbox.OutboxRelay: the outbox's backlog, read now
+        if relay is not None and hasattr(relay, "observe_backlog"):
+            try:
+                relay.observe_backlog()
+            except Exception as exc:  # the database is down: the other metrics still answer
+                log.warning("could not read the outbox backlog: %s", exc)
         payload, content_type = exposition()
         return Response(payload, status=200, content_type=content_type)

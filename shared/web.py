@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from nameko.exceptions import BadRequest
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Request, Response
 
 from shared.errors import (Conflict, DomainError, Forbidden, InvalidInput, NotFound, PayloadTooLarge,
@@ -125,7 +125,7 @@ def paging(request: Request, default_size: int = 20, max_size: int = 200) -> tup
     values = {}
     for name, default, upper in (("page", 1, 10**6), ("page_size", default_size, max_size)):
         raw = request.args.get(name)
-        if raw is None or raw == "":
+        if raw is None:
             values[name] = default
             continue
         try:
@@ -156,6 +156,9 @@ def routing_error_response(exc: HTTPException) -> Response:
 class JsonWsgiApp(WsgiApp):
     def __call__(self, environ, start_response):
         request = Request(environ, shallow=True)  # as nameko's: nobody reads the body before the entrypoint
+        refused = self._concrete_path_refuses(environ)
+        if refused is not None:
+            return routing_error_response(refused)(environ, start_response)
         try:
             provider, values = self.url_map.bind_to_environ(environ).match()
         except HTTPException as exc:
@@ -164,6 +167,25 @@ class JsonWsgiApp(WsgiApp):
             return routing_error_response(exc)(environ, start_response)
         request.path_values = values
         return provider.handle_request(request)(environ, start_response)
+
+    def _concrete_path_refuses(self, environ) -> MethodNotAllowed | None:
+        """A 405 when a concrete path has no rule for the method, even if a templated one would match.
+
+        OpenAPI matches a concrete path (``/api/v1/appeals/import``) before a templated one
+        (``/api/v1/appeals/{appeal_id}``); werkzeug would route ``GET /api/v1/appeals/import`` to
+        the template and advertise its methods in ``Allow``. The document is the contract.
+        """
+        concrete = getattr(self, "_concrete_methods", None)
+        if concrete is None:
+            concrete = {}
+            for rule in self.url_map.iter_rules():
+                if not rule.arguments:
+                    concrete.setdefault(rule.rule, set()).update(rule.methods or ())
+            self._concrete_methods = concrete
+        methods = concrete.get(environ.get("PATH_INFO", ""))
+        if methods is None or environ.get("REQUEST_METHOD", "GET").upper() in methods:
+            return None
+        return MethodNotAllowed(valid_methods=sorted(methods))
 
 
 class JsonWebServer(WebServer):
@@ -204,6 +226,9 @@ class HttpEntrypoint(HttpRequestHandler):
         if any("\x00" in str(value) for value in request.path_values.values()) or \
                 any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
             raise InvalidInput("the URL holds a NUL character (%00), which no text may contain")
+        repeated = sorted({key for key, values in request.args.lists() if len(values) > 1})
+        if repeated:  # no argument of the API is a list: a second value would be silently dropped
+            raise InvalidInput("give each query argument once", {key: ["given more than once"] for key in repeated})
         return super().get_entrypoint_parameters(request)
 
     def response_from_exception(self, exc: Exception) -> Response:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -36,6 +35,9 @@ from typing import Any, Mapping
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from shared import periods
+from shared.periods import Instant
+from shared.inputs import Bool
 from shared.events import OUTCOMES, SATISFACTION
 from shared import workdays
 from shared.workdays import SHANGHAI
@@ -77,30 +79,25 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=SHANGHAI).astimezone(timezone.utc)
 
 
-WEEK_PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
-MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
-
-
 def week_period(label: str) -> Period:
-    """``2026-W47``: ISO week, Monday 00:00 to Monday 00:00, Asia/Shanghai."""
-    match = WEEK_PATTERN.match(label or "")
-    if not match:
-        raise ValueError("a week is written like 2026-W47 (ISO week)")
-    try:
-        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
-    except ValueError:
-        raise ValueError(f"{label} is not a week of its year") from None
-    return Period("week", label, _midnight(monday), _midnight(monday + timedelta(days=7)))
+    """``2026-W47``: ISO week, Monday 00:00 to Monday 00:00, Asia/Shanghai (ValueError outside
+    :mod:`shared.periods`' bounds)."""
+    return _week(periods.parse_week(label))
 
 
 def month_period(label: str) -> Period:
-    match = MONTH_PATTERN.match(label or "")
-    if not match or not 1 <= int(match[2]) <= 12:
-        raise ValueError("a month is written like 2026-11")
-    year, month = int(match[1]), int(match[2])
+    return _month(*periods.parse_month(label))
+
+
+def _week(monday: date) -> Period:
+    year, week, _ = monday.isocalendar()
+    return Period("week", f"{year}-W{week:02d}", _midnight(monday), _midnight(monday + timedelta(days=7)))
+
+
+def _month(year: int, month: int) -> Period:
     first = date(year, month, 1)
     following = date(year + month // 12, month % 12 + 1, 1)
-    return Period("month", label, _midnight(first), _midnight(following))
+    return Period("month", f"{year}-{month:02d}", _midnight(first), _midnight(following))
 
 
 def range_period(start: date, end_inclusive: date) -> Period:
@@ -113,7 +110,7 @@ def range_period(start: date, end_inclusive: date) -> Period:
 def previous_month(period: Period) -> Period:
     first = period.start.astimezone(SHANGHAI).date()
     last_month = (first - timedelta(days=1)).replace(day=1)
-    return month_period(f"{last_month:%Y-%m}")
+    return _month(last_month.year, last_month.month)  # may lie before the bounds a caller may ask for
 
 
 def previous_weeks(period: Period, count: int) -> list[Period]:
@@ -122,9 +119,7 @@ def previous_weeks(period: Period, count: int) -> list[Period]:
     monday -= timedelta(days=monday.weekday())
     weeks = []
     for back in range(count - 1, -1, -1):
-        day = monday - timedelta(weeks=back)
-        year, week, _ = day.isocalendar()
-        weeks.append(week_period(f"{year}-W{week:02d}"))
+        weeks.append(_week(monday - timedelta(weeks=back)))
     return weeks
 
 
@@ -189,11 +184,11 @@ class CallbackInput(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    solved = fields.Bool(required=True)
+    solved = Bool(required=True)
     satisfaction = fields.Str(required=True, validate=validate.OneOf(SATISFACTION))
     comment = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
     caller = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
-    called_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=SHANGHAI)
+    called_at = Instant(load_default=None, allow_none=True, default_timezone=SHANGHAI)
 
 
 FUTURE_TOLERANCE = timedelta(minutes=10)

@@ -18,6 +18,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.assessment.domain import COUNT_LABELS, SHANGHAI, percent
+from shared.exports import xlsx_safe
 
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Serif CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
                 "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC", "Noto Sans SC")
@@ -94,6 +95,7 @@ def to_xlsx(report: dict) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
+    report = xlsx_safe(report)
     labels = report["labels"]
     book = Workbook()
     sheet = book.active

@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from services.assessment.domain import CallbackInput
+from shared.periods import Day
 
 FORMATS = ("json", "html", "xlsx", "csv")
 
@@ -19,8 +20,8 @@ class RatesQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    start = fields.Date(required=True, data_key="from")
-    end = fields.Date(required=True, data_key="to")  # inclusive
+    start = Day(required=True, data_key="from")
+    end = Day(required=True, data_key="to", metadata={"description": "the last day (inclusive), not before from"})
     by = fields.Str(load_default="unit", validate=validate.OneOf(("unit", "category", "district", "overall")))
 
 

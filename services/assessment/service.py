@@ -23,11 +23,12 @@ from shared import service as base
 from shared.auth import Auth
 from shared.consumers import Batch, consume
 from shared.db import Database
-from shared.events import Event, make_event
-from shared.openapi import BEARER, build_spec, error, json_content
+from shared.events import SATISFACTION, Event, make_event
+from shared import periods
+from shared.openapi import BEARER, build_spec, error, json_content, query
 from shared.outbox import OutboxRelay, add_event
 from shared.profile import load_part, load_units, profile_dir
-from shared.errors import Conflict, DomainError, InvalidInput
+from shared.errors import Conflict, DomainError, Forbidden, InvalidInput
 from shared.web import error_response, http, json_body, json_response
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,8 @@ class AssessmentService(base.OperableService):
                 body = {k: v for k, v in body.items() if k in ("solved", "satisfaction", "comment")}
                 if html and not body.get("comment"):
                     body.pop("comment", None)
+                if html and body.get("solved") in ("true", "false"):  # the form's radio buttons
+                    body["solved"] = body["solved"] == "true"
             answer = domain.validate_callback(body, now)
             with self.db.transaction() as session:
                 result = handlers.answer_by_link(session, self.settings, token, answer, now)
@@ -227,7 +230,7 @@ class AssessmentService(base.OperableService):
         counts = measures.counts_by(self.db.session, period, group, self.clock(request))
         if principal.role == "unit":
             if group != "unit":
-                raise InvalidInput("a unit sees its own rates", {"by": ["must be unit"]})
+                raise Forbidden("a unit sees its own rates only: by=unit")
             counts = {k: v for k, v in counts.items() if k == principal.unit}
         scoring = self.settings.part["scoring"]
         items = [{"key": key, "counts": c, "rates": domain.rates(c),
@@ -321,68 +324,79 @@ def openapi_document() -> dict:
     path_param = lambda name: {"name": name, "in": "path", "required": True,  # noqa: E731
                                "schema": {"type": "string"}}
     answered = {"201": {"description": "recorded: closed or reopened", "content": json_content(ref("CallbackResult"))},
-                "400": error("invalid answer, a message per field"),
                 "409": error("the appeal is not waiting for a callback, or the link was used")}
+    html = {"text/html": {"schema": {"type": "string"}}}
+    page_or_error = lambda description: {"description": description + " (an HTML page to a browser)",  # noqa: E731
+                                         "content": {**error(description)["content"], **html}}
     formats = {"name": "format", "in": "query", "required": False,
                "schema": {"type": "string", "enum": list(schemas.FORMATS), "default": "json"}}
     report_responses = {"200": {"description": "the report", "content": {
-        "application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}},
-        "text/csv": {"schema": {"type": "string"}}, CONTENT_TYPES["xlsx"]: {"schema": {"type": "string",
-                                                                                     "format": "binary"}}}},
-        "400": error("invalid period or format"), "401": error("no or unknown token"),
-        "403": error("role not allowed")}
+        "application/json": {"schema": {"type": "object"}}, **html,
+        "text/csv": {"schema": {"type": "string"}}, CONTENT_TYPES["xlsx"]: {"schema": {"type": "string"}}}}}
     published = {"201": {"description": "report_published (and unit_flagged) emitted"},
-                 "400": error("invalid period"), "403": error("office only"),
                  "409": error("this period's report was already published")}
+    week = {"name": "week", "in": "query", "required": True,
+            "schema": {"type": "string", "pattern": periods.WEEK_PATTERN, "examples": ["2026-W47"]},
+            "description": f"an ISO week, in a year {periods.BOUNDS}"}
+    month = {"name": "month", "in": "query", "required": True,
+             "schema": {"type": "string", "pattern": periods.MONTH_PATTERN, "examples": ["2026-11"]},
+             "description": f"a month, in a year {periods.BOUNDS}"}
+    form = {"type": "object", "required": ["solved", "satisfaction"], "properties": {
+        "solved": {"type": "string", "enum": ["true", "false"]},
+        "satisfaction": {"type": "string", "enum": list(SATISFACTION)},
+        "comment": {"type": "string", "maxLength": 2000}}}
     paths = {
         "/api/v1/appeals/{appeal_id}/callback": {"post": {
             "summary": "Record a callback (回访) made by the office", "security": BEARER,
             "parameters": [path_param("appeal_id")],
             "requestBody": {"required": True, "content": json_content(ref("CallbackInput"))},
-            "responses": {**answered, "403": error("office only"), "404": error("unknown appeal")}}},
+            "responses": {**answered, "404": error("unknown appeal")}}},
         "/api/v1/appeals/{appeal_id}/assessment": {"get": {
-            "summary": "What assessment knows of an appeal, with its callbacks", "security": BEARER,
+            "summary": "What assessment knows of an appeal, with its callbacks (office)", "security": BEARER,
             "parameters": [path_param("appeal_id")],
             "responses": {"200": {"description": "facts and callbacks"}, "404": error("unknown appeal")}}},
         "/api/v1/enterprise/callbacks": {"get": {
             "summary": "An enterprise's open callback links (enterprise role: its own only)", "security": BEARER,
             "responses": {"200": {"description": "appeal, title, outcome, expiry and token of each open link"},
-                          "401": error("no or unknown token"), "403": error("enterprise only")}}},
+                          "403": error("enterprise only")}}},
         "/api/v1/callback/{token}": {
-            "get": {"summary": "The enterprise's callback form (signed link, no account)",
+            "get": {"summary": "The enterprise's callback form (signed link, no account): JSON, or an HTML page "
+                               "for a browser (Accept: text/html)",
                     "parameters": [path_param("token")],
-                    "responses": {"200": {"description": "the appeal and the questions"},
-                                  "403": error("forged or expired link"), "409": error("link used")}},
-            "post": {"summary": "The enterprise answers its callback (once)",
+                    "responses": {"200": {"description": "the appeal and the questions",
+                                          "content": {"application/json": {"schema": {"type": "object"}}, **html}},
+                                  "400": page_or_error("the link holds a NUL character"),
+                                  "403": page_or_error("forged or expired link"),
+                                  "404": page_or_error("the appeal behind the link is not known"),
+                                  "409": page_or_error("link used"),
+                                  "503": page_or_error("the database does not answer; retry")}},
+            "post": {"summary": "The enterprise answers its callback (once): JSON, or the HTML form's fields "
+                                "(then an HTML page back)",
                      "parameters": [path_param("token")],
-                     "requestBody": {"required": True, "content": json_content(ref("CallbackInput"))},
-                     "responses": {**answered, "403": error("forged or expired link")}}},
+                     "requestBody": {"required": True, "content": {
+                         **json_content(ref("CallbackInput")), "application/x-www-form-urlencoded": {"schema": form},
+                         "multipart/form-data": {"schema": form}}},
+                     "responses": {"201": {**answered["201"], "content": {**answered["201"]["content"], **html}},
+                                   "400": page_or_error("invalid answer, a message per field"),
+                                   "403": page_or_error("forged or expired link"),
+                                   "404": page_or_error("the appeal behind the link is not known"),
+                                   "409": page_or_error(answered["409"]["description"]),
+                                   "503": page_or_error("the database does not answer; retry")}}},
         "/api/v1/rates": {"get": {
-            "summary": "Every rate for any period, per unit, category, district or overall", "security": BEARER,
-            "parameters": [{"name": "from", "in": "query", "required": True, "schema": {"type": "string",
-                                                                                          "format": "date"}},
-                           {"name": "to", "in": "query", "required": True, "schema": {"type": "string",
-                                                                                        "format": "date"}},
-                           {"name": "by", "in": "query", "required": False, "schema": {
-                               "type": "string", "enum": ["unit", "category", "district", "overall"]}}],
-            "responses": {"200": {"description": "counts and rates"}, "400": error("invalid period")}}},
+            "summary": "Every rate for any period, per unit, category, district or overall (a unit: its own, by unit)",
+            "security": BEARER, "parameters": [query(schemas.RatesQuery)],
+            "responses": {"200": {"description": "counts and rates"}}}},
         "/api/v1/reports/weekly": {"get": {
-            "summary": "The weekly report (周报)", "security": BEARER,
-            "parameters": [{"name": "week", "in": "query", "required": True,
-                            "schema": {"type": "string", "example": "2026-W47"}}, formats],
+            "summary": "The weekly report (周报)", "security": BEARER, "parameters": [week, formats],
             "responses": report_responses}},
         "/api/v1/reports/monthly": {"get": {
-            "summary": "The monthly bulletin (月度通报)", "security": BEARER,
-            "parameters": [{"name": "month", "in": "query", "required": True,
-                            "schema": {"type": "string", "example": "2026-11"}}, formats],
+            "summary": "The monthly bulletin (月度通报)", "security": BEARER, "parameters": [month, formats],
             "responses": report_responses}},
         "/api/v1/reports/weekly/publish": {"post": {
-            "summary": "Publish the weekly report", "security": BEARER,
-            "parameters": [{"name": "week", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "summary": "Publish the weekly report (office)", "security": BEARER, "parameters": [week],
             "responses": published}},
         "/api/v1/reports/monthly/publish": {"post": {
-            "summary": "Publish the monthly bulletin", "security": BEARER,
-            "parameters": [{"name": "month", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "summary": "Publish the monthly bulletin (office)", "security": BEARER, "parameters": [month],
             "responses": published}},
     }
     return build_spec("Suqiu assessment", "1.0.0", {

@@ -131,6 +131,11 @@ class Rules:
             return best, "keywords"
         return self.default_category, "default"
 
+    @property
+    def spellings(self) -> list[str]:
+        """Every spelling of a category that :meth:`normalise_category` knows."""
+        return sorted(self._spellings)
+
     def normalise_category(self, value: str) -> str | None:
         return self._spellings.get(value.strip())
 

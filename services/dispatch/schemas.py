@@ -3,27 +3,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from services.dispatch.domain import STATES
 from shared.events import COLOURS, DIFFICULTIES, NATURES, OUTCOMES
+from shared.inputs import Bool, strip_strings, text
 
 
 class _Body(Schema):
-    """A request body: unknown keys are refused (a typo must not pass silently), strings stripped."""
+    """A request body: unknown keys are refused (a typo must not pass silently); texts checked as
+    sent, stored without the white space around them."""
 
     class Meta:
         unknown = RAISE
 
     @pre_load
-    def _strip(self, data: Any, **kwargs) -> Any:
+    def _an_object(self, data: Any, **kwargs) -> Any:
         if not isinstance(data, dict):
             raise ValidationError("the body must be a JSON object")
-        return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+        return data
+
+    @post_load
+    def _strip(self, data: Any, **kwargs) -> Any:
+        return strip_strings(data)
 
 
 def _text(max_length: int = 2000, **kw) -> fields.Str:
-    return fields.Str(validate=validate.Length(min=1, max=max_length), **kw)
+    return text(max_length, **kw)
 
 
 class AcceptInput(_Body):
@@ -48,15 +54,15 @@ class EscalationRequestInput(_Body):
 
 
 class AssignInput(_Body):
-    lead = fields.Str(required=True, validate=validate.Length(min=1, max=64))
-    co_units = fields.List(fields.Str(validate=validate.Length(min=1, max=64)), load_default=list)
-    replace_lead = fields.Bool(load_default=False, metadata={
+    lead = text(64, required=True)
+    co_units = fields.List(text(64), load_default=list)
+    replace_lead = Bool(load_default=False, metadata={
         "description": "with first_responder on, replace the lead instead of adding co-units"})
     note = _text(load_default=None, allow_none=True)
 
 
 class ClassifyInput(_Body):
-    category = fields.Str(load_default=None, validate=validate.Length(min=1, max=32))
+    category = text(32, load_default=None)
     difficulty = fields.Str(load_default=None, validate=validate.OneOf(DIFFICULTIES))
     nature = fields.Str(load_default=None, validate=validate.OneOf(NATURES))
 
@@ -76,7 +82,7 @@ class DeskFilters(Schema):
     difficulty = fields.Str(validate=validate.OneOf(DIFFICULTIES))
     nature = fields.Str(validate=validate.OneOf(NATURES))
     district = fields.Str()
-    overdue = fields.Bool(truthy={"true", "1", "yes"}, falsy={"false", "0", "no"})
+    overdue = fields.Bool(truthy={"true"}, falsy={"false"})
 
 
 class OfficeFilters(DeskFilters):

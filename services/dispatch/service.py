@@ -17,7 +17,7 @@ from shared import service as base
 from shared.auth import Auth
 from shared.consumers import Batch, consume
 from shared.db import Database
-from shared.openapi import BEARER, build_spec, error, json_content
+from shared.openapi import BEARER, build_spec, error, json_content, paging_parameters, query
 from shared.outbox import OutboxRelay
 from shared.profile import load_part, load_units, profile_dir
 from shared.web import http, json_body, json_response, page_body, paging
@@ -211,38 +211,34 @@ class DispatchService(base.OperableService):
     # ------------------------------------------------------------ documents
     @http("GET", "/openapi.json")
     def openapi(self, request):
-        return json_response(openapi_document())
+        return json_response(openapi_document(self.rules))
 
 
-def openapi_document() -> dict:
+def openapi_document(rules: domain.Rules | None = None) -> dict:
+    """The API; with the deployment's ``rules``, the unit codes and category spellings it accepts."""
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     appeal_id = {"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    filters = [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
-               for n, t in (("status", "string"), ("colour", "string"), ("category", "string"),
-                            ("difficulty", "string"), ("nature", "string"), ("district", "string"),
-                            ("overdue", "boolean"), ("page", "integer"), ("page_size", "integer"))]
-    listing = {"200": {"description": "a page of appeals", "content": json_content({"type": "object", "properties": {
-        "items": {"type": "array", "items": ref("Appeal")}, "total": {"type": "integer"},
-        "page": {"type": "integer"}, "page_size": {"type": "integer"}}})},
-        "400": error("invalid filter"), "401": error("no or unknown token"), "403": error("role not allowed")}
+    listing = {"200": {"description": "a page of appeals", "content": json_content({
+        "type": "object", "required": ["items", "total", "page", "page_size"], "properties": {
+            "items": {"type": "array", "items": ref("Appeal")}, "total": {"type": "integer"},
+            "page": {"type": "integer"}, "page_size": {"type": "integer"}}})}}
     detail = {"200": {"description": "the appeal with its history", "content": json_content(ref("AppealDetail"))},
-              "401": error("no or unknown token"), "403": error("not this unit's appeal"),
-              "404": error("no such appeal")}
+              "403": error("not this unit's appeal"), "404": error("no such appeal")}
 
-    def action(summary: str, body: str | None, who: str = "the lead unit") -> dict:
+    def action(summary: str, body: str, who: str = "the lead unit") -> dict:
         operation = {"summary": summary, "security": BEARER, "parameters": [appeal_id], "responses": {
             **detail, "200": {"description": "done; the appeal as it is now",
                               "content": json_content(ref("AppealDetail"))},
             "400": error("invalid input, a message per field; nothing changed"),
             "403": error(f"only {who} may do this; nothing changed"),
-            "409": error("not allowed in the appeal's state; nothing changed")}}
-        if body:
-            operation["requestBody"] = {"required": body != "AcceptInput", "content": json_content(ref(body))}
+            "409": error("not allowed in the appeal's state; nothing changed")},
+            "requestBody": {"required": body != "AcceptInput", "content": json_content(ref(body))}}
         return {"post": operation}
 
     paths = {
         "/api/v1/desk": {"get": {"summary": "The unit's inbox: appeals it leads or co-handles", "security": BEARER,
-                                 "parameters": filters, "responses": listing}},
+                                 "parameters": [query(schemas.DeskFilters), *paging_parameters()],
+                                 "responses": listing}},
         "/api/v1/desk/appeals/{appeal_id}": {"get": {"summary": "One appeal of the unit, with its history",
                                                      "security": BEARER, "parameters": [appeal_id],
                                                      "responses": detail}},
@@ -257,13 +253,12 @@ def openapi_document() -> dict:
             "summary": "An enterprise's own appeals (from the console's signed link); a cadre's: those of "
                        "the enterprises paired with it", "security": BEARER,
             "parameters": [{"name": "credit_code", "in": "query", "required": False, "schema": {"type": "string"}},
-                           *filters[-2:]], "responses": listing}},
+                           *paging_parameters()], "responses": listing}},
         "/api/v1/office/queue": {"get": {"summary": "The office's manual queue", "security": BEARER,
-                                         "parameters": filters, "responses": listing}},
+                                         "parameters": [query(schemas.DeskFilters), *paging_parameters()],
+                                         "responses": listing}},
         "/api/v1/office/appeals": {"get": {"summary": "Every unit's desk (unit= one unit's)", "security": BEARER,
-                                           "parameters": [*filters, {"name": "unit", "in": "query",
-                                                                     "required": False,
-                                                                     "schema": {"type": "string"}}],
+                                           "parameters": [query(schemas.OfficeFilters), *paging_parameters()],
                                            "responses": listing}},
         "/api/v1/office/appeals/{appeal_id}": {"get": {"summary": "One appeal with its history",
                                                        "security": BEARER, "parameters": [appeal_id],
@@ -273,10 +268,19 @@ def openapi_document() -> dict:
         "/api/v1/office/appeals/{appeal_id}/classify": action("Change category, difficulty, nature",
                                                               "ClassifyInput", "the office"),
     }
+    something = lambda name, kind: {"required": [name], "properties": {name: {"type": kind}}}  # noqa: E731
     return build_spec("Suqiu dispatch", "1.0.0", {
         "Appeal": schemas.AppealOut, "AppealDetail": schemas.AppealDetailOut,
         "AcceptInput": schemas.AcceptInput, "ProgressInput": schemas.ProgressInput,
         "ReplyInput": schemas.ReplyInput, "ReturnInput": schemas.ReturnInput,
         "EscalationRequestInput": schemas.EscalationRequestInput, "AssignInput": schemas.AssignInput,
         "ClassifyInput": schemas.ClassifyInput,
-    }, paths)
+    }, paths, refinements={
+        # ClassifyInput._something_to_change: at least one of them, not null
+        "ClassifyInput": {"anyOf": [something("category", "string"), something("difficulty", "string"),
+                                    something("nature", "string")]},
+    }, vocabulary=None if rules is None else {
+        ("AssignInput", "lead"): sorted(rules.units),
+        ("AssignInput", "co_units", "items"): sorted(rules.units),
+        ("ClassifyInput", "category"): [*rules.spellings, None],
+    })

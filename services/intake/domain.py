@@ -10,11 +10,13 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
 from shared.events import CHANNELS
+from shared.inputs import strip_strings, text
+from shared.periods import Instant
 from shared.workdays import SHANGHAI
 
 # A collection time this far in the future is a typo, not a clock skew.
@@ -42,7 +44,14 @@ def compact_credit_code(value: str) -> str:
 
 
 class CreditCode(fields.Str):
-    """A unified social credit code, checked (GB 32100-2015) and compacted."""
+    """A unified social credit code, checked (GB 32100-2015) and compacted.
+
+    OpenAPI documents name it ``format: uscc`` (JSON Schema cannot state the check character).
+    """
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"format": "uscc", **(kwargs.get("metadata") or {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -53,14 +62,14 @@ class CreditCode(fields.Str):
 
 
 class _Input(Schema):
+    """Unknown keys ignored; texts checked as sent, stored without the white space around them."""
+
     class Meta:
         unknown = EXCLUDE
 
-    @pre_load
+    @post_load
     def _strip(self, data: Any, **kwargs) -> Any:
-        if isinstance(data, dict):
-            return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
-        return data
+        return strip_strings(data)
 
 
 class ContactSchema(_Input):
@@ -71,27 +80,27 @@ class ContactSchema(_Input):
 
 class AppealInput(_Input):
     credit_code = CreditCode(required=True)
-    enterprise_name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
-    title = fields.Str(required=True, validate=validate.Length(min=1, max=200))
-    description = fields.Str(required=True, validate=validate.Length(min=1, max=5000))
-    category = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
-    district = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    enterprise_name = text(200, required=True)
+    title = text(200, required=True)
+    description = text(5000, required=True)
+    category = text(32, load_default=None, allow_none=True)
+    district = text(64, required=True)
     channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
-    collected_at = fields.AwareDateTime(required=True, default_timezone=SHANGHAI)
-    external_id = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
+    collected_at = Instant(required=True, default_timezone=SHANGHAI)
+    external_id = text(128, load_default=None, allow_none=True)
     contact = fields.Nested(ContactSchema, load_default=None, allow_none=True)
 
 
 class EnterpriseInput(_Input):
     credit_code = CreditCode(required=True)
-    name = fields.Str(required=True, validate=validate.Length(min=1, max=200))
-    district = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    name = text(200, required=True)
+    district = text(64, required=True)
     industry = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=64))
     size = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(SIZES))
     cadre = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=64))
     leader = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=64))
     contact = fields.Nested(ContactSchema, load_default=None, allow_none=True)
-    tags = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list)
+    tags = fields.List(text(32), load_default=list)
 
 
 def validate_appeal(raw: Any, now: datetime) -> dict:
@@ -148,6 +157,8 @@ def sheet_row_to_input(row: dict[str, Any], default_channel: str = "sheet") -> d
             str(heading).strip() if str(heading).strip() in ENGLISH_COLUMNS else None)
         if key is None or value is None or (isinstance(value, str) and not value.strip()):
             continue
+        if key == "collected_at" and isinstance(value, str):
+            value = _sheet_time(value)
         if isinstance(value, datetime):
             value = value.replace(tzinfo=value.tzinfo or SHANGHAI).isoformat()
         elif isinstance(value, float) and value.is_integer():
@@ -158,6 +169,14 @@ def sheet_row_to_input(row: dict[str, Any], default_channel: str = "sheet") -> d
         data["contact"] = contact
     data.setdefault("channel", default_channel)
     return data
+
+
+def _sheet_time(text: str) -> datetime | str:
+    """A time typed into a sheet, as people write them (``2026-11-20 10:00``): the API reads RFC 3339 only."""
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text  # refused, with the reason, when the row is validated
 
 
 def utc(moment: datetime) -> datetime:

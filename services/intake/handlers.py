@@ -14,7 +14,7 @@ from sqlalchemy import and_, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.intake import domain
-from services.intake.models import appeals, enterprises, idempotency_keys, outbox
+from services.intake.models import appeal_states, appeals, enterprises, idempotency_keys, outbox
 from shared.consumers import Batch
 from shared.events import Event, make_event
 from shared.outbox import add_event
@@ -252,3 +252,29 @@ def load_enterprises(session: Session, rows: Iterable[dict[str, Any]], *, now: d
         created = upsert_enterprise(session, data, now=now)
         report.append(RowReport(number, "accepted" if created else "updated"))
     return report
+
+
+def record_loop_states(batch: Batch) -> None:
+    """appeal_closed / appeal_reopened: where each appeal stands (Open311's closed / open).
+
+    The later fact wins, by the event's time: a reopen delivered after a later close changes nothing.
+    """
+    connection = batch.connection
+    for event in batch.events:
+        appeal_id = event.data["appeal_id"]
+        closed = event.type == "appeal_closed"
+        values = {"status": "closed" if closed else "open",
+                  "outcome": event.data.get("outcome") if closed else None, "changed_at": event.time}
+        known = connection.execute(select(appeal_states.c.changed_at).where(appeal_states.c.appeal_id == appeal_id)
+                                   .with_for_update()).first()
+        if known is None:
+            connection.execute(insert(appeal_states).values(appeal_id=appeal_id, **values))
+        elif known.changed_at <= event.time:
+            connection.execute(update(appeal_states).where(appeal_states.c.appeal_id == appeal_id).values(**values))
+
+
+def loop_states(session: Session, appeal_ids: list[str]) -> dict[str, dict]:
+    if not appeal_ids:
+        return {}
+    rows = session.execute(select(appeal_states).where(appeal_states.c.appeal_id.in_(appeal_ids))).fetchall()
+    return {row.appeal_id: dict(row._mapping) for row in rows}

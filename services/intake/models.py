@@ -48,6 +48,15 @@ Index("ix_appeals_submitted_at", appeals.c.submitted_at)
 Index("ix_appeals_credit_code", appeals.c.credit_code)
 Index("ix_appeals_district_category", appeals.c.district, appeals.c.category)
 
+# where each appeal stands in the loop, from assessment's appeal_closed / appeal_reopened (Open311's status)
+appeal_states = Table(
+    "appeal_states", metadata,
+    Column("appeal_id", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),  # open / closed
+    Column("outcome", String(16), nullable=True),  # solved / explained / long_term, when closed
+    Column("changed_at", DateTime(timezone=True), nullable=False),  # the event's time
+)
+
 idempotency_keys = Table(
     "idempotency_keys", metadata,
     Column("key", String(128), primary_key=True),

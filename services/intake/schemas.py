@@ -1,9 +1,10 @@
 """HTTP bodies of the intake service (event schemas live in shared.events)."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 
 from services.intake.domain import SHANGHAI, AppealInput, ContactSchema, EnterpriseInput
+from shared.periods import Instant
 
 
 class AppealOut(Schema):
@@ -38,8 +39,26 @@ class AppealFilters(Schema):
     district = fields.Str()
     category = fields.Str()
     channel = fields.Str()
-    submitted_from = fields.AwareDateTime(default_timezone=SHANGHAI)
-    submitted_to = fields.AwareDateTime(default_timezone=SHANGHAI)
+    submitted_from = Instant(default_timezone=SHANGHAI)
+    submitted_to = Instant(default_timezone=SHANGHAI)
+
+
+class Open311Query(Schema):
+    """GET /open311/v2/requests: the specification's filters (api_key is read apart)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    service_request_id = fields.Str(load_default="", metadata={"description": "comma-separated ids"})
+    service_code = fields.Str()
+    start_date = Instant()
+    end_date = Instant()
+    status = fields.Str(validate=validate.OneOf(("open", "closed")))
+
+    @post_load
+    def _ids(self, data: dict, **kwargs) -> dict:
+        data["service_request_id"] = [i.strip() for i in data["service_request_id"].split(",") if i.strip()]
+        return data
 
 
 class RowReportOut(Schema):

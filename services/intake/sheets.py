@@ -23,10 +23,15 @@ def _decode(raw: bytes) -> str:
 
 
 def read_csv(raw: bytes) -> list[dict[str, Any]]:
-    reader = csv.DictReader(io.StringIO(_decode(raw)))
-    if not reader.fieldnames:
-        raise InvalidInput("the CSV file has no heading row")
-    return _bounded(list(reader))
+    """Rows of a CSV file whose lines end in CRLF (Windows), LF, or a bare CR ("CSV (Macintosh)")."""
+    # newline="": the csv module splits the lines itself, on any of the three (as the csv docs ask)
+    reader = csv.DictReader(io.StringIO(_decode(raw), newline=""))
+    try:
+        if not reader.fieldnames:
+            raise InvalidInput("the CSV file has no heading row")
+        return _bounded(list(reader))
+    except csv.Error as exc:
+        raise InvalidInput(f"the CSV file cannot be read: {exc}") from None
 
 
 def read_xlsx(raw: bytes) -> list[dict[str, Any]]:

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
+from shared.inputs import Bool, Integer
+from shared.periods import Instant
+
 
 class _Input(Schema):
     class Meta:
@@ -18,7 +21,7 @@ class TargetsInput(_Input):
     industry = fields.List(fields.Str(validate=validate.Length(min=1, max=64)), load_default=None)
     size = fields.List(fields.Str(validate=validate.Length(min=1, max=16)), load_default=None)
     tags = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=None)
-    paired = fields.Bool(load_default=None, allow_none=True)
+    paired = Bool(load_default=None, allow_none=True)
 
     @pre_load
     def _strings_as_lists(self, data, **kwargs):
@@ -34,8 +37,8 @@ class PolicyPushInput(_Input):
 
 
 class SendDueInput(_Input):
-    now = fields.AwareDateTime(load_default=None)
-    limit = fields.Int(load_default=100, strict=True, validate=validate.Range(min=1, max=1000))
+    now = Instant(load_default=None)
+    limit = Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
 class DeliveryFilters(_Input):
@@ -45,8 +48,8 @@ class DeliveryFilters(_Input):
     event_type = fields.Str()
     event_id = fields.Str()
     appeal_id = fields.Str()
-    since = fields.AwareDateTime()
-    until = fields.AwareDateTime()
+    since = Instant()
+    until = Instant()
     page = fields.Int()
     page_size = fields.Int()
 

@@ -13,7 +13,7 @@ from shared import service as base
 from shared.auth import Auth
 from shared.consumers import Batch, consume
 from shared.db import Database
-from shared.openapi import BEARER, build_spec, error, json_content
+from shared.openapi import BEARER, build_spec, json_content, paging_parameters, query
 from shared.outbox import OutboxRelay
 from shared.errors import Forbidden, InvalidInput
 from shared.web import http, json_body, json_response, page_body, paging
@@ -136,45 +136,46 @@ class NotifyService(base.OperableService):
 
     @http("GET", "/openapi.json")
     def openapi(self, request):
-        return json_response(openapi_document())
+        return json_response(openapi_document(simulated_clock=self.notifier.simulated_clock))
 
 
-def openapi_document() -> dict:
+def openapi_document(simulated_clock: bool = True) -> dict:
+    """The API; without ``SIMULATED_CLOCK``, send-due takes no ``now``."""
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
-    page_params = [{"name": n, "in": "query", "required": False, "schema": {"type": "integer"}}
-                   for n in ("page", "page_size")]
+    page = lambda item: {"200": {"description": "a page", "content": json_content({  # noqa: E731
+        "type": "object", "required": ["items", "total", "page", "page_size"], "properties": {
+            "items": {"type": "array", "items": ref(item)}, "total": {"type": "integer"},
+            "page": {"type": "integer"}, "page_size": {"type": "integer"}}})}}
+    paging = ("page", "page_size")
     paths = {
         "/api/v1/policy-pushes": {"post": {
             "summary": "Push a policy or training notice to the matching enterprises (政策推送)", "security": BEARER,
             "requestBody": {"required": True, "content": json_content(ref("PolicyPushInput"))},
-            "responses": {"201": {"description": "how many enterprises were reached, per channel"},
-                          "400": error("invalid input"), "401": error("no or unknown token"),
-                          "403": error("office only")}}},
+            "responses": {"201": {"description": "how many enterprises were reached, per channel"}}}},
         "/api/v1/deliveries": {"get": {
-            "summary": "The delivery log: what was sent to whom, when, on which channel, with what result",
+            "summary": "The delivery log: what was sent to whom, when, on which channel, with what result (office)",
             "security": BEARER,
-            "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                           for n in ("recipient", "channel", "status", "event_type", "event_id", "appeal_id",
-                                     "since", "until")] + page_params,
-            "responses": {"200": {"description": "a page of deliveries",
-                                  "content": json_content({"type": "object", "properties": {
-                                      "items": {"type": "array", "items": ref("Delivery")}}})},
-                          "400": error("invalid filter"), "403": error("office only")}}},
+            "parameters": [query(schemas.DeliveryFilters(exclude=paging)), *paging_parameters()],
+            "responses": page("Delivery")}},
         "/api/v1/inbox": {"get": {
-            "summary": "The caller's in-app inbox (the office: any enterprise's by credit_code)", "security": BEARER,
-            "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                           for n in ("credit_code", "recipient")] + page_params,
-            "responses": {"200": {"description": "a page of messages",
-                                  "content": json_content({"type": "object", "properties": {
-                                      "items": {"type": "array", "items": ref("InboxMessage")}}})},
-                          "400": error("invalid query"), "403": error("role not allowed")}}},
+            "summary": "The caller's in-app inbox (the office: any enterprise's by credit_code or recipient; "
+                       "others may give only page and page_size)", "security": BEARER,
+            "parameters": [query(schemas.InboxQuery(exclude=paging)), *paging_parameters()],
+            "responses": page("InboxMessage")}},
         "/api/v1/send-due": {"post": {
             "summary": "Run one sender pass now (simulations: at the body's now)", "security": BEARER,
             "requestBody": {"required": False, "content": json_content(ref("SendDueInput"))},
-            "responses": {"200": {"description": "what the pass did"}, "400": error("invalid input"),
-                          "403": error("office only")}}},
+            "responses": {"200": {"description": "what the pass did"}}}},
     }
-    return build_spec("Suqiu notify", "1.0.0", {
-        "PolicyPushInput": schemas.PolicyPushInput, "SendDueInput": schemas.SendDueInput,
+    send_due = schemas.SendDueInput() if simulated_clock else schemas.SendDueInput(exclude=("now",))
+    document = build_spec("Suqiu notify", "1.0.0", {
+        "PolicyPushInput": schemas.PolicyPushInput, "SendDueInput": send_due,
         "Delivery": schemas.DeliveryOut, "InboxMessage": schemas.InboxMessageOut,
     }, paths)
+    # TargetsInput._strings_as_lists: one value or a list of them
+    targets = document["components"]["schemas"]["TargetsInput"]["properties"]
+    for name in ("district", "industry", "size", "tags"):
+        items = targets[name]["items"]
+        targets[name] = {"anyOf": [items, {"type": "array", "items": items}, {"type": "null"}],
+                         "description": "one value, or a list of them"}
+    return document

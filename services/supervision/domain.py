@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from shared import workdays
+from shared import periods, workdays
 
 COLOURS = ("green", "yellow", "red")
 COLOUR_NAMES = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
@@ -301,10 +301,7 @@ def monthly_period(now: datetime, policy: Policy) -> tuple[str, datetime]:
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """``2026-11`` -> [start, end) in Shanghai time, as UTC instants."""
-    try:
-        year, number = (int(part) for part in month.split("-"))
-        first = date(year, number, 1)
-    except (ValueError, TypeError):
-        raise ValueError("month must look like 2026-11") from None
+    year, number = periods.parse_month(month)  # ValueError: not a month within the bounds
+    first = date(year, number, 1)
     following = date(year + (number == 12), number % 12 + 1, 1)
     return workdays.start_of_day(first), workdays.start_of_day(following)

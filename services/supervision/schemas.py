@@ -7,6 +7,9 @@ import io
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.supervision import domain
+from shared.exports import xlsx_safe
+from shared.inputs import Bool, Integer
+from shared.periods import Instant
 from shared.workdays import SHANGHAI
 
 
@@ -22,14 +25,14 @@ class LedgerFilters(Schema):
     difficulty = fields.Str(validate=validate.OneOf(("A", "B", "C", "D")))
     level = fields.Int(validate=validate.Range(min=0, max=10),
                        metadata={"description": "escalation level: rungs climbed (0 = none)"})
-    overdue = fields.Bool(metadata={"description": "true: red (past its deadline)"})
+    overdue = fields.Bool(truthy={"true"}, falsy={"false"}, metadata={"description": "true: red (past its deadline)"})
 
 
 class TickInput(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    now = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with a zone"})
+    now = Instant(required=True, metadata={"description": "ISO 8601 with a zone"})
 
 
 class PauseInput(Schema):
@@ -45,9 +48,9 @@ class OrderInput(Schema):
         unknown = EXCLUDE
 
     text = fields.Str(required=True, validate=validate.Length(min=1, max=4000))
-    due_at = fields.AwareDateTime(default_timezone=SHANGHAI)
-    working_days = fields.Int(strict=True, validate=validate.Range(min=1, max=365))
-    escalate = fields.Bool(load_default=False, metadata={"description": "also climb one rung (reason order)"})
+    due_at = Instant(default_timezone=SHANGHAI)
+    working_days = Integer(validate=validate.Range(min=1, max=365))
+    escalate = Bool(load_default=False, metadata={"description": "also climb one rung (reason order)"})
 
     @validates_schema
     def _one_deadline(self, data: dict, **kwargs) -> None:
@@ -163,7 +166,7 @@ def ledger_xlsx(entries: list[dict]) -> bytes:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for entry in entries:
-        sheet.append(export_row(entry))
+        sheet.append(xlsx_safe(export_row(entry)))
     sheet.freeze_panes = "A2"
     out = io.BytesIO()
     book.save(out)

@@ -25,7 +25,8 @@ from shared.auth import Auth
 from shared.config import flag
 from shared.consumers import Batch, consume
 from shared.db import Database
-from shared.openapi import BEARER, build_spec, error, json_content
+from shared import periods
+from shared.openapi import BEARER, build_spec, error, json_content, paging_parameters, query
 from shared.outbox import OutboxRelay
 from shared.profile import load_part, load_units, profile_dir
 from shared.errors import Forbidden, InvalidInput
@@ -258,20 +259,16 @@ class SupervisionService(base.OperableService):
 def openapi_document() -> dict:
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     appeal_param = [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "string"}}]
-    ledger_params = [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
-                     for n, t in (("unit", "string"), ("status", "string"), ("colour", "string"),
-                                  ("category", "string"), ("difficulty", "string"), ("level", "integer"),
-                                  ("overdue", "boolean"))]
-    common = {"401": error("no or unknown token"), "403": error("role not allowed")}
     detail = {"200": {"description": "the appeal's ledger entry", "content": json_content(ref("AppealDetail"))},
               "404": error("not under supervision, or not the unit's"),
-              "409": error("not possible in the appeal's state (no running deadline, already paused ...)"), **common}
+              "409": error("not possible in the appeal's state (no running deadline, already paused ...)")}
+    csv_or_xlsx = lambda media: {"200": {"description": media, "content": {media: {"schema": {"type": "string"}}}}}  # noqa: E731
     paths = {
         "/api/v1/tick": {"post": {
-            "summary": "Run the deadline check at a given time (office)", "security": BEARER,
+            "summary": "Run the deadline check at a given time (office; a time in the future needs "
+                       "SIMULATED_CLOCK)", "security": BEARER,
             "requestBody": {"required": True, "content": json_content(ref("TickInput"))},
-            "responses": {"200": {"description": "what the tick did"}, "400": error("invalid time"),
-                          **common}}},
+            "responses": {"200": {"description": "what the tick did"}}}},
         "/api/v1/appeals/{appeal_id}": {"get": {"summary": "One appeal's ledger entry", "security": BEARER,
                                                 "parameters": appeal_param, "responses": detail}},
         "/api/v1/appeals/{appeal_id}/pause": {"post": {
@@ -282,31 +279,32 @@ def openapi_document() -> dict:
             "summary": "Resume the clock; the deadline moves by the paused working time", "security": BEARER,
             "parameters": appeal_param, "responses": detail}},
         "/api/v1/appeals/{appeal_id}/orders": {"post": {
-            "summary": "Issue a supervision order (督办单) with its own deadline", "security": BEARER,
+            "summary": "Issue a supervision order (督办单) with its own deadline, later than now", "security": BEARER,
             "parameters": appeal_param, "requestBody": {"required": True, "content": json_content(ref("OrderInput"))},
             "responses": {"201": {"description": "the order", "content": json_content(ref("Order"))},
-                          "400": error("invalid input"), "404": error("not under supervision"),
-                          "409": error("the appeal is closed"), **common}}},
+                          "404": error("not under supervision"), "409": error("the appeal is closed")}}},
         "/api/v1/ledger": {"get": {"summary": "The ledger (台账)", "security": BEARER,
-                                   "parameters": ledger_params + [
-                                       {"name": "page", "in": "query", "schema": {"type": "integer"}},
-                                       {"name": "page_size", "in": "query", "schema": {"type": "integer"}}],
-                                   "responses": {"200": {"description": "a page of ledger entries"},
-                                                 "400": error("invalid filter"), **common}}},
+                                   "parameters": [query(schemas.LedgerFilters), *paging_parameters()],
+                                   "responses": {"200": {"description": "a page of ledger entries"}}}},
         "/api/v1/ledger.csv": {"get": {"summary": "The ledger as CSV, Chinese headings", "security": BEARER,
-                                       "parameters": ledger_params,
-                                       "responses": {"200": {"description": "text/csv"}, **common}}},
+                                       "parameters": [query(schemas.LedgerFilters)],
+                                       "responses": csv_or_xlsx("text/csv")}},
         "/api/v1/ledger.xlsx": {"get": {"summary": "The ledger as XLSX, Chinese headings", "security": BEARER,
-                                        "parameters": ledger_params,
-                                        "responses": {"200": {"description": "XLSX"}, **common}}},
+                                        "parameters": [query(schemas.LedgerFilters)],
+                                        "responses": csv_or_xlsx("application/vnd.openxmlformats-officedocument"
+                                                                 ".spreadsheetml.sheet")}},
         "/api/v1/meeting-agenda": {"get": {
             "summary": "The monthly coordination meeting's agenda (调度会)", "security": BEARER,
             "parameters": [{"name": "month", "in": "query", "required": True,
-                            "schema": {"type": "string", "example": "2026-11"}}],
-            "responses": {"200": {"description": "the items at the city-coordination rung that month"},
-                          "400": error("invalid month"), **common}}},
+                            "description": f"a month, in a year {periods.BOUNDS}",
+                            "schema": {"type": "string", "pattern": periods.MONTH_PATTERN, "examples": ["2026-11"]}}],
+            "responses": {"200": {"description": "the items at the city-coordination rung that month"}}}},
     }
+    deadline = lambda name, kind: {"required": [name], "properties": {name: {"type": kind}}}  # noqa: E731
     return build_spec("Suqiu supervision", "1.0.0", {
         "TickInput": schemas.TickInput, "PauseInput": schemas.PauseInput, "OrderInput": schemas.OrderInput,
         "Order": schemas.OrderOut, "LedgerEntry": schemas.LedgerEntryOut, "AppealDetail": schemas.AppealDetailOut,
-    }, paths)
+    }, paths, refinements={
+        # OrderInput._one_deadline: exactly one of due_at, working_days
+        "OrderInput": {"oneOf": [deadline("due_at", "string"), deadline("working_days", "integer")]},
+    })

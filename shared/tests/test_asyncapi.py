@@ -15,3 +15,24 @@ def test_every_event_of_the_catalogue_is_documented():
     with open(asyncapi.ASYNCAPI_PATH, encoding="utf-8") as handle:
         messages = yaml.safe_load(handle)["components"]["messages"]
     assert set(messages) == set(CATALOGUE)
+
+
+def _keys(value):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _keys(item)
+
+
+def test_the_schemas_are_json_schema_not_openapi():
+    """``nullable`` is an OpenAPI 3.0 keyword JSON Schema does not know: null goes in the type."""
+    assert "nullable" not in set(_keys(asyncapi.document()))
+
+
+def test_a_field_that_may_be_null_says_so_in_its_type():
+    received = asyncapi.document()["components"]["schemas"]["AppealReceivedV1"]["properties"]
+    assert received["external_id"]["type"] == ["string", "null"]
+    assert received["title"]["type"] == "string"

@@ -54,3 +54,15 @@ def test_a_second_process_cannot_share_a_services_port():
         assert refused.value.errno == errno.EADDRINUSE
     finally:
         first.close()
+
+
+def test_a_concrete_path_answers_405_for_a_method_a_templated_one_would_take():
+    """OpenAPI matches /appeals/import before /appeals/{appeal_id}: GET there is a 405 with Allow: POST."""
+    from werkzeug.routing import Map, Rule
+
+    app = web.JsonWsgiApp.__new__(web.JsonWsgiApp)
+    app.url_map = Map([Rule("/appeals/<appeal_id>", methods=["GET"]), Rule("/appeals/import", methods=["POST"])])
+    refused = app._concrete_path_refuses({"PATH_INFO": "/appeals/import", "REQUEST_METHOD": "GET"})
+    assert refused.code == 405 and refused.valid_methods == ["POST"]
+    assert app._concrete_path_refuses({"PATH_INFO": "/appeals/import", "REQUEST_METHOD": "POST"}) is None
+    assert app._concrete_path_refuses({"PATH_INFO": "/appeals/SQ1", "REQUEST_METHOD": "GET"}) is None

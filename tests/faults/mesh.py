@@ -49,6 +49,7 @@ ROLE_OF = {"office": "office", "unit": "unit", "other_unit": "unit", "cadre": "c
 
 PUBLIC = "public"  # no token needed
 LINK = "link"  # no token; the path carries a signed callback link (a forged one is a 403)
+KEY = "api_key"  # Open311: no bearer token; an api_key argument (none or an unknown one is a 403)
 ANYONE = ("office", "unit", "cadre", "platform", "enterprise")
 
 # (method, OpenAPI path) -> the roles admitted, or PUBLIC / LINK
@@ -62,6 +63,12 @@ ACCESS: dict[str, dict[tuple[str, str], tuple[str, ...] | str]] = {
         ("GET", "/api/v1/enterprises/{credit_code}"): ("office", "cadre"),
         ("PUT", "/api/v1/enterprises/{credit_code}"): ("office",),
         ("POST", "/api/v1/enterprises/import"): ("office",),
+        ("GET", "/open311/v2/services.{format}"): PUBLIC,
+        ("GET", "/open311/v2/services/{service_code}.{format}"): PUBLIC,
+        ("POST", "/open311/v2/requests.{format}"): KEY,
+        ("GET", "/open311/v2/requests.{format}"): KEY,
+        ("GET", "/open311/v2/requests/{service_request_id}.{format}"): KEY,
+        ("GET", "/open311/v2/tokens/{token}.{format}"): KEY,
         ("GET", "/healthz"): PUBLIC,
         ("GET", "/metrics"): PUBLIC,
     },

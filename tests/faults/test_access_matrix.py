@@ -24,7 +24,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.faults.mesh import (ACCESS, APPEAL_ID, CODE, LINK, PUBLIC, ROLE_OF, SERVICE_NAMES, TOKENS, Operation,
+from tests.faults.mesh import (ACCESS, APPEAL_ID, CODE, KEY, LINK, PUBLIC, ROLE_OF, SERVICE_NAMES, TOKENS, Operation,
                                operations, seed, start)
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,8 @@ BODIES = {
 
 def call(base: str, op: Operation, caller: str | None, appeal_id: str) -> requests.Response:
     path = op.path.replace("{appeal_id}", appeal_id).replace("{credit_code}", CODE) \
-        .replace("{token}", "forged-callback-link")
+        .replace("{token}", "forged-callback-link").replace("{format}", "json").replace("{service_code}", "用工") \
+        .replace("{service_request_id}", appeal_id)
     headers = {"Authorization": f"Bearer {TOKENS[caller]}"} if caller else {}
     kwargs = {}
     if op.spec.get("requestBody") or op.method in ("POST", "PUT"):
@@ -72,6 +73,8 @@ def expected(op: Operation, caller: str | None) -> tuple[str, callable]:
         return "open", lambda status: status < 400
     if access == LINK:
         return "403 (forged link)", lambda status: status == 403
+    if access == KEY:  # a bearer token is no api_key
+        return "403 (no api_key)", lambda status: status == 403
     if caller is None:
         return "401", lambda status: status == 401
     special = ANOTHER_UNITS_APPEAL.get((op.service, op.method, op.path)) if caller == "other_unit" else None
