@@ -1,7 +1,7 @@
 """appeal states: open or closed in the loop (Open311's status)
 
 Revision ID: c3a1e5d2f911
-Revises: bb8f57bb3722
+Revises: 3a1f0c9e2b41
 Create Date: 2026-12-04 19:10:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = 'c3a1e5d2f911'
-down_revision = 'bb8f57bb3722'
+down_revision = '3a1f0c9e2b41'
 branch_labels = None
 depends_on = None
 
