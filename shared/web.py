@@ -205,6 +205,13 @@ class JsonWebServer(WebServer):
             self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
             self._gt = self.container.spawn_managed_thread(self.run)
 
+    def kill(self) -> None:
+        # nameko closes the socket on stop only; a killed process would lose it too, so a container
+        # started after a kill (the crash tests) can bind the same port now that it is not shared
+        if self._sock is not None:
+            self._sock.close()
+        super().kill()
+
 
 def listen(address: tuple[str, int]):
     """A listening socket that no other process can share (SO_REUSEADDR, never SO_REUSEPORT)."""

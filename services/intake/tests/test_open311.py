@@ -253,6 +253,6 @@ def test_a_late_reopen_older_than_the_close_leaves_it_closed(intake, amqp_uri, d
     read = lambda: requests.get(f"{intake}/requests/{appeal_id}.json", params={"api_key": "t-office"},  # noqa: E731
                                 timeout=30).json()[0]
     wait_for(lambda: read()["status"] == "closed", timeout=15, message="closed")
-    wait_for(lambda: count(db, inbox, inbox.c.consumer == "intake.on_appeal_reopened") == 1, timeout=15,
-             message="the reopen handled")
+    wait_for(lambda: count(db, inbox, inbox.c.consumer == "intake.on_loop_state") == 2, timeout=15,
+             message="the close and the reopen both handled")
     assert read()["status"] == "closed"
