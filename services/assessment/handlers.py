@@ -10,8 +10,9 @@ outbox in one transaction.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from sqlalchemy import bindparam, insert, select, update
@@ -28,6 +29,7 @@ from shared.outbox import add_event
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 SERVICE = "assessment"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ def _on_time(collected_at, submitted_at, difficulty: str | None, submit_stages: 
     within = domain.submit_stage(submit_stages, difficulty)
     if within is None or collected_at is None or submitted_at is None:
         return None
+    # SQLite hands back instants without their zone; they are stored in UTC
+    collected_at, submitted_at = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+                                  for moment in (collected_at, submitted_at))
     return domain.submitted_on_time(collected_at, submitted_at, within)
 
 
@@ -325,7 +330,12 @@ def record_deadline(connection, event: Event) -> None:
         query = query.where(table.c.unit == data["unit"])
     target = connection.execute(query.order_by(*order).limit(1)).first()
     if target is None:
-        raise NotKnownYet(f"{data['stage']} deadline of appeal {data['appeal_id']}: its dispatch is not known yet")
+        anything = connection.execute(select(table.c.id).where(table.c.appeal_id == data["appeal_id"]).limit(1))
+        if anything.first() is None:
+            raise NotKnownYet(f"{data['stage']} deadline of appeal {data['appeal_id']}: its dispatch is not known yet")
+        log.warning("%s deadline of appeal %s names unit %s, which holds no dispatch of it: not measured",
+                    data["stage"], data["appeal_id"], data.get("unit"))
+        return
     if target[1] is None or at >= target[1]:
         connection.execute(update(table).where(table.c.id == target[0]).values({due: data["due_at"], set_at: at}))
 
