@@ -81,6 +81,27 @@ SELECT 'e' || appeal_id, appeal_id, lead_unit, 'overdue', 1, submitted_at + inte
 FROM appeal_facts WHERE hashtext(appeal_id) % 20 = 0
 """
 
+# the history the measures read (docs/measures.md): one dispatch and one stint per appeal, its colour
+DISPATCHES = """
+INSERT INTO dispatch_facts (appeal_id, seq, unit, reason, made_at, accept_due_at, accept_due_set_at, accepted_at)
+SELECT appeal_id, 1, lead_unit, 'rule', dispatched_at, accept_due_at, dispatched_at, accepted_at FROM appeal_facts
+"""
+STINTS = """
+INSERT INTO stint_facts (appeal_id, dispatch_id, unit, started_at, reopened, reply_due_at, reply_due_set_at,
+                         replied_at, outcome, ended_at, end_kind)
+SELECT d.appeal_id, d.id, d.unit, d.made_at, false, f.reply_due_at, f.accepted_at, f.replied_at, f.outcome,
+       f.replied_at, CASE WHEN f.replied_at IS NOT NULL THEN 'replied' END
+FROM dispatch_facts d JOIN appeal_facts f ON f.appeal_id = d.appeal_id
+"""
+COLOURS = """
+INSERT INTO colour_changes (appeal_id, colour, changed_at)
+SELECT appeal_id, colour, dispatched_at + interval '20 hours' FROM appeal_facts
+"""
+UNITS_OF_REPLIES = """
+UPDATE appeal_facts SET first_unit = lead_unit, replied_unit = CASE WHEN replied_at IS NOT NULL THEN lead_unit END,
+       closed_unit = CASE WHEN closed_at IS NOT NULL THEN lead_unit END
+"""
+
 
 def recreate(url: str) -> None:
     target = make_url(normalise_url(url))
@@ -96,7 +117,9 @@ def fill(engine, appeals: int) -> None:
         started = time.perf_counter()
         conn.execute(text(FILL), {"n": appeals, "units": UNITS, "categories": CATEGORIES, "districts": DISTRICTS})
         print(f"appeal_facts: {appeals:,} rows in {time.perf_counter() - started:.1f} s")
-        for name, statement in (("callbacks", CALLBACKS), ("returns", RETURNS), ("escalations", ESCALATIONS)):
+        for name, statement in (("callbacks", CALLBACKS), ("returns", RETURNS), ("escalations", ESCALATIONS),
+                                ("dispatch_facts", DISPATCHES), ("stint_facts", STINTS),
+                                ("colour_changes", COLOURS), ("units of replies", UNITS_OF_REPLIES)):
             started = time.perf_counter()
             rows = conn.execute(text(statement)).rowcount
             print(f"{name}: {rows:,} rows in {time.perf_counter() - started:.1f} s")

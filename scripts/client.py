@@ -34,7 +34,8 @@ def write_tokens(units: list[dict], path: Path) -> Path:
     """A token file for a profile: the office, a cadre, a platform and every unit."""
     entries = [{"sha256": token_hash(OFFICE_TOKEN), "role": "office", "name": "督办"},
                {"sha256": token_hash(CADRE_TOKEN), "role": "cadre", "name": "助企干部"},
-               {"sha256": token_hash(PLATFORM_TOKEN), "role": "platform", "name": "12345"}]
+               {"sha256": token_hash(PLATFORM_TOKEN), "role": "platform", "name": "12345",
+                "upstream": ["hotline"]}]
     entries += [{"sha256": token_hash(unit_token(u["code"])), "role": "unit", "unit": u["code"], "name": u["name"]}
                 for u in units]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,9 @@ class Principal:
     unit: str | None = None
     person: str | None = None  # the signed-in person (a console account), None for a machine token
     credit_code: str | None = None  # role enterprise: the one enterprise it speaks for
+    # role platform: the upstream sources it publishes appeals from over AMQP (``upstream.events``;
+    # intake stores those as submitted by ``platform:upstream/<source>``)
+    upstream: tuple[str, ...] = ()
 
     @property
     def actor(self) -> str:
@@ -64,6 +67,13 @@ class Principal:
         if self.person:
             return f"{self.role}:{self.unit}/{self.person}" if self.unit else f"{self.role}/{self.person}"
         return f"{self.role}:{self.unit or self.name}"
+
+
+    @property
+    def submitted_as(self) -> tuple[str, ...]:
+        """Every ``submitted_by`` of what this principal submitted: over HTTP as :attr:`actor`, a
+        platform's AMQP appeals as ``platform:upstream/<source>``."""
+        return (self.actor, *(f"platform:upstream/{source}" for source in self.upstream))
 
 
 def token_hash(token: str) -> str:
@@ -92,8 +102,12 @@ def load_tokens(path: str | Path) -> dict[str, Principal]:
             raise TokenError(f"{where}: a unit token names its unit")
         if role == "enterprise" and not entry.get("credit_code"):
             raise TokenError(f"{where}: an enterprise token names its credit_code")
+        upstream = entry.get("upstream") or []
+        upstream = [upstream] if isinstance(upstream, str) else upstream
+        if upstream and (role != "platform" or not all(isinstance(u, str) and u for u in upstream)):
+            raise TokenError(f"{where}: upstream names a platform's AMQP sources (e.g. [hotline])")
         table[digest] = Principal(name=str(entry.get("name") or role), role=role, unit=entry.get("unit"),
-                                  credit_code=entry.get("credit_code"))
+                                  credit_code=entry.get("credit_code"), upstream=tuple(upstream))
     return table
 
 

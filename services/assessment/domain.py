@@ -2,22 +2,14 @@
 
 No nameko, no SQL, no I/O: the tests of this module run in milliseconds.
 
-The measures (``/work/shared/DOMAIN.md``, "Measures"), each a fraction over a period
-``[start, end)`` (Asia/Shanghai boundaries), per unit, category, district and overall:
-
-===================  =====================================  ==========================================
-rate                 numerator                              denominator
-===================  =====================================  ==========================================
-submitted_on_time    submitted within 2 working days of     appeals collected in the period
-                     collection
-response (响应率)     accepted by the lead unit by the       appeals whose (latest) dispatch to a unit
-                     acceptance deadline                    falls in the period
-resolution (办结率)   closed as *solved* (by the end)        appeals received in the period
-on_time (期限内)      closing reply by the reply deadline    appeals closed in the period
-satisfaction (满意率) 满意 + 基本满意                         callbacks answered in the period
-solved_7d / 60d      closed as solved, the closing reply    appeals received in the period
-                     within 7 / 60 days of submission
-===================  =====================================  ==========================================
+The measures are defined in ``docs/measures.md`` (the team's words for DOMAIN.md's "Measures"):
+each a fraction over a period ``[start, end)`` (Asia/Shanghai boundaries), per unit, category,
+district and overall. This module holds the rules the SQL of :mod:`measures` follows, as pure
+functions: which dispatch counts and how (:func:`dispatch_response`), who is measured
+(:func:`is_new_dispatch`, :func:`end_of_hold`, :func:`counts_for_resolution`,
+:func:`is_coordination`), the colour as of an instant (:func:`colour_as_of`), the submit
+deadline (:func:`submit_due`), the rates from the counts (:data:`RATES`, :func:`rates`) and the
+score, ranking, rectification list and targets built on them.
 
 "explained" and "long_term" closings are counted apart (``closed_explained``,
 ``closed_long_term``), never as solved. A callback not answered by its link's
@@ -43,16 +35,117 @@ from shared import workdays
 from shared.workdays import SHANGHAI
 
 SATISFIED = ("满意", "基本满意")
-SUBMIT_WITHIN_WORKING_DAYS = 2  # Hanzhong: a problem sheet is reported within 2 working days
+# DOMAIN.md's example (Hanzhong: a problem sheet is reported within 2 working days); a deployment's
+# own submit stage is read from its profile (supervision.yaml ``stages.submit``), see submit_stage()
+SUBMIT_WITHIN_WORKING_DAYS = 2
+HANZHONG_SUBMIT = {"working_days": SUBMIT_WITHIN_WORKING_DAYS}
 
 
-# ---------------------------------------------------------------- working days (shared.workdays: the one calendar)
+# ---------------------------------------------------------------- submitted on time
+def submit_due(collected_at: datetime, within: Mapping[str, int]) -> datetime:
+    """The submit deadline after collection: ``{"working_days": n}`` ends at 24:00 (Shanghai) of
+    the n-th working day after the day of collection (the one calendar, 调休 included);
+    ``{"days": n}`` / ``{"hours": n}`` are clock time from the moment of collection."""
+    (unit, amount), = within.items()
+    if unit == "working_days":
+        return workdays.start_of_day(workdays.nth_working_day_after(workdays.local_date(collected_at), amount)
+                                     + timedelta(days=1))
+    hours = amount if unit == "hours" else 24 * amount
+    return collected_at.astimezone(timezone.utc) + timedelta(hours=hours)
+
+
 def submitted_on_time(collected_at: datetime, submitted_at: datetime,
-                      within: int = SUBMIT_WITHIN_WORKING_DAYS) -> bool:
-    """Submitted by the end of the ``within``-th working day after the day of collection (Shanghai)."""
-    collected = collected_at.astimezone(SHANGHAI).date()
-    submitted = submitted_at.astimezone(SHANGHAI).date()
-    return submitted <= workdays.nth_working_day_after(collected, within)
+                      within: Mapping[str, int] = HANZHONG_SUBMIT) -> bool:
+    """Submitted before the deployment's submit deadline after collection (:func:`submit_due`;
+    a deadline is the first instant that is late)."""
+    return submitted_at < submit_due(collected_at, within)
+
+
+def submit_stage(stages: Mapping[str, Mapping[str, int]], difficulty: str | None) -> Mapping[str, int] | None:
+    """The submit duration of the profile's stage for ``difficulty``; with the difficulty not known
+    yet, the one duration when every difficulty has the same (as in every shipped profile), else
+    None (measured once the appeal is classified). None too when the profile sets no submit stage."""
+    if not stages:
+        return None
+    if difficulty in stages:
+        return stages[difficulty]
+    distinct = {tuple(sorted(spec.items())) for spec in stages.values()}
+    return dict(distinct.pop()) if len(distinct) == 1 else None
+
+
+# ---------------------------------------------------------------- who is measured (docs/measures.md)
+# how a unit's hold of an appeal ended
+RETURNED, ESCALATED, MOVED, REPLIED = "returned", "escalated", "moved", "replied"
+# what became of one dispatch for the response rate
+RESPONDED, NOT_RESPONDED, PENDING, RETURNED_IN_TIME, WITHDRAWN = (
+    "responded", "not_responded", "pending", "returned_in_time", "withdrawn")
+COORDINATION_TYPES = ("office", "coordination")
+
+
+def is_new_dispatch(reason: str | None, unit: str | None, holding_unit: str | None) -> bool:
+    """Whether an ``appeal_dispatched`` is a dispatch that counts: every dispatch to a lead unit
+    (first, after a return, an office reassignment, a hand-over to a rung), except a reopen (重办)
+    that goes back to the unit that holds it."""
+    if unit is None:
+        return False  # the office's manual queue: dispatched to nobody
+    return not (reason == "reopened" and unit == holding_unit)
+
+
+def end_of_hold(reason: str | None) -> str:
+    """How the previous unit's hold ended when the appeal is dispatched elsewhere."""
+    return {"escalated": ESCALATED, "returned": RETURNED}.get(reason or "", MOVED)
+
+
+@dataclass(frozen=True)
+class DispatchFact:
+    made_at: datetime
+    accept_due_at: datetime | None = None
+    accepted_at: datetime | None = None
+    returned_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_kind: str | None = None
+
+
+def dispatch_response(d: DispatchFact, now: datetime) -> str:
+    """What one dispatch counts as in the response rate, as of ``now`` (the report's generation).
+
+    In this order: returned (退单) by the deadline -> ``returned_in_time`` (out of both sides,
+    counted apart); accepted by its own deadline (or accepted, no deadline known) -> ``responded``;
+    still held, not accepted and inside its deadline (or none known yet) -> ``pending`` (shown,
+    out of both sides); moved away by the office, unaccepted, before its deadline ->
+    ``withdrawn`` (out of both sides); anything else (accepted late, returned late, taken by
+    escalation before acceptance, never accepted past the deadline) -> ``not_responded``.
+    """
+    due = d.accept_due_at
+    if d.returned_at is not None and (due is None or d.returned_at <= due):
+        return RETURNED_IN_TIME
+    if d.accepted_at is not None and (due is None or d.accepted_at <= due):
+        return RESPONDED
+    if d.accepted_at is None and d.end_kind is None and (due is None or now < due):
+        return PENDING
+    if (d.accepted_at is None and d.end_kind == MOVED and d.ended_at is not None
+            and (due is None or d.ended_at <= due)):
+        return WITHDRAWN
+    return NOT_RESPONDED
+
+
+def counts_for_resolution(end_kinds: list[str | None]) -> bool:
+    """A unit counts an appeal it held as lead in its resolution rate unless it left it by a
+    return (``end_kinds``: how each of its holds of the appeal ended)."""
+    return any(kind != RETURNED for kind in end_kinds)
+
+
+def is_coordination(code: str | None, units: Mapping[str, Mapping], office: str | None = None) -> bool:
+    """The supervising office and the city / province rungs: reported apart, never ranked."""
+    if code is None:
+        return False
+    return code == office or (units.get(code) or {}).get("type") in COORDINATION_TYPES
+
+
+def colour_as_of(changes: list[tuple[datetime, str | None]], instant: datetime) -> str | None:
+    """The colour an appeal had just before ``instant`` (a period's end), from its changes."""
+    before = [(at, colour) for at, colour in changes if at < instant]
+    return max(before, key=lambda pair: pair[0])[1] if before else None
 
 
 # ---------------------------------------------------------------- periods
@@ -235,18 +328,21 @@ def reopen_reason(solved: bool, satisfaction: str) -> str:
 RATES: dict[str, tuple[str, str, str]] = {
     # key: (numerator count, denominator count, default Chinese label)
     "submitted_on_time": ("submitted_on_time", "collected", "按时报送率"),
-    "response": ("responded", "dispatched", "响应率"),
+    "response": ("responded", "response_counted", "响应率"),
     "resolution": ("solved", "received", "办结率"),
     "on_time": ("closed_on_time", "closed", "期限内解决率"),
     "satisfaction": ("satisfied", "answered", "满意率"),
     "solved_7d": ("solved_7d", "received", "一周内解决率"),
     "solved_60d": ("solved_60d", "received", "两月内解决率"),
 }
-COUNTS = ("collected", "submitted_on_time", "dispatched", "responded", "received", "solved", "closed",
+COUNTS = ("collected", "submitted_on_time", "dispatched", "pending", "returned_in_time", "withdrawn",
+          "response_counted", "responded", "not_responded", "received", "solved", "closed",
           "closed_on_time", "closed_explained", "closed_long_term", "answered", "satisfied", "unanswered",
-          "solved_7d", "solved_60d", "returns", "overdue_escalations")
+          "solved_7d", "solved_60d", "returns", "overdue", "overdue_escalations")
 COUNT_LABELS = {
-    "collected": "收集数", "submitted_on_time": "按时报送数", "dispatched": "交办数", "responded": "按时签收数",
+    "collected": "收集数", "submitted_on_time": "按时报送数", "dispatched": "交办数", "pending": "待签收（期限内）",
+    "returned_in_time": "期限内退单", "withdrawn": "签收前改派", "response_counted": "计入响应率的交办",
+    "responded": "按时签收数", "not_responded": "未按时签收", "overdue": "超期次数",
     "received": "新增诉求", "solved": "已解决", "closed": "办结数", "closed_on_time": "期限内办结",
     "closed_explained": "解释说明办结", "closed_long_term": "纳入长期规划", "answered": "回访数",
     "satisfied": "满意及基本满意", "unanswered": "回访未应答", "solved_7d": "一周内解决", "solved_60d": "两月内解决",

@@ -1,15 +1,18 @@
 """Assessment's use cases: facts from events, callbacks and their links, closing and reopening.
 
 Each event handler records the fact it carries in ``appeal_facts`` (or a row of
-``returns`` / ``escalations``) in the unit of work's transaction (which keeps the
-inbox), taking the time of the fact from ``event.time``. A callback records its answer and the
+``returns`` / ``escalations``), and the history the measures need (a row per dispatch in
+``dispatch_facts``, per stint in ``stint_facts``, per colour in ``colour_changes``: see
+``docs/measures.md``) in the unit of work's transaction (which keeps the inbox), taking
+the time of the fact from ``event.time``. A callback records its answer and the
 ``callback_recorded`` + ``appeal_closed`` / ``appeal_reopened`` events in the
 outbox in one transaction.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from sqlalchemy import bindparam, insert, select, update
@@ -17,13 +20,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services.assessment import domain
-from services.assessment.models import appeal_facts, callback_links, callbacks, escalations, outbox, returns
+from services.assessment.models import (appeal_facts, callback_links, callbacks, colour_changes, dispatch_facts,
+                                        escalations, outbox, returns, stint_facts)
+from shared.consumers import NotKnownYet
 from shared.db import bulk_update, dialect_name, insert_ignoring
 from shared.events import Event, make_event
 from shared.outbox import add_event
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 SERVICE = "assessment"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class Settings:
     part: dict
     units: dict  # code -> unit of units.yaml
     office: str
+    # the profile's submit stage per difficulty (supervision.yaml ``stages.submit``): empty, none set
+    submit_stages: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- facts
@@ -53,22 +61,41 @@ def _set(session: Session, appeal_id: str, **values: Any) -> None:
     session.execute(update(appeal_facts).where(appeal_facts.c.appeal_id == appeal_id).values(**values))
 
 
-def received_facts(row, event: Event) -> dict[str, Any]:
+def _on_time(collected_at, submitted_at, difficulty: str | None, submit_stages: dict) -> bool | None:
+    """Submitted on time by the profile's own submit stage; None: not measurable (no stage set,
+    or it differs by difficulty and the appeal is not classified yet)."""
+    within = domain.submit_stage(submit_stages, difficulty)
+    if within is None or collected_at is None or submitted_at is None:
+        return None
+    # SQLite hands back instants without their zone; they are stored in UTC
+    collected_at, submitted_at = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+                                  for moment in (collected_at, submitted_at))
+    return domain.submitted_on_time(collected_at, submitted_at, within)
+
+
+def received_facts(row, event: Event, submit_stages: dict | None = None) -> dict[str, Any]:
     data = event.data
     return {"credit_code": data["credit_code"], "enterprise_name": data["enterprise_name"], "title": data["title"],
             "district": data["district"], "category": row.category or data.get("category"),
             "contact": data.get("contact"), "collected_at": data["collected_at"],
             "submitted_at": data["submitted_at"],
-            "submitted_on_time": domain.submitted_on_time(data["collected_at"], data["submitted_at"])}
+            "submitted_on_time": _on_time(data["collected_at"], data["submitted_at"], row.difficulty,
+                                          submit_stages or {})}
 
 
-def dispatched_facts(row, event: Event) -> dict[str, Any]:
-    """The latest dispatch counts: its lead unit is the one measured; its acceptance starts afresh."""
+def dispatched_facts(row, event: Event, submit_stages: dict | None = None) -> dict[str, Any]:
+    """The appeal's row follows its latest dispatch (the desk-like view: lead unit, status, the
+    running deadlines); the measures read the dispatch and stint history instead."""
     data = event.data
     if data["dispatch_count"] < row.dispatch_count:
         return {}  # an older dispatch arriving late changes nothing
     values: dict[str, Any] = {"lead_unit": data["lead_unit"], "category": data["category"],
                               "difficulty": data["difficulty"], "dispatch_count": data["dispatch_count"]}
+    if row.first_unit is None and data["lead_unit"] is not None:
+        values["first_unit"] = data["lead_unit"]
+    if data["difficulty"] != row.difficulty and row.collected_at is not None:
+        values["submitted_on_time"] = _on_time(row.collected_at, row.submitted_at, data["difficulty"],
+                                               submit_stages or {})
     keeps_stage = data.get("reason") == "reopened" or (
         data.get("reason") in ("escalated", "assigned") and row.status in ("replied", "reopened"))
     if keeps_stage:
@@ -109,7 +136,7 @@ LOCK_FACTS = (select(appeal_facts).where(appeal_facts.c.appeal_id.in_(IDS))
 
 
 def record_facts(connection: Connection, events: list[Event],
-                 facts: Callable[[Any, Event], dict[str, Any]]) -> None:
+                 facts: Callable[..., dict[str, Any]], *args: Any) -> None:
     """Events about different appeals (a consumer's call), set-based: their rows are created
     empty where missing (one statement), locked (one), and changed by ``facts(row, event)``
     (one UPDATE per set of columns)."""
@@ -119,24 +146,91 @@ def record_facts(connection: Connection, events: list[Event],
     rows = {row.appeal_id: row for row in connection.execute(LOCK_FACTS, {"ids": ids})}
     changes: dict[tuple[str, ...], list[dict]] = {}
     for event in events:
-        values = facts(rows[event.data["appeal_id"]], event)
+        values = facts(rows[event.data["appeal_id"]], event, *args)
         if values:
             changes.setdefault(tuple(sorted(values)), []).append({"appeal_id": event.data["appeal_id"], **values})
     for rows_ in changes.values():
         bulk_update(connection, appeal_facts, "appeal_id", rows_)
 
 
-def on_received(session: Session, event: Event) -> bool:
+# ---------------------------------------------------------------- the history: dispatches, stints, colours
+def _holding(connection, appeal_id: str):
+    """The dispatch whose unit holds the appeal now (not ended), or None."""
+    return connection.execute(
+        select(dispatch_facts).where(dispatch_facts.c.appeal_id == appeal_id, dispatch_facts.c.end_kind.is_(None))
+        .order_by(dispatch_facts.c.seq.desc()).limit(1)).first()
+
+
+def _open_stint(connection, appeal_id: str, unit: str | None = None):
+    query = select(stint_facts).where(stint_facts.c.appeal_id == appeal_id, stint_facts.c.ended_at.is_(None))
+    if unit is not None:
+        query = query.where(stint_facts.c.unit == unit)
+    return connection.execute(query.order_by(stint_facts.c.started_at.desc(), stint_facts.c.id.desc())
+                              .limit(1)).first()
+
+
+def _end_hold(connection, dispatch, at: datetime, kind: str) -> None:
+    connection.execute(update(dispatch_facts).where(dispatch_facts.c.id == dispatch.id)
+                       .values(ended_at=at, end_kind=kind))
+    connection.execute(update(stint_facts).where(stint_facts.c.dispatch_id == dispatch.id,
+                                                 stint_facts.c.ended_at.is_(None))
+                       .values(ended_at=at, end_kind=kind))
+
+
+def _start_stint(connection, dispatch, at: datetime, *, reopened: bool) -> None:
+    """A reopen's stint keeps the reply deadline the unit had until supervision sets a new one."""
+    previous = connection.execute(
+        select(stint_facts.c.reply_due_at, stint_facts.c.reply_due_set_at)
+        .where(stint_facts.c.dispatch_id == dispatch.id)
+        .order_by(stint_facts.c.started_at.desc(), stint_facts.c.id.desc()).limit(1)).first()
+    connection.execute(insert(stint_facts).values(
+        appeal_id=dispatch.appeal_id, dispatch_id=dispatch.id, unit=dispatch.unit, started_at=at, reopened=reopened,
+        reply_due_at=previous.reply_due_at if previous else None,
+        reply_due_set_at=previous.reply_due_set_at if previous else None))
+
+
+def _colour(connection, appeal_id: str, colour: str | None, at: datetime) -> None:
+    connection.execute(insert(colour_changes).values(appeal_id=appeal_id, colour=colour, changed_at=at))
+
+
+def record_dispatch(connection, event: Event) -> None:
+    """A dispatch that counts starts a dispatch row and a stint, ending the previous unit's hold
+    (returned / escalated / moved); a reopen (重办) back to the holding unit is no new dispatch:
+    it continues the unit's dispatch with a new stint (when the callback did not start it)."""
+    data, at = event.data, event.time
+    known = connection.execute(select(dispatch_facts.c.id).where(
+        dispatch_facts.c.appeal_id == data["appeal_id"], dispatch_facts.c.seq >= data["dispatch_count"])).first()
+    if known is not None:
+        return  # this dispatch or a later one is known: an older one arriving late changes nothing
+    holding = _holding(connection, data["appeal_id"])
+    unit = data["lead_unit"]
+    if not domain.is_new_dispatch(data.get("reason"), unit, holding.unit if holding else None):
+        if unit is not None and _open_stint(connection, data["appeal_id"], unit) is None:
+            _start_stint(connection, holding, at, reopened=True)
+        return
+    if holding is not None:
+        _end_hold(connection, holding, at, domain.end_of_hold(data.get("reason")))
+    if unit is None:
+        return
+    dispatch_id = connection.execute(insert(dispatch_facts).values(
+        appeal_id=data["appeal_id"], seq=data["dispatch_count"], unit=unit, reason=data.get("reason") or "rule",
+        made_at=at).returning(dispatch_facts.c.id)).scalar_one()
+    connection.execute(insert(stint_facts).values(appeal_id=data["appeal_id"], dispatch_id=dispatch_id, unit=unit,
+                                                  started_at=at, reopened=False))
+
+
+def on_received(session: Session, event: Event, submit_stages: dict | None = None) -> bool:
     row = _facts(session, event.data["appeal_id"], lock=True)
-    _set(session, row.appeal_id, **received_facts(row, event))
+    _set(session, row.appeal_id, **received_facts(row, event, submit_stages))
     return True
 
 
-def on_dispatched(session: Session, event: Event) -> bool:
+def on_dispatched(session: Session, event: Event, submit_stages: dict | None = None) -> bool:
     row = _facts(session, event.data["appeal_id"], lock=True)
-    values = dispatched_facts(row, event)
+    values = dispatched_facts(row, event, submit_stages)
     if values:
         _set(session, row.appeal_id, **values)
+    record_dispatch(session, event)
     return True
 
 
@@ -148,15 +242,30 @@ def on_accepted(session: Session, event: Event) -> bool:
     if row.status in ("received", "queued", "dispatched", "reopened"):
         values["status"] = "accepted"
     _set(session, row.appeal_id, **values)
+    dispatch = session.execute(
+        select(dispatch_facts.c.id).where(dispatch_facts.c.appeal_id == row.appeal_id,
+                                          dispatch_facts.c.unit == event.data["unit"],
+                                          dispatch_facts.c.end_kind.is_(None))
+        .order_by(dispatch_facts.c.seq.desc()).limit(1)).first()
+    if dispatch is not None:
+        session.execute(update(dispatch_facts).where(dispatch_facts.c.id == dispatch.id,
+                                                     dispatch_facts.c.accepted_at.is_(None))
+                        .values(accepted_at=event.time))
     return True
 
 
 def on_replied(session: Session, event: Event, settings: Settings) -> bool:
-    """The reply is recorded and the enterprise is sent a fresh single-use callback link."""
+    """The reply is recorded (it ends the unit's stint and the stage: no colour from then on) and
+    the enterprise is sent a fresh single-use callback link."""
     data = event.data
     row = _facts(session, data["appeal_id"], lock=True)
     if row.status == "closed":
         return True
+    stint = _open_stint(session, row.appeal_id, data["unit"])
+    if stint is not None:
+        session.execute(update(stint_facts).where(stint_facts.c.id == stint.id).values(
+            replied_at=event.time, outcome=data["outcome"], ended_at=event.time, end_kind=domain.REPLIED))
+    _colour(session, row.appeal_id, None, event.time)
     expires_at = event.time + settings.link_valid
     nonce = domain.new_nonce()
     session.execute(update(callback_links).where(callback_links.c.appeal_id == row.appeal_id,
@@ -165,7 +274,7 @@ def on_replied(session: Session, event: Event, settings: Settings) -> bool:
     session.execute(insert(callback_links).values(nonce=nonce, appeal_id=row.appeal_id, expires_at=expires_at,
                                                   created_at=event.time, used_at=None, superseded=False))
     _set(session, row.appeal_id, replied_at=event.time, outcome=data["outcome"], status="replied",
-         lead_unit=row.lead_unit or data["unit"], callback_requested_at=event.time,
+         lead_unit=row.lead_unit or data["unit"], replied_unit=data["unit"], callback_requested_at=event.time,
          callback_expires_at=expires_at, callback_answered_at=None)
     token = domain.sign_link(settings.secret, row.appeal_id, expires_at, nonce)
     add_event(session, outbox, make_event("callback_requested", {
@@ -179,13 +288,56 @@ def on_returned(session: Session, event: Event) -> bool:
     _facts(session, event.data["appeal_id"])
     session.execute(insert(returns).values(event_id=event.id, appeal_id=event.data["appeal_id"],
                                            unit=event.data["unit"], returned_at=event.time))
+    dispatch = session.execute(
+        select(dispatch_facts).where(dispatch_facts.c.appeal_id == event.data["appeal_id"],
+                                     dispatch_facts.c.unit == event.data["unit"],
+                                     dispatch_facts.c.end_kind.is_(None))
+        .order_by(dispatch_facts.c.seq.desc()).limit(1)).first()
+    if dispatch is not None:
+        session.execute(update(dispatch_facts).where(dispatch_facts.c.id == dispatch.id)
+                        .values(returned_at=event.time))
+        _end_hold(session, dispatch, event.time, domain.RETURNED)
     return True
 
 
-def on_reclassified(session: Session, event: Event) -> bool:
+def on_reclassified(session: Session, event: Event, submit_stages: dict | None = None) -> bool:
     row = _facts(session, event.data["appeal_id"], lock=True)
-    _set(session, row.appeal_id, category=event.data["category"], difficulty=event.data["difficulty"])
+    values = {"category": event.data["category"], "difficulty": event.data["difficulty"]}
+    if event.data["difficulty"] != row.difficulty and row.collected_at is not None:
+        values["submitted_on_time"] = _on_time(row.collected_at, row.submitted_at, event.data["difficulty"],
+                                               submit_stages or {})
+    _set(session, row.appeal_id, **values)
     return True
+
+
+def record_deadline(connection, event: Event) -> None:
+    """An accept deadline belongs to the dispatch it measures, a reply deadline to the stint; the
+    colour a stage starts with goes into the colour history. A deadline for a dispatch not known
+    yet is retried (:class:`NotKnownYet`)."""
+    data, at = event.data, event.time
+    if data.get("colour"):
+        _colour(connection, data["appeal_id"], data["colour"], at)
+    if data["stage"] == "accept":
+        table, due, set_at = dispatch_facts, "accept_due_at", "accept_due_set_at"
+        order = (dispatch_facts.c.seq.desc(),)
+    elif data["stage"] == "reply":
+        table, due, set_at = stint_facts, "reply_due_at", "reply_due_set_at"
+        order = (stint_facts.c.started_at.desc(), stint_facts.c.id.desc())
+    else:
+        return  # a supervision order's or a rung's deadline does not enter the rates
+    query = select(table.c.id, table.c[set_at]).where(table.c.appeal_id == data["appeal_id"])
+    if data.get("unit"):
+        query = query.where(table.c.unit == data["unit"])
+    target = connection.execute(query.order_by(*order).limit(1)).first()
+    if target is None:
+        anything = connection.execute(select(table.c.id).where(table.c.appeal_id == data["appeal_id"]).limit(1))
+        if anything.first() is None:
+            raise NotKnownYet(f"{data['stage']} deadline of appeal {data['appeal_id']}: its dispatch is not known yet")
+        log.warning("%s deadline of appeal %s names unit %s, which holds no dispatch of it: not measured",
+                    data["stage"], data["appeal_id"], data.get("unit"))
+        return
+    if target[1] is None or at >= target[1]:
+        connection.execute(update(table).where(table.c.id == target[0]).values({due: data["due_at"], set_at: at}))
 
 
 def on_deadline_set(session: Session, event: Event) -> bool:
@@ -193,6 +345,7 @@ def on_deadline_set(session: Session, event: Event) -> bool:
     values = deadline_facts(row, event)
     if values:
         _set(session, row.appeal_id, **values)
+    record_deadline(session, event)
     return True
 
 
@@ -200,10 +353,13 @@ def on_colour_changed(session: Session, event: Event) -> bool:
     row = _facts(session, event.data["appeal_id"], lock=True)
     if row.colour_at is None or event.time >= row.colour_at:
         _set(session, row.appeal_id, colour=event.data["colour"], colour_at=event.time)
+    _colour(session, row.appeal_id, event.data["colour"], event.time)
     return True
 
 
 def on_escalated(session: Session, event: Event) -> bool:
+    """An ``escalations`` row, kept against the unit that held the appeal (overdue ones are its
+    deductions); the hand-over to the rung ends that unit's hold when dispatch re-dispatches."""
     row = _facts(session, event.data["appeal_id"])
     session.execute(insert(escalations).values(
         event_id=event.id, appeal_id=row.appeal_id, unit=event.data.get("unit") or row.lead_unit,
@@ -235,8 +391,9 @@ def record_callback(session: Session, appeal_id: str, answer: dict, *, channel: 
         raise InvalidInput("the callback cannot come before the reply",
                            {"called_at": [f"before the reply at {row.replied_at.isoformat()}"]})
     result = domain.callback_result(row.outcome, answer["solved"], answer["satisfaction"])
+    replied_unit = row.replied_unit or row.lead_unit  # the unit whose reply is called back
     session.execute(insert(callbacks).values(
-        appeal_id=appeal_id, unit=row.lead_unit, outcome=row.outcome, solved=answer["solved"],
+        appeal_id=appeal_id, unit=replied_unit, outcome=row.outcome, solved=answer["solved"],
         satisfaction=answer["satisfaction"], comment=answer.get("comment"), caller=caller, channel=channel,
         called_at=called_at, result=result))
     session.execute(update(callback_links).where(callback_links.c.appeal_id == appeal_id,
@@ -248,18 +405,29 @@ def record_callback(session: Session, appeal_id: str, answer: dict, *, channel: 
         "comment": answer.get("comment"), "caller": caller}, producer=SERVICE, now=now, correlation_id=correlation))
     reopen_count = row.reopen_count
     if result == "closed":
-        on_time = row.reply_due_at is None or row.replied_at is None or row.replied_at <= row.reply_due_at
+        # on time: the closing reply came by the reply deadline of the stint that gave it
+        stint = session.execute(
+            select(stint_facts.c.reply_due_at, stint_facts.c.replied_at)
+            .where(stint_facts.c.appeal_id == appeal_id, stint_facts.c.end_kind == domain.REPLIED)
+            .order_by(stint_facts.c.replied_at.desc(), stint_facts.c.id.desc()).limit(1)).first()
+        reply_due = stint.reply_due_at if stint is not None else row.reply_due_at
+        on_time = reply_due is None or row.replied_at is None or row.replied_at <= reply_due
         reply_days = None
         if row.replied_at is not None and row.submitted_at is not None:
             reply_days = (row.replied_at - row.submitted_at).total_seconds() / 86400
         _set(session, appeal_id, status="closed", closed_at=called_at, closed_outcome=row.outcome,
-             closed_on_time=on_time, closing_reply_days=reply_days, callback_answered_at=called_at)
+             closed_on_time=on_time, closing_reply_days=reply_days, callback_answered_at=called_at,
+             closed_unit=replied_unit)
+        _colour(session, appeal_id, None, called_at)
         add_event(session, outbox, make_event("appeal_closed", {
             "appeal_id": appeal_id, "outcome": row.outcome, "satisfaction": answer["satisfaction"],
-            "unit": row.lead_unit}, producer=SERVICE, now=now, correlation_id=correlation))
+            "unit": replied_unit}, producer=SERVICE, now=now, correlation_id=correlation))
     else:
         reopen_count += 1
         _set(session, appeal_id, status="reopened", reopen_count=reopen_count, callback_answered_at=called_at)
+        holding = _holding(session, appeal_id)
+        if holding is not None and _open_stint(session, appeal_id, holding.unit) is None:
+            _start_stint(session, holding, called_at, reopened=True)  # 重办: the same unit, a new stint
         add_event(session, outbox, make_event("appeal_reopened", {
             "appeal_id": appeal_id, "reason": domain.reopen_reason(answer["solved"], answer["satisfaction"]),
             "reopen_count": reopen_count, "unit": row.lead_unit}, producer=SERVICE, now=now,

@@ -1,9 +1,18 @@
 """The assessment service's tables: facts learnt from events, callbacks, links, outbox, inbox.
 
 ``appeal_facts`` holds one row per appeal with the timestamps and attributes the
-rates need; every rate is a ``count(*) FILTER (WHERE ...)`` over it, grouped by
-unit, category or district, so a report never loads appeals into Python. Each
-timestamp that bounds a period has its own index.
+appeal-level rates need (each appeal counted once). The history the unit-level
+measures need is kept beside it (``docs/measures.md``):
+
+* ``dispatch_facts``: one row per dispatch to a lead unit (the response rate is per dispatch);
+* ``stint_facts``: one row per stint, a unit's hold of the appeal from a dispatch (or a
+  reopen back to it) until it replied, returned it, or the appeal moved on;
+* ``colour_changes``: every colour the appeal took, with its time (none when no stage runs),
+  so the colour as of any instant is known.
+
+Every rate is a ``count(*) FILTER (WHERE ...)`` over these, grouped by unit, category or
+district, so a report never loads appeals into Python. Each timestamp that bounds a
+period has its own index.
 """
 from __future__ import annotations
 
@@ -26,7 +35,12 @@ appeal_facts = Table(
     Column("contact", JSON, nullable=True),
     Column("collected_at", DateTime(timezone=True), nullable=True),
     Column("submitted_at", DateTime(timezone=True), nullable=True),
-    Column("submitted_on_time", Boolean, nullable=True),  # within 2 working days of collection
+    Column("submitted_on_time", Boolean, nullable=True),  # within the profile's submit stage of collection
+    # the unit of the first dispatch (首派): submitted on time is shown on its row
+    Column("first_unit", String(64), nullable=True),
+    # the unit whose latest reply waits for (or got) its callback; the unit whose reply closed it
+    Column("replied_unit", String(64), nullable=True),
+    Column("closed_unit", String(64), nullable=True),
     # dispatch: the latest dispatch counts
     Column("lead_unit", String(64), nullable=True),
     Column("difficulty", String(1), nullable=True),
@@ -114,6 +128,55 @@ escalations = Table(
 )
 Index("ix_escalations_escalated_at", escalations.c.escalated_at)
 
+dispatch_facts = Table(
+    "dispatch_facts", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),  # appeal_dispatched.dispatch_count of the dispatch that made it
+    Column("unit", String(64), nullable=False),
+    Column("reason", String(16), nullable=False),  # rule / returned / assigned / escalated / reopened
+    Column("made_at", DateTime(timezone=True), nullable=False),
+    Column("accept_due_at", DateTime(timezone=True), nullable=True),
+    Column("accept_due_set_at", DateTime(timezone=True), nullable=True),
+    Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Column("returned_at", DateTime(timezone=True), nullable=True),
+    # how the unit's hold ended: returned / escalated (taken by a rung) / moved (the office
+    # reassigned it); null while the unit holds it (or it was closed in its hands)
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("end_kind", String(16), nullable=True),
+    UniqueConstraint("appeal_id", "seq", name="uq_dispatch_facts_appeal_seq"),
+)
+Index("ix_dispatch_facts_made_at", dispatch_facts.c.made_at)
+Index("ix_dispatch_facts_accept_due_at", dispatch_facts.c.accept_due_at)
+Index("ix_dispatch_facts_unit_appeal", dispatch_facts.c.unit, dispatch_facts.c.appeal_id)
+
+stint_facts = Table(
+    "stint_facts", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("dispatch_id", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("reopened", Boolean, nullable=False, default=False),  # a reopen (重办) back to the same unit
+    Column("reply_due_at", DateTime(timezone=True), nullable=True),
+    Column("reply_due_set_at", DateTime(timezone=True), nullable=True),
+    Column("replied_at", DateTime(timezone=True), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("end_kind", String(16), nullable=True),  # replied / returned / escalated / moved
+)
+Index("ix_stint_facts_appeal_id", stint_facts.c.appeal_id, stint_facts.c.started_at)
+Index("ix_stint_facts_reply_due_at", stint_facts.c.reply_due_at)
+
+colour_changes = Table(
+    "colour_changes", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("colour", String(8), nullable=True),  # null: no stage runs any more (replied, closed)
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_colour_changes_appeal_at", colour_changes.c.appeal_id, colour_changes.c.changed_at)
+
 published_reports = Table(
     "published_reports", metadata,
     Column("event_id", String(64), primary_key=True),
@@ -121,6 +184,8 @@ published_reports = Table(
     Column("period", String(16), nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=False),
     Column("published_by", String(128), nullable=False),
+    # the figures as published (the report document, JSON): what a later GET answers, frozen
+    Column("document", JSON, nullable=True),
     UniqueConstraint("report", "period", name="uq_published_reports_report_period"),
 )
 

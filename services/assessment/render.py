@@ -23,17 +23,28 @@ from shared.exports import xlsx_safe
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Serif CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
                 "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC", "Noto Sans SC")
 SUMMARY_LABELS = {
-    "new_appeals": "新增诉求", "resolved": "本期解决", "resolved_within_week": "其中一周内解决",
+    "new_appeals": "新增诉求", "dispatched": "本期交办", "pending": "其中待签收（期限内，不计入响应率）",
+    "returned_in_time": "其中期限内退单（不计入响应率）", "resolved": "本期解决", "resolved_within_week": "其中一周内解决",
     "resolved_within_deadline": "其中期限内解决", "closed": "本期办结", "closed_explained": "解释说明办结",
     "closed_long_term": "纳入长期规划", "callbacks_answered": "回访数", "callbacks_unanswered": "回访未应答",
     "overdue": "超期诉求",
 }
 COLOUR_LABELS = {"green": "绿色", "yellow": "黄色", "red": "红色", "none": "未赋码"}
 CSV_HEADER = ["栏目", "对象", "指标", "值"]
+# the counts shown beside each unit's rates (who is measured: docs/measures.md)
+UNIT_COUNTS = ("dispatched", "pending", "returned_in_time", "response_counted", "responded", "received", "solved",
+               "closed", "closed_explained", "closed_long_term", "answered", "unanswered", "returns", "overdue",
+               "overdue_escalations")
+COORDINATION_SECTION = "协调层级（督办、市级、省级；单列，不参与排名）"
 XLSX_PERCENT = "0.0%"
 
 
 def _local(moment) -> str:
+    if isinstance(moment, str):  # a published (frozen) report keeps its instants as ISO 8601 text
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
     if isinstance(moment, datetime):
         return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
     return "" if moment is None else str(moment)
@@ -50,13 +61,15 @@ def rows(report: dict) -> list[list]:
         out.append(["在办诉求（按颜色）", COLOUR_LABELS[colour], "件数", n])
     for key, value in report["overall"]["rates"].items():
         out.append(["总体指标", "全部", labels[key], ("rate", value)])
-    for unit in report["units"]:
-        item = f"{unit['name']}（{unit['unit']}）"
-        for key, value in unit["rates"].items():
-            out.append(["单位指标", item, labels[key], ("rate", value)])
-        for key in ("received", "closed", "answered", "unanswered", "returns", "overdue_escalations"):
-            out.append(["单位指标", item, COUNT_LABELS[key], unit["counts"][key]])
-        out.append(["单位指标", item, "得分", unit["score"]])
+    for section, entries in (("单位指标", report["units"]), (COORDINATION_SECTION, report.get("coordination", []))):
+        for unit in entries:
+            item = f"{unit['name']}（{unit['unit']}）"
+            for key, value in unit["rates"].items():
+                out.append([section, item, labels[key], ("rate", value)])
+            for key in UNIT_COUNTS:
+                out.append([section, item, COUNT_LABELS[key], unit["counts"][key]])
+            if "score" in unit:
+                out.append([section, item, "得分", unit["score"]])
     for entry in report["ranking"]:
         item = f"{entry['name']}（{entry['unit']}）"
         out.append([f"排名（{entry['group']}）", item, "名次", entry["rank"]])
@@ -111,16 +124,20 @@ def to_xlsx(report: dict) -> bytes:
         sheet.cell(sheet.max_row, 2).number_format = XLSX_PERCENT
     sheet["A1"].font = Font(bold=True, size=14)
 
-    units = book.create_sheet("单位")
     rate_keys = list(labels)
-    count_keys = ["received", "closed", "answered", "unanswered", "returns", "overdue_escalations"]
-    units.append(["单位代码", "单位", "分组", *[labels[k] for k in rate_keys], *[COUNT_LABELS[k] for k in count_keys],
-                  "得分"])
-    for unit in report["units"]:
-        units.append([unit["unit"], unit["name"], unit["group"], *[unit["rates"][k] for k in rate_keys],
-                      *[unit["counts"][k] for k in count_keys], unit["score"]])
-        for column in range(4, 4 + len(rate_keys)):
-            units.cell(units.max_row, column).number_format = XLSX_PERCENT
+    count_keys = list(UNIT_COUNTS)
+    for title, entries, scored in (("单位", report["units"], True),
+                                   ("协调层级", report.get("coordination", []), False)):
+        units = book.create_sheet(title)
+        if not scored:
+            units.append([COORDINATION_SECTION])
+        units.append(["单位代码", "单位", "分组", *[labels[k] for k in rate_keys],
+                      *[COUNT_LABELS[k] for k in count_keys], *(["得分"] if scored else [])])
+        for unit in entries:
+            units.append([unit["unit"], unit["name"], unit["group"], *[unit["rates"][k] for k in rate_keys],
+                          *[unit["counts"][k] for k in count_keys], *([unit["score"]] if scored else [])])
+            for column in range(4, 4 + len(rate_keys)):
+                units.cell(units.max_row, column).number_format = XLSX_PERCENT
 
     ranking = book.create_sheet("排名")
     ranking.append(["分组", "名次", "单位代码", "单位", "得分", "上期名次", "变化"])
@@ -230,7 +247,7 @@ def _environment() -> Environment:
 def to_html(report: dict) -> bytes:
     html = _environment().get_template("report.html.j2").render(
         r=report, charts=charts(report), summary_labels=SUMMARY_LABELS, colour_labels=COLOUR_LABELS,
-        count_labels=COUNT_LABELS)
+        count_labels=COUNT_LABELS, unit_counts=UNIT_COUNTS, coordination_section=COORDINATION_SECTION)
     return html.encode("utf-8")
 
 

@@ -3,18 +3,25 @@
 The numbers come from :mod:`measures` (SQL aggregation); the rates, scores,
 ranking, rectification list and targets from the pure rules of :mod:`domain`.
 The renderings (HTML, XLSX, CSV) read only this document, so all four formats
-carry the same numbers.
+carry the same numbers. The coordination rungs (the office, city, province) have a
+section of their own (``coordination``) and are never ranked. A published report is
+frozen: :func:`publish` stores the document, :func:`published` reads it back, and the
+service answers a published period with it whatever happened later.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.assessment import domain, measures
 from services.assessment.domain import Period
+from services.assessment.models import published_reports
 
 GROUP_NAMES = {"department": "部门", "locality": "属地"}
+COORDINATION_NAME = "协调层级（不参与排名）"
 REPORT_NAMES = {"weekly": "周报", "monthly": "月度通报"}
 
 
@@ -30,18 +37,22 @@ def unit_scores(session: Session, period: Period, part: dict, now: datetime) -> 
 
 
 def build(session: Session, kind: str, period: Period, previous: Period, part: dict, units: dict,
-          now: datetime) -> dict:
+          now: datetime, office: str | None = None) -> dict:
     scoring = part["scoring"]
     groups = {code: u["type"] for code, u in units.items() if u["type"] in GROUP_NAMES}
     counts, scores = unit_scores(session, period, part, now)
     _before_counts, before_scores = unit_scores(session, previous, part, now)
-    overall_counts = measures.overall(counts)
+    overall_counts = measures.overall(session, period, now)
     overall_rates = domain.rates(overall_counts)
 
-    unit_rows = []
-    for code in sorted(set(groups) | {c for c in counts if c != "未分类"}):
+    unit_rows, coordination_rows = [], []
+    for code in sorted(set(groups) | {c for c in counts if c != measures.UNKNOWN}):
         c = counts.get(code) or {n: 0 for n in measures.ALL_COUNTS}
         unit = units.get(code, {})
+        if domain.is_coordination(code, units, office):
+            coordination_rows.append({"unit": code, "name": unit.get("name", code), "group": COORDINATION_NAME,
+                                      "counts": c, "rates": domain.rates(c)})
+            continue
         unit_rows.append({"unit": code, "name": unit.get("name", code),
                           "group": GROUP_NAMES.get(unit.get("type"), "其他"),
                           "counts": c, "rates": domain.rates(c), "score": scores.get(code)})
@@ -73,6 +84,9 @@ def build(session: Session, kind: str, period: Period, previous: Period, part: d
         "labels": {key: rate_label(part, key) for key in domain.RATES},
         "summary": {
             "new_appeals": overall_counts["received"],
+            "dispatched": overall_counts["dispatched"],
+            "pending": overall_counts["pending"],
+            "returned_in_time": overall_counts["returned_in_time"],
             "resolved": overall_counts["resolved"],
             "resolved_within_week": overall_counts["resolved_within_week"],
             "resolved_within_deadline": overall_counts["resolved_within_deadline"],
@@ -81,11 +95,12 @@ def build(session: Session, kind: str, period: Period, previous: Period, part: d
             "closed_long_term": overall_counts["closed_long_term"],
             "callbacks_answered": overall_counts["answered"],
             "callbacks_unanswered": overall_counts["unanswered"],
-            "open_by_colour": measures.open_by_colour(session, period),
+            "open_by_colour": measures.open_by_colour(session, period, now),
             "overdue": overdue_total,
         },
         "overall": {"counts": overall_counts, "rates": overall_rates},
         "units": unit_rows,
+        "coordination": coordination_rows,
         "ranking": ranking,
         "rectification": rectification,
         "targets": domain.against_targets(overall_rates, part.get("targets") or {}),
@@ -94,3 +109,31 @@ def build(session: Session, kind: str, period: Period, previous: Period, part: d
         "overdue": overdue,
         "trend": trend,
     }
+
+
+# ---------------------------------------------------------------- frozen publications
+def _instant(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def frozen(report: dict) -> dict:
+    """The document as stored: JSON (instants as ISO 8601 text), the same as the JSON format."""
+    return json.loads(json.dumps(report, default=_instant, ensure_ascii=False))
+
+
+def publish(session: Session, kind: str, period: Period, report: dict, *, event_id: str, actor: str,
+            now: datetime) -> None:
+    """Store the published figures (the caller holds the transaction and emits the events)."""
+    session.execute(published_reports.insert().values(
+        event_id=event_id, report=kind, period=period.label, published_at=now, published_by=actor,
+        document={**frozen(report), "published_at": now.isoformat(), "published_by": actor}))
+
+
+def published(session: Session, kind: str, period: Period) -> dict | None:
+    """The figures as published for the period (None: not published, or published before the
+    figures were stored, when the report is computed afresh)."""
+    row = session.execute(select(published_reports.c.document).where(
+        published_reports.c.report == kind, published_reports.c.period == period.label)).first()
+    return None if row is None or row.document is None else row.document

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
@@ -27,7 +28,7 @@ from shared.events import SATISFACTION, Event, make_event
 from shared import periods
 from shared.openapi import BEARER, build_spec, error, json_content, query
 from shared.outbox import OutboxRelay, add_event
-from shared.profile import load_part, load_units, profile_dir
+from shared.profile import load_part, load_units, part_schema, profile_dir
 from shared.errors import Conflict, DomainError, Forbidden, InvalidInput
 from shared.web import error_response, http, json_body, json_response
 
@@ -55,16 +56,28 @@ class AssessmentSettings(DependencyProvider):
         directory = profile_dir(config)
         part = load_part(directory, "assessment", AssessmentPart)
         units = load_units(directory)
+        submit_stages = submit_stages_of(directory)
         secret = config.get("CALLBACK_SECRET") or DEMO_CALLBACK_SECRET
         if secret == DEMO_CALLBACK_SECRET:
             log.warning("CALLBACK_SECRET is not set: callback links are signed with the demo key")
         self.settings = handlers.Settings(
             secret=secret, link_base_url=part["callback"]["link_base_url"],
             link_valid=timedelta(hours=part["callback"]["link_valid_hours"]), part=part,
-            units={u["code"]: u for u in units["units"]}, office=units["office"])
+            units={u["code"]: u for u in units["units"]}, office=units["office"], submit_stages=submit_stages)
 
     def get_dependency(self, worker_ctx) -> handlers.Settings:
         return self.settings
+
+
+def submit_stages_of(directory) -> dict:
+    """The deployment's submit stage (collection -> submission) per difficulty, where the profile
+    writes it: ``stages.submit`` of ``supervision.yaml`` (Baoding 7 days, Hangzhou 1 working day,
+    Hanzhong 2 working days), read through that part's own schema. Empty when the profile has
+    no supervision part or sets no submit stage: submitted on time is then not measured."""
+    schema = part_schema("supervision")
+    if schema is None or not (Path(directory) / "supervision.yaml").exists():
+        return {}
+    return dict(load_part(directory, "supervision", schema)["stages"].get("submit") or {})
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -117,11 +130,13 @@ class AssessmentService(base.OperableService):
 
     @consume("intake", "appeal_received")
     def on_received(self, batch: Batch):
-        handlers.record_facts(batch.connection, batch.events, handlers.received_facts)
+        handlers.record_facts(batch.connection, batch.events, handlers.received_facts, self.settings.submit_stages)
 
     @consume("dispatch", "appeal_dispatched")
     def on_dispatched(self, batch: Batch):
-        handlers.record_facts(batch.connection, batch.events, handlers.dispatched_facts)
+        handlers.record_facts(batch.connection, batch.events, handlers.dispatched_facts, self.settings.submit_stages)
+        for event in batch.events:  # the history: a row per dispatch and per stint
+            handlers.record_dispatch(batch.connection, event)
 
     @consume("dispatch", "appeal_accepted")
     def on_accepted(self, batch: Batch):
@@ -137,11 +152,13 @@ class AssessmentService(base.OperableService):
 
     @consume("dispatch", "appeal_reclassified")
     def on_reclassified(self, batch: Batch):
-        self._record(batch, handlers.on_reclassified)
+        self._record(batch, handlers.on_reclassified, self.settings.submit_stages)
 
     @consume("supervision", "appeal_deadline_set")
     def on_deadline_set(self, batch: Batch):
         handlers.record_facts(batch.connection, batch.events, handlers.deadline_facts)
+        for event in batch.events:  # the deadline of the dispatch / stint it measures, the colour history
+            handlers.record_deadline(batch.connection, event)
 
     @consume("supervision", "appeal_colour_changed")
     def on_colour_changed(self, batch: Batch):
@@ -250,7 +267,7 @@ class AssessmentService(base.OperableService):
     def _build(self, kind: str, period: domain.Period, now) -> dict:
         started = time.perf_counter()
         report = reports.build(self.db.session, kind, period, _previous(period), self.settings.part,
-                               self.settings.units, now)
+                               self.settings.units, now, office=self.settings.office)
         REPORT_DURATION.labels(kind).observe(time.perf_counter() - started)
         return report
 
@@ -258,7 +275,8 @@ class AssessmentService(base.OperableService):
         self.auth.require(request, *READERS)
         period = _period(kind, request)
         fmt = schemas.ReportQuery().load(request.args.to_dict())["format"]
-        report = self._build(kind, period, self.clock(request))
+        # a published period answers with the figures as published (frozen), whatever came later
+        report = reports.published(self.db.session, kind, period) or self._build(kind, period, self.clock(request))
         if fmt == "json":
             return json_response(report)
         body = {"html": render.to_html, "csv": render.to_csv, "xlsx": render.to_xlsx}[fmt](report)
@@ -302,9 +320,7 @@ class AssessmentService(base.OperableService):
                 raise Conflict(f"the {kind} report of {period.label} was already published")
             event = make_event("report_published", {"report": kind, "period": period.label, "links": links,
                                                     "summary": summary}, producer="assessment", now=now)
-            session.execute(published_reports.insert().values(
-                event_id=event.id, report=kind, period=period.label, published_at=now,
-                published_by=actor))
+            reports.publish(session, kind, period, report, event_id=event.id, actor=actor, now=now)
             add_event(session, outbox, event)
             for entry in report["rectification"]:
                 add_event(session, outbox, make_event("unit_flagged", {
@@ -387,10 +403,10 @@ def openapi_document() -> dict:
             "security": BEARER, "parameters": [query(schemas.RatesQuery)],
             "responses": {"200": {"description": "counts and rates"}}}},
         "/api/v1/reports/weekly": {"get": {
-            "summary": "The weekly report (周报)", "security": BEARER, "parameters": [week, formats],
+            "summary": "The weekly report (周报); a published week answers with its figures as published", "security": BEARER, "parameters": [week, formats],
             "responses": report_responses}},
         "/api/v1/reports/monthly": {"get": {
-            "summary": "The monthly bulletin (月度通报)", "security": BEARER, "parameters": [month, formats],
+            "summary": "The monthly bulletin (月度通报); a published month answers with its figures as published", "security": BEARER, "parameters": [month, formats],
             "responses": report_responses}},
         "/api/v1/reports/weekly/publish": {"post": {
             "summary": "Publish the weekly report (office)", "security": BEARER, "parameters": [week],

@@ -52,7 +52,7 @@ def desk(client: ServiceClient, args) -> dict:
 def appeal(client: ServiceClient, person: domain.Person, appeal_id: str,
            names_of: Callable[[set[str]], dict[str, str]], unit_names: dict[str, str]) -> dict:
     """One appeal from every service that knows it, with its merged timeline. The dispatch view
-    decides who may see it (a unit only its own: the service answers 403 otherwise)."""
+    decides who may see it (a unit only its own: the service answers 404 otherwise, as for no appeal)."""
     office_like = person.service_role == "office"
     path = f"/api/v1/office/appeals/{appeal_id}" if office_like else f"/api/v1/desk/appeals/{appeal_id}"
     dispatch = client.get("dispatch", path)  # raises NotDeployed / ServiceRefused (403, 404)

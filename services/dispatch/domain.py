@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from shared.events import DIFFICULTIES, NATURES, OUTCOMES
-from shared.errors import Conflict, Forbidden, InvalidInput
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 from services.dispatch.profile import LOCALITY
 
@@ -49,6 +49,11 @@ class IllegalTransition(Conflict):
 
 class NotYours(Forbidden):
     code = "not_your_appeal"
+
+
+class NotVisible(NotFound):
+    """Another unit's appeal: answered as if it did not exist (404), as every service does, so a
+    unit learns nothing of appeals it neither leads nor co-handles."""
 
 
 # ---------------------------------------------------------------- reference data
@@ -229,7 +234,7 @@ class Appeal:
 
     def require_readable(self, unit: str) -> None:
         if not self.readable_by(unit):
-            raise NotYours(f"诉求 {self.id} 不是本单位（{unit}）牵头或协办的诉求")
+            raise NotVisible(f"没有诉求 {self.id}")  # the same answer as an appeal that does not exist
 
     def require_lead(self, unit: str, action: str) -> None:
         self.require_readable(unit)
@@ -297,6 +302,7 @@ class Appeal:
             raise InvalidInput("invalid reply", {"outcome": [f"must be one of {', '.join(OUTCOMES)}"]})
         before, self.status = self.status, REPLIED
         self.outcome, self.reply_text = outcome, reply_text
+        self.colour, self.colour_stage = None, None  # the reply ends the stage: nothing runs late now
         self.events.append(("appeal_replied", {"appeal_id": self.id, "unit": unit, "outcome": outcome,
                                                "reply_text": reply_text, "actor": actor}))
         self.changes.append(Change("replied", before, REPLIED, unit=unit, note=reply_text,
@@ -392,6 +398,7 @@ class Appeal:
             return False
         before, self.status = self.status, CLOSED
         self.outcome = outcome or self.outcome
+        self.colour, self.colour_stage = None, None  # closed: off the desk's colour and overdue filters
         self.changes.append(Change("closed", before, CLOSED, details={"outcome": outcome,
                                                                       "satisfaction": satisfaction}))
         return True
@@ -411,6 +418,10 @@ class Appeal:
         return True
 
     def set_colour(self, colour: str, stage: str | None) -> None:
+        """Supervision's colour of the running stage; a replied or closed appeal runs no stage (a
+        colour published before supervision heard of the reply changes nothing)."""
+        if self.status in (REPLIED, CLOSED):
+            return
         self.colour, self.colour_stage = colour, stage
 
 

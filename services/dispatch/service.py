@@ -223,7 +223,8 @@ def openapi_document(rules: domain.Rules | None = None) -> dict:
             "items": {"type": "array", "items": ref("Appeal")}, "total": {"type": "integer"},
             "page": {"type": "integer"}, "page_size": {"type": "integer"}}})}}
     detail = {"200": {"description": "the appeal with its history", "content": json_content(ref("AppealDetail"))},
-              "403": error("not this unit's appeal"), "404": error("no such appeal")}
+              "403": error("not a unit's token"),
+              "404": error("no such appeal, or another unit's (the same answer in every service)")}
 
     def action(summary: str, body: str, who: str = "the lead unit") -> dict:
         operation = {"summary": summary, "security": BEARER, "parameters": [appeal_id], "responses": {

@@ -181,7 +181,7 @@ def import_rows(session: Session, rows: Iterable[dict[str, Any]], *, now: dateti
 
 
 def list_appeals(session: Session, filters: dict, page: int, page_size: int,
-                 submitted_by: str | None = None) -> tuple[list[dict], int]:
+                 submitted_by: str | tuple[str, ...] | None = None) -> tuple[list[dict], int]:
     conditions = []
     for name in ("credit_code", "district", "category", "channel"):
         if filters.get(name):
@@ -191,7 +191,8 @@ def list_appeals(session: Session, filters: dict, page: int, page_size: int,
     if filters.get("submitted_to"):
         conditions.append(appeals.c.submitted_at < filters["submitted_to"])
     if submitted_by:
-        conditions.append(appeals.c.submitted_by == submitted_by)
+        mine = (submitted_by,) if isinstance(submitted_by, str) else tuple(submitted_by)
+        conditions.append(appeals.c.submitted_by.in_(mine))
     where = and_(True, *conditions)
     total = session.execute(select(func.count()).select_from(appeals).where(where)).scalar_one()
     rows = session.execute(select(appeals).where(where)

@@ -66,7 +66,7 @@ def _may_read(principal, appeal: dict) -> bool:
         return True
     if principal.role == "enterprise":
         return appeal["credit_code"] == principal.credit_code
-    return appeal["submitted_by"] == principal.actor
+    return appeal["submitted_by"] in principal.submitted_as  # a platform: its AMQP appeals too
 
 
 class Open311Catalogue(DependencyProvider):
@@ -152,7 +152,7 @@ class IntakeService(base.OperableService):
         filters = schemas.AppealFilters().load(request.args.to_dict())
         if "credit_code" in filters:
             filters["credit_code"] = domain.compact_credit_code(filters["credit_code"])
-        mine = None if principal.role in ("office", "enterprise") else principal.actor
+        mine = None if principal.role in ("office", "enterprise") else principal.submitted_as
         if principal.role == "enterprise":  # its own appeals, whoever entered them
             filters["credit_code"] = principal.credit_code
         items, total = handlers.list_appeals(self.db.session, filters, page, size, submitted_by=mine)
@@ -259,7 +259,7 @@ class IntakeService(base.OperableService):
         def produce():
             principal = self._api_key(request.args)
             query = schemas.Open311Query().load(request.args.to_dict())
-            mine = None if principal.role == "office" else principal.actor
+            mine = None if principal.role == "office" else principal.submitted_as
             if query["service_request_id"]:
                 found = [self._visible(principal, i) for i in query["service_request_id"]]
             else:

@@ -48,6 +48,21 @@ def test_a_unit_token_must_name_its_unit(tmp_path):
         load_tokens(path)
 
 
+def test_a_platform_token_submits_as_itself_and_as_its_upstream_sources(tmp_path):
+    path = tmp_path / "tokens.yaml"
+    path.write_text(f"tokens:\n  - sha256: {token_hash('p')}\n    role: platform\n    name: '12345'\n"
+                    "    upstream: [hotline]\n")
+    principal = load_tokens(path)[token_hash("p")]
+    assert principal.submitted_as == ("platform:12345", "platform:upstream/hotline")
+
+
+def test_only_a_platform_token_names_upstream_sources(tmp_path):
+    path = tmp_path / "tokens.yaml"
+    path.write_text(f"tokens:\n  - sha256: {token_hash('c')}\n    role: cadre\n    upstream: [hotline]\n")
+    with pytest.raises(TokenError, match="upstream"):
+        load_tokens(path)
+
+
 # ------------------------------------------------------------ the console's person tokens
 import json  # noqa: E402
 from datetime import datetime, timedelta, timezone  # noqa: E402

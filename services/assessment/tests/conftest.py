@@ -6,6 +6,7 @@ from sqlalchemy.orm import sessionmaker
 
 from services.assessment import domain, handlers
 from services.assessment.profile import AssessmentPart
+from services.assessment.service import submit_stages_of
 from shared.db import make_engine, migrate
 from shared.profile import DEFAULT_PROFILE, load_part, load_units
 
@@ -18,7 +19,8 @@ def settings() -> handlers.Settings:
     units = load_units(DEFAULT_PROFILE)
     return handlers.Settings(secret=SECRET, link_base_url="http://assessment.test/api/v1/callback",
                              link_valid=timedelta(hours=part["callback"]["link_valid_hours"]), part=part,
-                             units={u["code"]: u for u in units["units"]}, office=units["office"])
+                             units={u["code"]: u for u in units["units"]}, office=units["office"],
+                             submit_stages=submit_stages_of(DEFAULT_PROFILE))
 
 
 @pytest.fixture
@@ -38,6 +40,8 @@ def apply_event(session, settings, event) -> None:
     handler = getattr(handlers, name)
     if name == "on_replied":
         handler(session, event, settings)
+    elif name in ("on_received", "on_dispatched", "on_reclassified"):
+        handler(session, event, settings.submit_stages)
     else:
         handler(session, event)
 

@@ -138,6 +138,9 @@ PHASES: list[list] = [
 EXPECTED_W47 = {
     "summary": {
         "new_appeals": 5,  # A1..A5 submitted in the week
+        "dispatched": 6,  # A1, A2, A3, A4 to hrss, A4 again to district-a, A5: every dispatch counts
+        "pending": 0,  # on Mon 23 10:00 no dispatch of the week is unaccepted inside its deadline
+        "returned_in_time": 1,  # A4 at hrss: returned Thu 19 09:00, its acceptance due 19 11:00
         "resolved": 2,  # closed as solved in the week: A1 (19th), A3 (21st)
         "resolved_within_week": 2,  # A1 2.0 days, A3 3.98 days from submission to the closing reply
         "resolved_within_deadline": 1,  # A1 (18th <= 20th); A3 replied 21st after its due 19th
@@ -151,7 +154,9 @@ EXPECTED_W47 = {
     },
     "overall_rates": {
         "submitted_on_time": 4 / 5,  # collected 16th-19th: A1..A5; A2 late -> 0.8
-        "response": 3 / 5,  # dispatched in the week: A1 A2 A3 A4(2nd) A5; on time A1 A3 A4 -> 0.6
+        # per dispatch: 6 made in the week, A4's to hrss returned within its deadline is out of both
+        # sides; of A1 A2 A3 A4(district-a) A5, accepted by the deadline A1 A3 A4 -> 3 / 5 = 0.6
+        "response": 3 / 5,
         "resolution": 2 / 5,  # received 5, closed as solved A1 A3 -> 0.4
         "on_time": 2 / 3,  # closed A1 A2 A3; by the deadline A1 A2 -> 0.667
         "satisfaction": 3 / 5,  # answered 5: 满意 A1, 基本满意 A2, 满意 A3 -> 0.6
@@ -162,11 +167,14 @@ EXPECTED_W47 = {
         "tax": {"submitted_on_time": 1 / 2, "response": 1 / 2, "resolution": 1 / 2, "on_time": 2 / 2,
                 # callbacks on tax's replies: A6 不满意, A1 满意, A2 基本满意 -> 2 / 3
                 "satisfaction": 2 / 3, "solved_7d": 1 / 2, "solved_60d": 1 / 2},
-        "district-a": {"submitted_on_time": 2 / 2, "response": 2 / 2, "resolution": 1 / 2, "on_time": 0 / 1,
+        # submitted on time shows on the row of the first dispatch's unit (首派): A3 (A4's went to hrss)
+        "district-a": {"submitted_on_time": 1 / 1, "response": 2 / 2, "resolution": 1 / 2, "on_time": 0 / 1,
                        "satisfaction": 1 / 2, "solved_7d": 1 / 2, "solved_60d": 1 / 2},
         "nanzheng": {"submitted_on_time": 1 / 1, "response": 0 / 1, "resolution": 0 / 1, "on_time": None,
                      "satisfaction": None, "solved_7d": 0 / 1, "solved_60d": 0 / 1},
-        "hrss": {"submitted_on_time": None, "response": None, "resolution": None, "on_time": None,
+        # hrss: A4 was first dispatched to it (submitted on time: 1 / 1); its dispatch was returned
+        # within the deadline (no response counted) and A4 left it by a return (no resolution)
+        "hrss": {"submitted_on_time": 1 / 1, "response": None, "resolution": None, "on_time": None,
                  "satisfaction": None, "solved_7d": None, "solved_60d": None},
     },
     "unit_counts": {"hrss": {"returns": 1, "unanswered": 1}, "nanzheng": {"overdue_escalations": 1}},

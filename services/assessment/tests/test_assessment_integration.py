@@ -10,7 +10,8 @@ from openpyxl import load_workbook
 
 from services.assessment.models import callbacks, inbox, outbox
 from services.assessment.service import AssessmentService
-from services.assessment.tests import dataset
+from services.assessment import render
+from services.assessment.tests import dataset, stints
 from shared.events import Event
 from shared.testing import EventTap, wait_for, count_rows as count
 from shared.topology import events_exchange
@@ -342,3 +343,75 @@ def test_the_enterprise_answers_in_its_browser_through_the_html_form(assessment,
     forged = requests.get(f"{assessment}/api/v1/callback/{token[:-3]}xyz", headers=browser)
     assert forged.status_code == 403 and "无效" in forged.text
     assert count(db, callbacks, callbacks.c.channel == "link") == 1
+
+
+# ---------------------------------------------------------------- who is measured, through the broker
+def play_events(amqp_uri, db, steps) -> None:
+    events = [step for step in steps if isinstance(step, Event)]
+    before = count(db, inbox)
+    publish(amqp_uri, *events)
+    handled(db, before + len(events))
+
+
+@pytest.fixture
+def escalated(assessment, amqp_uri, db):
+    """E1 of ``stints``: late at tax, escalated to the office and solved there (W48)."""
+    play_events(amqp_uri, db, stints.ESCALATED_TO_THE_OFFICE)
+    _kind, appeal_id, body = stints.ESCALATED_TO_THE_OFFICE[-1]
+    response = requests.post(f"{assessment}/api/v1/appeals/{appeal_id}/callback", json=body,
+                             headers={**auth(), "X-Suqiu-Now": stints.W48_NOW.isoformat()})
+    assert response.status_code == 201, response.text
+    return assessment
+
+
+def week_report(url: str, week: str, fmt: str, now) -> requests.Response:
+    response = requests.get(f"{url}/api/v1/reports/weekly", params={"week": week, "format": fmt},
+                            headers={**auth(), "X-Suqiu-Now": now.isoformat()})
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_the_unit_keeps_what_it_left_and_the_office_is_apart_in_all_four_formats(escalated):
+    # JSON: tax keeps its not-responded dispatch, its overdue, two overdue escalations (-2 each) and
+    # E1 unsolved (0 / 1); the office is in the coordination group, never ranked
+    report = week_report(escalated, "2026-W48", "json", stints.W48_NOW).json()
+    tax = next(u for u in report["units"] if u["unit"] == "tax")
+    assert (tax["counts"]["not_responded"], tax["counts"]["overdue"], tax["counts"]["overdue_escalations"],
+            tax["rates"]["resolution"], tax["score"]) == (1, 1, 2, 0.0, -4.0)
+    assert [u["unit"] for u in report["coordination"]] == ["office"]
+    assert "office" not in {u["unit"] for u in report["units"]} | {e["unit"] for e in report["ranking"]}
+    # CSV
+    text = week_report(escalated, "2026-W48", "csv", stints.W48_NOW).content.decode("utf-8-sig")
+    cells = {(r[0], r[1], r[2]): r[3] for r in list(csv.reader(io.StringIO(text)))[1:]}
+    coordination = render.COORDINATION_SECTION
+    assert cells[(coordination, "市助商稳企办（office）", "办结率")] == "100.0%"
+    assert (coordination, "市助商稳企办（office）", "得分") not in cells
+    assert (cells[("单位指标", "市税务局（tax）", "得分")], cells[("单位指标", "市税务局（tax）", "超期次数")],
+            cells[("单位指标", "市税务局（tax）", "响应率")]) == ("-4.0", "1", "0.0%")
+    # XLSX
+    book = load_workbook(io.BytesIO(week_report(escalated, "2026-W48", "xlsx", stints.W48_NOW).content))
+    assert "office" not in {row[0] for row in book["单位"].iter_rows(min_row=2, values_only=True)}
+    assert "office" in {row[0] for row in book["协调层级"].iter_rows(min_row=3, values_only=True)}
+    # HTML
+    html = week_report(escalated, "2026-W48", "html", stints.W48_NOW).text
+    assert coordination in html and "市助商稳企办（office）" in html
+
+
+def test_a_published_week_answers_with_its_figures_after_later_activity(assessment, amqp_uri, db):
+    play_events(amqp_uri, db, stints.SUNDAY_EVENING)
+    monday = {**auth(), "X-Suqiu-Now": stints.MONDAY_MORNING.isoformat()}
+    published = requests.post(f"{assessment}/api/v1/reports/weekly/publish", params={"week": "2026-W47"},
+                              headers=monday)
+    assert published.status_code == 201, published.text
+    play_events(amqp_uri, db, [stints.S1_ACCEPTED])  # Mon 23 11:00: S1 is no longer pending
+    later = dataset.t(23, 12)
+    report = week_report(assessment, "2026-W47", "json", later).json()
+    nrp = next(u for u in report["units"] if u["unit"] == "nrp")
+    # as published Mon 23 09:00: S1 pending, S2 responded (1 / 1)
+    assert (report["summary"]["pending"], nrp["counts"]["pending"], nrp["counts"]["responded"]) == (1, 1, 1)
+    text = week_report(assessment, "2026-W47", "csv", later).content.decode("utf-8-sig")
+    cells = {(r[0], r[1], r[2]): r[3] for r in list(csv.reader(io.StringIO(text)))[1:]}
+    assert cells[("概况", "全部", "其中待签收（期限内，不计入响应率）")] == "1"
+    # the unpublished W48 is computed afresh
+    fresh = week_report(assessment, "2026-W48", "json", later).json()
+    assert datetime.fromisoformat(fresh["generated_at"]) == later

@@ -155,10 +155,12 @@ def test_a_callback_without_a_time_happens_now():
 
 
 # ---------------------------------------------------------------- rates
-# A hand-made unit: 10 collected, 9 on time; 8 dispatched, 6 accepted by the deadline;
+# A hand-made unit: 10 collected, 9 on time; 10 dispatched: 1 pending and 1 returned within the
+# acceptance deadline (out of both sides), 8 counted, 6 accepted by the deadline;
 # 10 received, 7 solved (5 within 7 days, 7 within 60); 8 closed, 6 by the deadline;
 # 12 callbacks answered, 7 满意 + 3 基本满意; 1 return, 2 overdue escalations.
-COUNTS = {"collected": 10, "submitted_on_time": 9, "dispatched": 8, "responded": 6, "received": 10, "solved": 7,
+COUNTS = {"collected": 10, "submitted_on_time": 9, "dispatched": 10, "pending": 1, "returned_in_time": 1,
+          "response_counted": 8, "responded": 6, "received": 10, "solved": 7,
           "closed": 8, "closed_on_time": 6, "answered": 12, "satisfied": 10, "solved_7d": 5, "solved_60d": 7,
           "returns": 1, "overdue_escalations": 2}
 
@@ -233,3 +235,102 @@ def test_the_three_100_percent_targets_show_the_gap():
                                   {"submitted_on_time": 1.0, "resolution": 1.0, "satisfaction": 1.0})
     assert [(r["rate"], r["met"], r["gap"]) for r in rows] == [
         ("submitted_on_time", True, 0.0), ("resolution", False, 0.1), ("satisfaction", False, None)]
+
+
+# ---------------------------------------------------------------- submitted on time: the profile's own stage
+def test_baodings_seven_calendar_days_run_from_the_moment_of_collection():
+    collected = cst(2026, 9, 30, 10)  # Wed; 7 days (clock time), the holiday counts: Wed 7 Oct 10:00
+    assert domain.submit_due(collected, {"days": 7}) == cst(2026, 10, 7, 10)
+    assert domain.submitted_on_time(collected, cst(2026, 10, 7, 9, 59), {"days": 7})
+    assert not domain.submitted_on_time(collected, cst(2026, 10, 7, 10), {"days": 7})
+
+
+def test_hangzhous_one_working_day_skips_the_national_day_holiday():
+    # collected Wed 30 Sep; 1-7 Oct are holidays, Thu 8 Oct is the first working day after it
+    collected = cst(2026, 9, 30, 10)
+    assert domain.submit_due(collected, {"working_days": 1}) == cst(2026, 10, 9, 0)
+    assert domain.submitted_on_time(collected, cst(2026, 10, 8, 23, 59), {"working_days": 1})
+    assert not domain.submitted_on_time(collected, cst(2026, 10, 9, 0), {"working_days": 1})
+
+
+def test_hanzhongs_two_working_days_count_the_adjusted_saturday():
+    # collected Thu 8 Oct; Fri 9 (1), Sat 10 (2: an adjusted working day, 调休)
+    assert domain.submit_due(cst(2026, 10, 8, 9), {"working_days": 2}) == cst(2026, 10, 11, 0)
+
+
+def test_the_submit_stage_of_an_unclassified_appeal_is_the_one_all_difficulties_share():
+    same = {d: {"working_days": 2} for d in "ABCD"}
+    assert domain.submit_stage(same, None) == {"working_days": 2}
+    differing = {**same, "D": {"working_days": 5}}
+    assert domain.submit_stage(differing, None) is None
+    assert domain.submit_stage(differing, "D") == {"working_days": 5}
+    assert domain.submit_stage({}, "A") is None
+
+
+@pytest.mark.parametrize("profile, stage", [
+    ("baoding", {"days": 7}), ("hangzhou", {"working_days": 1}), ("hanzhong", {"working_days": 2}),
+    ("demo", {"working_days": 2}), ("wuhan", None), ("huainan", None)])
+def test_each_profile_is_read_for_its_own_submit_stage(profile, stage):
+    from pathlib import Path
+
+    from services.assessment.service import submit_stages_of
+
+    directory = Path(__file__).resolve().parents[3] / "deploy" / "profiles" / profile
+    assert domain.submit_stage(submit_stages_of(directory), "B") == stage
+
+
+# ---------------------------------------------------------------- who is measured
+DUE = cst(2026, 11, 24, 10)
+MADE = cst(2026, 11, 23, 10)
+
+
+@pytest.mark.parametrize("fact, now, expected", [
+    (domain.DispatchFact(MADE, DUE, accepted_at=cst(2026, 11, 23, 14)), DUE, domain.RESPONDED),
+    (domain.DispatchFact(MADE, DUE, accepted_at=cst(2026, 11, 24, 11)), DUE, domain.NOT_RESPONDED),  # late
+    (domain.DispatchFact(MADE, DUE), cst(2026, 11, 24, 9), domain.PENDING),  # inside its deadline
+    (domain.DispatchFact(MADE, DUE), cst(2026, 11, 24, 10), domain.NOT_RESPONDED),  # the deadline passed
+    (domain.DispatchFact(MADE, None), cst(2026, 12, 24, 10), domain.PENDING),  # no deadline known yet
+    (domain.DispatchFact(MADE, DUE, returned_at=cst(2026, 11, 23, 12), ended_at=cst(2026, 11, 23, 12),
+                         end_kind=domain.RETURNED), DUE, domain.RETURNED_IN_TIME),
+    (domain.DispatchFact(MADE, DUE, returned_at=cst(2026, 11, 24, 12), ended_at=cst(2026, 11, 24, 12),
+                         end_kind=domain.RETURNED), DUE, domain.NOT_RESPONDED),  # returned late
+    (domain.DispatchFact(MADE, DUE, ended_at=cst(2026, 11, 23, 15), end_kind=domain.ESCALATED),
+     cst(2026, 11, 23, 16), domain.NOT_RESPONDED),  # taken by escalation before acceptance
+    (domain.DispatchFact(MADE, DUE, ended_at=cst(2026, 11, 23, 15), end_kind=domain.MOVED),
+     cst(2026, 11, 23, 16), domain.WITHDRAWN),  # the office moved it inside the deadline
+])
+def test_each_dispatch_counts_in_the_response_rate_as_the_definition_says(fact, now, expected):
+    assert domain.dispatch_response(fact, now) == expected
+
+
+def test_a_reopen_to_the_same_unit_is_no_new_dispatch_and_to_another_unit_is():
+    assert not domain.is_new_dispatch("reopened", "tax", "tax")
+    assert domain.is_new_dispatch("reopened", "hrss", "tax")
+    assert domain.is_new_dispatch("escalated", "office", "tax")
+    assert not domain.is_new_dispatch("rule", None, None)  # the office's manual queue
+
+
+def test_how_the_previous_hold_ends_follows_the_reason_of_the_next_dispatch():
+    assert [domain.end_of_hold(r) for r in ("escalated", "returned", "assigned")] == [
+        domain.ESCALATED, domain.RETURNED, domain.MOVED]
+
+
+def test_an_appeal_counts_in_a_units_resolution_unless_it_left_by_a_return():
+    assert domain.counts_for_resolution([domain.ESCALATED])
+    assert domain.counts_for_resolution([None])
+    assert not domain.counts_for_resolution([domain.RETURNED])
+    assert domain.counts_for_resolution([domain.RETURNED, None])  # returned, and held again later
+
+
+def test_the_office_and_the_coordination_rungs_are_the_coordination_group():
+    units = {"tax": {"type": "department"}, "city": {"type": "coordination"}, "office": {"type": "office"},
+             "district-a": {"type": "locality"}}
+    assert [domain.is_coordination(c, units, "office") for c in ("tax", "city", "office", "district-a")] == [
+        False, True, True, False]
+
+
+def test_the_colour_as_of_an_instant_is_the_last_change_before_it():
+    changes = [(cst(2026, 10, 8, 10), "green"), (cst(2026, 10, 9, 10), "red"), (cst(2026, 10, 12, 9), "green")]
+    assert domain.colour_as_of(changes, cst(2026, 10, 12, 0)) == "red"  # the end of W41
+    assert domain.colour_as_of(changes, cst(2026, 10, 13, 0)) == "green"
+    assert domain.colour_as_of(changes, cst(2026, 10, 8, 10)) is None  # nothing before it

@@ -118,12 +118,6 @@ def test_the_beijing_scheme_scores_the_same_facts_on_three_rates(week47, setting
     assert nanzheng == pytest.approx(-1.0)
 
 
-def test_the_overall_counts_are_the_sum_of_the_units_and_the_direct_query_agrees(week47):
-    session, report = week47
-    direct = measures.counts_by(session, domain.week_period("2026-W47"), None, dataset.NOW)[measures.OVERALL]
-    assert direct == report["overall"]["counts"]
-
-
 def test_a_reopen_dispatch_keeps_the_response_already_measured(sessions, settings):
     from services.assessment.models import appeal_facts
     from sqlalchemy import select

@@ -175,8 +175,12 @@ def test_a_unit_token_can_neither_read_nor_act_on_another_units_appeal(dispatch,
                          ("escalation-request", {"note": "n"})):
         answers[action] = post(dispatch, f"{path}/{action}", "t-unit-tax", body).status_code
     desk = requests.get(f"{dispatch}/api/v1/desk", headers=auth("t-unit-tax")).json()
-    assert answers == {"read": 403, "accept": 403, "progress": 403, "reply": 403, "return": 403,
-                       "escalation-request": 403}
+    # another unit's appeal is answered as one that does not exist, as supervision and intake answer
+    missing = requests.get(f"{dispatch}/api/v1/desk/appeals/SQ20261123-9999999999", headers=auth("t-unit-tax"))
+    assert answers == {"read": 404, "accept": 404, "progress": 404, "reply": 404, "return": 404,
+                       "escalation-request": 404}
+    assert (missing.status_code, missing.json()["error"]) == (404, requests.get(
+        f"{dispatch}{path}", headers=auth("t-unit-tax")).json()["error"])
     assert (desk["total"], count(db, outbox), count(db, history)) == (0, *before)
 
 
@@ -233,6 +237,29 @@ def test_the_desk_filters_by_colour_overdue_status_and_category(dispatch, amqp_u
     assert len(ids(page_size=1)) == 1
     assert requests.get(f"{dispatch}/api/v1/desk", params={"status": "lost"},
                         headers=auth("t-unit-hrss")).status_code == 400
+
+
+def test_a_closed_appeal_leaves_the_desks_overdue_list(dispatch, amqp_uri, tap, db):
+    """Fix 5 of issue 13: red while it ran, then closed by assessment: no longer overdue on the desk."""
+    received(amqp_uri, tap)
+    events_of(tap, "appeal_dispatched", 1)
+    publish(amqp_uri, fact("appeal_colour_changed", "supervision",
+                           {"appeal_id": LABOUR["appeal_id"], "colour": "red", "previous": "yellow",
+                            "unit": "hrss", "stage": "accept"}))
+    settled(amqp_uri, db, "on_appeal_colour_changed")
+
+    def overdue() -> list[str]:
+        body = requests.get(f"{dispatch}/api/v1/desk", params={"overdue": "true"}, headers=auth("t-unit-hrss")).json()
+        return [a["id"] for a in body["items"]]
+
+    assert overdue() == [LABOUR["appeal_id"]]
+    assert post(dispatch, f"/api/v1/desk/appeals/{LABOUR['appeal_id']}/accept", "t-unit-hrss", {}).status_code == 200
+    assert post(dispatch, f"/api/v1/desk/appeals/{LABOUR['appeal_id']}/reply", "t-unit-hrss",
+                {"outcome": "solved", "reply_text": "已协调解决"}).status_code == 200
+    publish(amqp_uri, fact("appeal_closed", "assessment", {"appeal_id": LABOUR["appeal_id"], "outcome": "solved",
+                                                          "satisfaction": "满意", "unit": "hrss"}))
+    settled(amqp_uri, db, "on_appeal_closed")
+    assert (appeal_row(db, LABOUR["appeal_id"]).status, overdue()) == ("closed", [])
 
 
 # ---------------------------------------------------------------- the office

@@ -2,7 +2,7 @@
 import pytest
 
 from services.dispatch import domain
-from services.dispatch.domain import IllegalTransition, NotYours
+from services.dispatch.domain import IllegalTransition, NotVisible, NotYours
 from services.dispatch.profile import DispatchPart
 from shared.profile import DEFAULT_PROFILE, load_part, load_units
 from shared.errors import InvalidInput
@@ -144,10 +144,11 @@ def test_a_co_unit_may_read_but_not_act(rules, act):
         act(appeal, rules)
 
 
-def test_another_unit_may_not_read(rules):
+def test_another_unit_may_not_read_and_is_told_there_is_no_such_appeal(rules):
     appeal = appeal_at(rules, "accepted")
-    with pytest.raises(NotYours):
+    with pytest.raises(NotVisible) as refused:
         appeal.require_readable("tax")
+    assert (refused.value.code, refused.value.message) == ("not_found", "没有诉求 SQ1")
 
 
 def test_a_reply_carries_its_outcome_and_text(rules):
@@ -272,6 +273,16 @@ def test_a_colour_is_kept_and_red_is_overdue(rules):
     appeal = appeal_at(rules, "accepted")
     appeal.set_colour("red", "accept")
     assert (appeal.colour, appeal.events) == ("red", [])
+
+
+def test_the_closing_ends_the_stage_and_its_colour(rules):
+    appeal = appeal_at(rules, "accepted")
+    appeal.set_colour("red", "reply")
+    appeal.reply("hrss", "solved", "已解决")
+    assert appeal.colour is None
+    appeal.set_colour("red", "reply")  # published before supervision heard of the reply
+    appeal.close("solved", "满意")
+    assert (appeal.status, appeal.colour, appeal.colour_stage) == ("closed", None, None)
 
 
 # ---------------------------------------------------------------- HTTP bodies and documents

@@ -195,6 +195,21 @@ def test_a_redelivered_upstream_message_makes_one_appeal(intake, amqp_uri, tap, 
     assert (count(db, appeals), len(tap.of_type("appeal_received"))) == (1, 1)
 
 
+def test_a_platform_lists_and_reads_the_appeals_it_sent_over_amqp_and_no_other(intake, amqp_uri, tap, db):
+    """Fix 6 of issue 13: t-platform speaks for the upstream source message_board (tests/tokens.yaml)."""
+    with settled("intake", 2):
+        publish_upstream(amqp_uri, upstream_body("MB-PL-1"), message_id="mb-pl-1")
+        publish_upstream(amqp_uri, {**upstream_body("HL-PL-2"), "channel": "hotline"}, message_id="hl-pl-2")
+    received_events(tap, 2)
+    listing = requests.get(f"{intake}/api/v1/appeals", headers=auth("t-platform")).json()
+    assert [(a["external_id"], a["submitted_by"]) for a in listing["items"]] == [
+        ("MB-PL-1", "platform:upstream/message_board")]
+    mine, other = listing["items"][0]["id"], next(
+        e["data"]["appeal_id"] for e in tap.of_type("appeal_received") if e["data"]["channel"] == "hotline")
+    assert requests.get(f"{intake}/api/v1/appeals/{mine}", headers=auth("t-platform")).status_code == 200
+    assert requests.get(f"{intake}/api/v1/appeals/{other}", headers=auth("t-platform")).status_code == 404
+
+
 def test_an_upstream_envelope_is_read_as_well(intake, amqp_uri, tap):
     envelope = {"specversion": "1.0", "id": "evt-77", "type": "appeal_submitted", "source": "provincial-platform",
                 "time": "2026-11-20T03:00:00Z", "data": upstream_body("P-77")}
