@@ -342,14 +342,31 @@ class OutboxRelay(BackgroundLoop):
         self.listen_url = config.get("OUTBOX_LISTEN_URL") or None
 
     def start(self) -> None:
-        with Connection(self.amqp_uri, connect_timeout=5) as connection:
-            declare_all(connection)
+        self._declare_topology()
         self.publisher = OutboxPublisher(self.amqp_uri)
         self.engine = database_of(self.container).engine
         if self.enabled and self.listen and self.engine.dialect.name == "postgresql":
             self.listening = True
             self._listener = self.container.spawn_managed_thread(self._listen, identifier="outbox_listener")
         self.start_loop()
+
+    def _declare_topology(self, attempts: int = 4) -> None:
+        """The mesh's exchanges and queues, on a new connection each try: a cluster node that stops
+        while the service starts breaks the connection, the next try takes another node of the URL."""
+        import amqp
+        from kombu.exceptions import OperationalError
+
+        for attempt in range(1, attempts + 1):
+            try:
+                with Connection(self.amqp_uri, connect_timeout=5) as connection:
+                    declare_all(connection)
+                return
+            except (OSError, OperationalError, amqp.exceptions.ConnectionError) as exc:
+                if attempt == attempts:
+                    raise
+                log.warning("%s: declaring the topology failed (%s: %s); again on a new connection",
+                            self.container.service_name, type(exc).__name__, exc)
+                eventlet.sleep(0.5 * attempt)
 
     def stop(self) -> None:
         self.listening = False

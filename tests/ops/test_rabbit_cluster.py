@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 from scripts.mesh import Mesh
 from shared.db import normalise_url
 from shared.testing import TOKENS_FILE, free_port, wait_for
-from shared.topology import declare_all
+from shared.topology import declare_all, service_queue_name
 
 pytestmark = pytest.mark.integration
 
@@ -212,6 +212,14 @@ def test_one_node_of_three_stops_mid_run_and_nothing_is_lost_or_doubled(rabbit_c
     started = time.monotonic()
     try:
         mesh.start(timeout=120)
+
+        def consuming() -> bool:  # /healthz answers before the consumers have declared and attached
+            with Connection(url) as conn:
+                channel = conn.channel()
+                return all(channel.queue_declare(service_queue_name(name), passive=True).consumer_count
+                           for name in SERVICES)
+
+        wait_for(consuming, 120, interval=0.5, message="every service consuming its queue")
         timeline["mesh_up_s"] = round(time.monotonic() - started, 1)
 
         def stop_node_one() -> None:
