@@ -20,6 +20,9 @@ TOOLS=(
   "/usr/bin/chromium chromium"
   # Chinese text in the browser tests' screenshots (and the reports' charts)
   "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc fonts-noto-cjk"
+  # tests/ops/test_pgbouncer.py: two replicas of the mesh through PgBouncer in transaction mode
+  # (scripts/pgbouncer.py starts one of its own; the package's service is not needed)
+  "/usr/sbin/pgbouncer pgbouncer"
 )
 
 missing=()

@@ -421,13 +421,14 @@ class Mesh:
 
     def __init__(self, services: list[str], *, amqp_uri: str, database_urls: dict[str, str] | None = None,
                  ports: dict[str, int] | None = None, var_dir: Path = VAR, env: dict | None = None,
-                 name: str | None = None, host: str = HOST):
+                 name: str | None = None, host: str = HOST, service_env: dict[str, dict] | None = None):
         self.services = services
         self.amqp_uri = amqp_uri
         self.database_urls = database_urls or {}
         self.ports = {**PORTS, **(ports or {})}
         self.var_dir = Path(var_dir)
         self.env = env or {}
+        self.service_env = service_env or {}  # per service, over ``env`` (e.g. OUTBOX_LISTEN_URL: its database)
         self.name = name or self.var_dir.name
         self.host = host
         self.processes: dict[str, subprocess.Popen] = {}
@@ -457,6 +458,7 @@ class Mesh:
             env["DATABASE_URL"] = self.database_urls[name]
         env.update(self._console_wiring(name))
         env.update(self.env)
+        env.update(self.service_env.get(name, {}))
         env["SUQIU_INSTANCE_ID"] = self.instances[name]
         return env
 

@@ -96,6 +96,9 @@ def add_events(session: Session | DbConnection, outbox: Table, events: list[Even
         session.execute(insert(outbox), [outbox_row(event, now) for event in events])
 
 
+NACKED = "nacked by the broker"
+
+
 class OutboxPublisher:
     """Publishes outbox rows in pipelined batches with publisher confirms.
 
@@ -111,19 +114,43 @@ class OutboxPublisher:
         self.connection = None
         self.channel = None
         self._next_tag = 0
+        self._host = 0  # which of the URI's brokers to try first (the last one that answered)
 
     def connect(self) -> None:
+        """Connect to the first broker of ``AMQP_URI`` that answers: several nodes of a cluster
+        are written ``amqp://a;amqp://b;amqp://c`` (kombu's failover form), tried in turn from the
+        one used last."""
         import amqp
 
         self.close()
-        info = Connection(self.amqp_uri).info()
-        connection = amqp.Connection(
-            host=f"{info['hostname']}:{info['port']}", userid=info["userid"], password=info["password"],
-            virtual_host=info["virtual_host"], connect_timeout=5, heartbeat=0)
-        connection.connect()
-        channel = connection.channel()
-        channel.confirm_select()
-        self.connection, self.channel, self._next_tag = connection, channel, 0
+        hosts = [Connection(url).info() for url in (Connection(self.amqp_uri).alt or [self.amqp_uri])]
+        failures = []
+        for step in range(len(hosts)):
+            index = (self._host + step) % len(hosts)
+            info = hosts[index]
+            connection = amqp.Connection(
+                host=f"{info['hostname']}:{info['port']}", userid=info["userid"], password=info["password"],
+                virtual_host=info["virtual_host"], connect_timeout=5, heartbeat=0)
+            try:
+                connection.connect()
+                channel = connection.channel()
+                channel.confirm_select()
+            except (OSError, amqp.exceptions.AMQPError) as exc:
+                failures.append(f"{info['hostname']}:{info['port']}: {exc}")
+                try:
+                    connection.collect()
+                except Exception:  # pragma: no cover - dropping a half-open connection
+                    pass
+                continue
+            self._host = index
+            self.connection, self.channel, self._next_tag = connection, channel, 0
+            return
+        raise ConnectionError(f"no broker of AMQP_URI answers ({'; '.join(failures)})")
+
+    def switch(self) -> None:
+        """Close, and connect to the next node of the URL next time (after a nack)."""
+        self.close()
+        self._host += 1
 
     def close(self) -> None:
         if self.connection is not None:
@@ -152,7 +179,7 @@ class OutboxPublisher:
                 if row is None:
                     continue
                 if not ok:
-                    refused.setdefault(row.event_id, "nacked by the broker")
+                    refused.setdefault(row.event_id, NACKED)
                 elif row.event_id not in refused:
                     confirmed.append(row)
 
@@ -188,8 +215,12 @@ class OutboxPublisher:
 
 
 def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, service: str,
-                batch_size: int = 100, now: datetime | None = None) -> int:
-    """Publish one batch of unsent rows; returns how many the broker confirmed."""
+                batch_size: int = 100, now: datetime | None = None, max_delay: float = 300) -> int:
+    """Publish one batch of unsent rows; returns how many the broker confirmed.
+
+    A row the broker refused (unroutable, or nacked: a cluster nacks while its queues elect new
+    leaders after a node stopped) waits ``2 ** attempts`` seconds, at most ``max_delay``
+    (``OUTBOX_RETRY_MAX_SECONDS``), before it is published again."""
     now = now or datetime.now(timezone.utc)
     with engine.connect() as conn:
         with conn.begin():
@@ -213,11 +244,15 @@ def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, se
                     sent_at=datetime.now(timezone.utc), attempts=outbox.c.attempts + 1))
                 for row in confirmed:
                     metrics.EVENTS_PUBLISHED.labels(service, row.event_type).inc()
+            if any(reason == NACKED for reason in refused.values()):
+                # a cluster's node can keep nacking what it routes to a queue whose leader it lost,
+                # while the other nodes take it: the next try connects to the next node of the URL
+                publisher.switch()
             for row in rows:
                 reason = refused.get(row.event_id)
                 if reason is None:
                     continue
-                delay = min(300, 2 ** min(row.attempts, 8))
+                delay = min(max_delay, 2 ** min(row.attempts, 8))
                 conn.execute(update(outbox).where(outbox.c.id == row.id).values(
                     attempts=outbox.c.attempts + 1, last_error=reason[:500],
                     available_at=now + timedelta(seconds=delay)))
@@ -283,8 +318,8 @@ class OutboxRelay(BackgroundLoop):
     ``OUTBOX_LISTEN_URL`` when set (PostgreSQL itself, when ``DATABASE_URL`` is a PgBouncer
     in transaction mode, where LISTEN does not work). Without it (SQLite, or
     ``OUTBOX_LISTEN=false``) every worker's end wakes it. Config: ``AMQP_URI``,
-    ``OUTBOX_POLL_SECONDS``, ``OUTBOX_BATCH`` (100), ``OUTBOX_RELAY`` (true; false lets a
-    test play a crash before publishing).
+    ``OUTBOX_POLL_SECONDS``, ``OUTBOX_BATCH`` (100), ``OUTBOX_RETRY_MAX_SECONDS`` (300: the longest
+    wait of a refused row), ``OUTBOX_RELAY`` (true; false lets a test play a crash before publishing).
     """
 
     identifier = "outbox_relay"
@@ -301,19 +336,37 @@ class OutboxRelay(BackgroundLoop):
         self.amqp_uri = config["AMQP_URI"]
         self.poll = float(config.get("OUTBOX_POLL_SECONDS", 5))
         self.batch = int(config.get("OUTBOX_BATCH", 100))
+        self.max_delay = float(config.get("OUTBOX_RETRY_MAX_SECONDS") or 300)
         self.enabled = flag(config.get("OUTBOX_RELAY", "true"))
         self.listen = flag(config.get("OUTBOX_LISTEN", "true"))
         self.listen_url = config.get("OUTBOX_LISTEN_URL") or None
 
     def start(self) -> None:
-        with Connection(self.amqp_uri, connect_timeout=5) as connection:
-            declare_all(connection)
+        self._declare_topology()
         self.publisher = OutboxPublisher(self.amqp_uri)
         self.engine = database_of(self.container).engine
         if self.enabled and self.listen and self.engine.dialect.name == "postgresql":
             self.listening = True
             self._listener = self.container.spawn_managed_thread(self._listen, identifier="outbox_listener")
         self.start_loop()
+
+    def _declare_topology(self, attempts: int = 4) -> None:
+        """The mesh's exchanges and queues, on a new connection each try: a cluster node that stops
+        while the service starts breaks the connection, the next try takes another node of the URL."""
+        import amqp
+        from kombu.exceptions import OperationalError
+
+        for attempt in range(1, attempts + 1):
+            try:
+                with Connection(self.amqp_uri, connect_timeout=5) as connection:
+                    declare_all(connection)
+                return
+            except (OSError, OperationalError, amqp.exceptions.ConnectionError) as exc:
+                if attempt == attempts:
+                    raise
+                log.warning("%s: declaring the topology failed (%s: %s); again on a new connection",
+                            self.container.service_name, type(exc).__name__, exc)
+                eventlet.sleep(0.5 * attempt)
 
     def stop(self) -> None:
         self.listening = False
@@ -382,7 +435,7 @@ class OutboxRelay(BackgroundLoop):
 
     def run_once(self) -> bool:
         sent = relay_batch(self.engine, self.outbox, self.publisher, service=self.container.service_name,
-                           batch_size=self.batch)
+                           batch_size=self.batch, max_delay=self.max_delay)
         return sent >= self.batch
 
     def on_failure(self, exc: Exception) -> None:

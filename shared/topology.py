@@ -22,6 +22,13 @@ has:
 
   ``evt--C.dlq`` parks what arrives on ``evt--C`` under no subscription of ``C``.
 
+Queue type: classic by default; ``QUEUE_TYPE=quorum`` declares every one of these queues
+as a quorum queue (``x-queue-type: quorum``: replicated on a RabbitMQ cluster, so a node
+may stop and nothing is lost; message TTL on the ``.retry`` queues needs RabbitMQ 3.10 or
+later). Every declaration on one vhost must agree: RabbitMQ refuses to redeclare a queue
+with another type (``PRECONDITION_FAILED``), so a switch takes a new vhost, or the old
+queues deleted once drained (docs/operations.md).
+
 Where the declarations come from: each service module is named under the entry point
 group ``suqiu.services`` of the installed package (``pyproject.toml``), as
 ``name = "package.module:ServiceClass"``. :data:`SUBSCRIPTIONS` imports them on first
@@ -41,6 +48,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from kombu import Connection, Exchange, Queue, binding
+from nameko.rpc import Rpc as _NamekoRpc
+from nameko.rpc import RpcConsumer as _NamekoRpcConsumer
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,29 @@ def retry_delay_ms() -> int:
     Part of the retry queues' arguments: every declaration on one broker must agree.
     """
     return int(os.environ.get("SUQIU_RETRY_DELAY_MS", "2000"))
+
+
+QUEUE_TYPES = ("classic", "quorum")
+
+
+def queue_type() -> str:
+    """``classic`` (the default) or ``quorum``: the type of every queue of the mesh (``QUEUE_TYPE``).
+
+    Part of every queue's arguments, like :func:`retry_delay_ms`: every process declaring the
+    topology on one vhost must read the same value.
+    """
+    value = os.environ.get("QUEUE_TYPE", "classic").strip().lower() or "classic"
+    if value not in QUEUE_TYPES:
+        raise ValueError(f"QUEUE_TYPE={value!r}: write classic or quorum")
+    return value
+
+
+def queue_arguments(**arguments) -> dict:
+    """A durable queue's arguments with the mesh's queue type (nothing more for classic ones,
+    so a broker whose queues predate the setting accepts the declarations as before)."""
+    if queue_type() == "quorum":
+        arguments["x-queue-type"] = "quorum"
+    return arguments
 
 
 def max_retries() -> int:
@@ -172,14 +204,15 @@ def dead_letter_exchange() -> Exchange:
 def service_queue(consumer: str, subscriptions: Iterable[Subscription]) -> Queue:
     """``evt--C``: bound to every (exchange, event type) the service consumes."""
     bindings = sorted({(s.source, s.event_type) for s in subscriptions if s.consumer == consumer})
-    return Queue(service_queue_name(consumer), durable=True,
+    return Queue(service_queue_name(consumer), durable=True, queue_arguments=queue_arguments(),
                  bindings=[binding(events_exchange(source), routing_key=event_type)
                            for source, event_type in bindings])
 
 
 def service_dead_letter_queue(consumer: str) -> Queue:
     name = service_queue_name(consumer)
-    return Queue(f"{name}.dlq", exchange=dead_letter_exchange(), routing_key=name, durable=True)
+    return Queue(f"{name}.dlq", exchange=dead_letter_exchange(), routing_key=name, durable=True,
+                 queue_arguments=queue_arguments())
 
 
 def consumer_queue(sub: Subscription) -> Queue:
@@ -189,10 +222,10 @@ def consumer_queue(sub: Subscription) -> Queue:
     broker that has them accepts the declaration; :func:`declare_all` removes their
     old binding to the source exchange.
     """
-    return Queue(sub.queue_name, durable=True, queue_arguments={
+    return Queue(sub.queue_name, durable=True, queue_arguments=queue_arguments(**{
         "x-dead-letter-exchange": RETRY_EXCHANGE,
         "x-dead-letter-routing-key": sub.queue_name,
-    })
+    }))
 
 
 def retry_queue(sub: Subscription) -> Queue:
@@ -201,11 +234,11 @@ def retry_queue(sub: Subscription) -> Queue:
         exchange=retry_exchange(),
         routing_key=sub.queue_name,
         durable=True,
-        queue_arguments={
+        queue_arguments=queue_arguments(**{
             "x-message-ttl": retry_delay_ms(),
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": sub.queue_name,
-        },
+        }),
     )
 
 
@@ -215,7 +248,28 @@ def dead_letter_queue(sub: Subscription) -> Queue:
         exchange=dead_letter_exchange(),
         routing_key=sub.queue_name,
         durable=True,
+        queue_arguments=queue_arguments(),
     )
+
+
+class _TypedRpcConsumer(_NamekoRpcConsumer):
+    """nameko's ``rpc-<service>`` queue, of the mesh's queue type like every other queue."""
+
+    def setup(self) -> None:
+        super().setup()
+        if self.queue is not None:
+            self.queue.queue_arguments = queue_arguments(**(self.queue.queue_arguments or {}))
+
+
+class Rpc(_NamekoRpc):
+    """nameko's ``@rpc`` entrypoint with its queue declared as ``QUEUE_TYPE`` says: a classic
+    ``rpc-<service>`` lives on one node of a cluster and is gone while that node is down."""
+
+    rpc_consumer = _TypedRpcConsumer()
+
+
+rpc = Rpc.decorator
+"""``@rpc`` (nameko's) whose ``rpc-<service>`` queue follows ``QUEUE_TYPE``; use it instead of nameko's."""
 
 
 def subscription_for(consumer: str, method: str) -> Subscription:

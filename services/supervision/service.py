@@ -12,7 +12,6 @@ import time as _time
 from datetime import datetime, timedelta, timezone
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.timer import timer
 from prometheus_client import Counter, Gauge, Histogram
 from werkzeug.wrappers import Response
@@ -27,6 +26,7 @@ from shared.consumers import Batch, consume
 from shared.db import Database
 from shared import periods
 from shared.openapi import BEARER, build_spec, error, json_content, paging_parameters, query
+from shared.topology import rpc  # nameko's @rpc, its queue of the mesh's QUEUE_TYPE (a quorum queue on a cluster)
 from shared.outbox import OutboxRelay
 from shared.profile import load_part, load_units, profile_dir
 from shared.errors import Forbidden, InvalidInput
