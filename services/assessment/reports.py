@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from services.assessment import domain, measures
+from services.assessment import domain, measures, visits
 from services.assessment.domain import Period
 
 GROUP_NAMES = {"department": "部门", "locality": "属地"}
@@ -93,4 +93,6 @@ def build(session: Session, kind: str, period: Period, previous: Period, part: d
         "by_district": grouped("district"),
         "overdue": overdue,
         "trend": trend,
+        # the monthly bulletin's visits (走访) and pairing coverage (包联覆盖)
+        "visits": visits.section(session, period, part, units) if kind == "monthly" else None,
     }
