@@ -159,10 +159,14 @@ class VisitRecordedV1(_Tolerant):
 
 
 class AppealSubmittedV1(_Tolerant):
-    """An appeal offered by an upstream platform on ``upstream.events``."""
+    """An appeal offered by an upstream platform on ``upstream.events``: about an enterprise
+    (``credit_code``, ``enterprise_name``) or a registered household or project (``subject_type``,
+    ``subject_id``; added without a new version: every earlier message still reads the same)."""
 
-    credit_code = _str(required=True)
-    enterprise_name = _str(required=True)
+    subject_type = _str(load_default="enterprise", validate=validate.OneOf(SUBJECT_TYPES))
+    subject_id = _str(allow_none=True, load_default=None)
+    credit_code = _str(allow_none=True, load_default=None)
+    enterprise_name = _str(allow_none=True, load_default=None)
     title = _str(required=True)
     description = _str(required=True)
     category = _str(allow_none=True, load_default=None)
@@ -171,6 +175,15 @@ class AppealSubmittedV1(_Tolerant):
     external_id = _str(required=True, validate=validate.Length(min=1, max=128))
     collected_at = fields.DateTime(required=True)
     contact = fields.Dict(allow_none=True, load_default=None)
+
+    @validates_schema
+    def _subject_named(self, data: dict, **kwargs) -> None:
+        needed = ("credit_code", "enterprise_name") if data.get("subject_type", "enterprise") == "enterprise" \
+            else ("subject_id",)
+        missing = {name: [f"required for a {data.get('subject_type', 'enterprise')}"] for name in needed
+                   if not data.get(name)}
+        if missing:
+            raise ValidationError(missing)
 
 
 class EnterpriseUpdatedV1(_Tolerant):

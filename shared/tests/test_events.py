@@ -99,3 +99,15 @@ def test_a_subject_type_outside_the_catalogue_is_refused():
     with pytest.raises(EventError) as caught:
         make_event("appeal_received", {**RECEIVED, "subject_type": "village"}, producer="intake", now=NOW)
     assert "subject_type" in caught.value.fields
+
+
+def test_an_upstream_platform_may_offer_a_households_appeal():
+    offered = {"subject_type": "household", "subject_id": "WC-0001", "title": "t", "description": "d",
+               "district": "江岸区", "channel": "platform", "external_id": "12345-1", "collected_at": NOW.isoformat()}
+    message = {"id": "u1", "type": "appeal_submitted", "source": "upstream/12345", "time": NOW.isoformat(),
+               "data": offered}
+    assert read_event(message).data["subject_id"] == "WC-0001"
+    del offered["subject_id"]
+    with pytest.raises(EventError) as caught:
+        read_event(message)
+    assert "subject_id" in caught.value.fields

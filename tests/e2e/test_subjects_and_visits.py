@@ -1,6 +1,5 @@
-"""Households, projects, pairing as data and visits (issue 15), end to end: intake, dispatch and
-assessment as processes on the real broker and PostgreSQL, driven through their public HTTP
-interfaces only. One campaign per mechanism, each from the profile that states it:
+"""Households, projects, pairing as data and visits (issue 15), end to end: the five services as
+processes on the real broker and PostgreSQL, driven through their public HTTP interfaces only. One campaign per mechanism, each from the profile that states it:
 
 * Wuhan (seed 000): a household in hardship is a subject; its name is masked outside intake; its
   paired cadre's unit co-handles its 生活困难 (``cadre_unit``).
@@ -45,7 +44,7 @@ def mesh_of(start_mesh, tmp_path):
         tokens["tokens"] += [{"sha256": token_hash(token), "role": "cadre", "name": name}
                              for name, token in CADRES.items()]
         path.write_text(yaml.safe_dump(tokens, allow_unicode=True), encoding="utf-8")
-        mesh = start_mesh(profile, services=["intake", "dispatch", "assessment"],
+        mesh = start_mesh(profile, services=["intake", "dispatch", "supervision", "assessment", "notify"],
                           env={"AUTH_TOKENS_FILE": str(path), "TICK_TIMER": "false"})
         return Suqiu({name: mesh.url(name) for name in mesh.services}, mesh.amqp_uri)
     return start
