@@ -197,11 +197,8 @@ def validate_visit(raw: Any, today: date) -> dict:
     data = VisitInput().load(raw)
     if data["visited_on"] > today:
         raise ValidationError({"visited_on": ["lies in the future"]})
-    if data["subject_type"] == "enterprise":
-        problem = credit_code_problem(data["subject_id"])
-        if problem:
-            raise ValidationError({"subject_id": [problem]})
-        data["subject_id"] = compact_credit_code(data["subject_id"])
+    if data["subject_type"] == "enterprise" and credit_code_problem(data["subject_id"]) is None:
+        data["subject_id"] = compact_credit_code(data["subject_id"])  # as the registry keys it
     return data
 
 

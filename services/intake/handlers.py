@@ -74,8 +74,8 @@ def _subject_profile(connection, data: dict, enterprise_rows: dict[str, dict] | 
         return registry.find_subject(connection, "enterprise", data["credit_code"]) or {}
     subject = registry.find_subject(connection, data["subject_type"], data["subject_id"])
     if subject is None:
-        raise InvalidInput(f"no {data['subject_type']} {data['subject_id']} in the registry",
-                           {"subject_id": [f"no {data['subject_type']} {data['subject_id']} in the registry"]})
+        raise Conflict(f"no {data['subject_type']} {data['subject_id']} in the registry: register it first",
+                       {"subject_id": [f"no {data['subject_type']} {data['subject_id']} in the registry"]})
     return subject
 
 
@@ -203,7 +203,7 @@ def import_rows(session: Session, rows: Iterable[dict[str, Any]], *, now: dateti
         try:
             with session.begin_nested():
                 result = submit_appeal(session, data, now=now, actor=actor)
-        except InvalidInput as exc:
+        except (InvalidInput, Conflict) as exc:
             report.append(RowReport(number, "refused", errors=exc.fields))
             continue
         report.append(RowReport(number, "accepted" if result.created else "duplicate", result.appeal["id"]))
@@ -290,7 +290,7 @@ def load_enterprises(session: Session, rows: Iterable[dict[str, Any]], *, now: d
         try:
             with session.begin_nested():
                 created = upsert_enterprise(session, data, now=now, units=units)
-        except InvalidInput as exc:
+        except (InvalidInput, Conflict) as exc:
             report.append(RowReport(number, "refused", errors=exc.fields))
             continue
         report.append(RowReport(number, "accepted" if created else "updated"))

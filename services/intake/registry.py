@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.intake import domain
 from services.intake.models import enterprises, outbox, people, subjects
-from shared.errors import InvalidInput, NotFound
+from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.events import make_event
 from shared.outbox import add_event
 
@@ -47,7 +47,7 @@ def get_person(session: Session, person_id: str) -> dict:
     return dict(row._mapping)
 
 
-def listpeople_named(session: Session, role: str | None, unit: str | None, page: int,
+def list_people(session: Session, role: str | None, unit: str | None, page: int,
                 page_size: int) -> tuple[list[dict], int]:
     conditions = [people.c[name] == value for name, value in (("role", role), ("unit", unit)) if value]
     where = and_(True, *conditions)
@@ -66,7 +66,10 @@ def people_named(session, ids: Iterable[str | None]) -> dict[str, dict]:
 
 def check_pairing(session, data: dict, units: set[str] | None) -> dict[str, dict]:
     """The people a pairing names, checked: the cadre is a cadre, the leader a leader, the lead
-    department a unit of the directory. Raises ``InvalidInput`` with a message per field."""
+    department a unit of the directory. An unknown unit is ``InvalidInput`` (the document lists the
+    units); people the registry does not hold (as that role) are ``Conflict``, a message per field."""
+    if data.get("lead_department") and units is not None and data["lead_department"] not in units:
+        raise InvalidInput("unknown unit", {"lead_department": [f"no unit {data['lead_department']} in units.yaml"]})
     known = people_named(session, (data.get("cadre_id"), data.get("leader_id")))
     errors = {}
     for field, role in (("cadre_id", "cadre"), ("leader_id", "leader")):
@@ -75,10 +78,8 @@ def check_pairing(session, data: dict, units: set[str] | None) -> dict[str, dict
             errors[field] = [f"no person {person_id} in the registry"]
         elif person_id and known[person_id]["role"] != role:
             errors[field] = [f"{person_id} is a {known[person_id]['role']}, not a {role}"]
-    if data.get("lead_department") and units is not None and data["lead_department"] not in units:
-        errors["lead_department"] = [f"no unit {data['lead_department']} in units.yaml"]
-    if errors:
-        raise InvalidInput("invalid pairing", errors)
+    if errors:  # well formed, but the registry does not hold these people (yet): register them first
+        raise Conflict("the pairing names people the registry does not hold as such", errors)
     return known
 
 
@@ -181,8 +182,8 @@ def load_subjects(session: Session, subject_type: str, rows: Iterable[dict[str, 
         except ValidationError as exc:
             report.append(RowReport(number, "refused", errors=exc.messages))
             continue
-        except InvalidInput as exc:
-            report.append(RowReport(number, "refused", errors=exc.fields))
+        except DomainError as exc:
+            report.append(RowReport(number, "refused", errors=exc.fields or {"_schema": [exc.message]}))
             continue
         report.append(RowReport(number, "accepted" if created else "updated"))
     return report

@@ -6,6 +6,7 @@ from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 from services.intake.domain import (SHANGHAI, AppealInput, ContactSchema, EnterpriseInput, PersonInput,
                                     SubjectInput, VisitInput)
 from shared.events import PERSON_ROLES, SUBJECT_TYPES
+from shared.inputs import text
 from shared.periods import Instant
 
 
@@ -39,6 +40,12 @@ class AppealOut(Schema):
 
 class EnterpriseOut(EnterpriseInput):
     updated_at = fields.DateTime()
+
+
+class HouseholdBody(SubjectInput):
+    """A household's body (the path names it): its community is required."""
+
+    community = text(100, required=True)
 
 
 class PersonOut(PersonInput):

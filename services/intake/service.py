@@ -427,8 +427,16 @@ class IntakeService(base.OperableService):
         shown = [registry.shown_subject(item, role=principal.role, person=person_of(principal)) for item in items]
         return json_response(page_body(schemas.subject_out.dump(shown, many=True), total, page, size))
 
-    @http("POST", "/api/v1/<any(households,projects):kind>/import")
-    def import_subjects(self, request, kind):
+    # two concrete paths, not one template: /api/v1/households/import must not also answer GET and PUT
+    @http("POST", "/api/v1/households/import")
+    def import_households(self, request):
+        return self._import_subjects(request, "households")
+
+    @http("POST", "/api/v1/projects/import")
+    def import_projects(self, request):
+        return self._import_subjects(request, "projects")
+
+    def _import_subjects(self, request, kind: str):
         self.auth.require(request, "office")
         subject_type = self._subject_type(kind)
         rows = sheets.read_upload(request)
@@ -473,13 +481,13 @@ class IntakeService(base.OperableService):
     # ------------------------------------------------------------ documents
     @http("GET", "/openapi.json")
     def openapi(self, request):
-        return json_response(openapi_document(list(self.catalogue.services)))
+        return json_response(openapi_document(list(self.catalogue.services), sorted(self.campaign.units)))
 
 
 SHEET_TYPES = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-def openapi_document(services: list[str] | None = None) -> dict:
+def openapi_document(services: list[str] | None = None, units: list[str] | None = None) -> dict:
     """The API; with the deployment's Open311 service codes (its categories) as an enum."""
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     sheet_body = {"required": True, "content": {
@@ -520,7 +528,8 @@ def openapi_document(services: list[str] | None = None) -> dict:
                                 "type": "object", "required": ["id", "duplicate", "appeal"],
                                 "properties": {"id": {"type": "string"}, "duplicate": {"const": True},
                                                "appeal": ref("Appeal")}})},
-                    "409": error("Idempotency-Key reused for another request"),
+                    "409": error("Idempotency-Key reused for another request, or a household or project the "
+                                 "registry does not hold"),
                 },
             },
             "get": {
@@ -550,7 +559,8 @@ def openapi_document(services: list[str] | None = None) -> dict:
                     "parameters": [credit_code],
                     "requestBody": {"required": True, "content": json_content(ref("EnterpriseBody"))},
                     "responses": {"200": {"description": "updated", "content": json_content(ref("Enterprise"))},
-                                  "201": {"description": "registered", "content": json_content(ref("Enterprise"))}}},
+                                  "201": {"description": "registered", "content": json_content(ref("Enterprise"))},
+                                  "409": error("a cadre or leader the registry does not hold as such")}},
         },
         "/api/v1/enterprises/import": {"post": {
             "summary": "Load the enterprise registry from CSV or XLSX (office)", "security": BEARER,
@@ -558,21 +568,51 @@ def openapi_document(services: list[str] | None = None) -> dict:
     }
     paths.update(registry_paths(sheet_body, report, page, ref))
     paths.update(open311_paths(services))
-    return build_spec("Suqiu intake", "1.0.0", {
+    return _with_registry_rules(build_spec("Suqiu intake", "1.0.0", {
         "AppealInput": schemas.AppealInput, "Appeal": schemas.AppealOut,
         "PersonBody": schemas.PersonInput(exclude=("id",)), "Person": schemas.PersonOut,
-        "SubjectBody": schemas.SubjectInput(exclude=("subject_type", "subject_id")), "Subject": schemas.SubjectOut,
-        "VisitInput": schemas.VisitInput, "Visit": schemas.VisitOut,
+        "HouseholdBody": schemas.HouseholdBody(exclude=("subject_type", "subject_id")),
+        "ProjectBody": schemas.SubjectInput(exclude=("subject_type", "subject_id", "community", "phone")),
+        "Subject": schemas.SubjectOut, "VisitInput": schemas.VisitInput, "Visit": schemas.VisitOut,
         # the path names the enterprise: a credit_code in the body is ignored
         "EnterpriseBody": schemas.EnterpriseInput(exclude=("credit_code",)), "Enterprise": schemas.EnterpriseOut,
         "RowReport": schemas.RowReportOut,
-    }, paths)
+    }, paths), units)
+
+
+def _with_registry_rules(document: dict, units: list[str] | None) -> dict:
+    """What marshmallow cannot say of the registry's bodies, said in JSON Schema: a unit is one of
+    the deployment's units.yaml; an appeal names an enterprise by credit code and name or another
+    subject by its id; a visit found no problem (and raised no appeal) or says what it found."""
+    components = document["components"]["schemas"]
+    if units:
+        for name, field in (("PersonBody", "unit"), ("HouseholdBody", "lead_department"),
+                            ("ProjectBody", "lead_department"), ("EnterpriseBody", "lead_department")):
+            components[name]["properties"][field]["enum"] = [*units, None]
+    components["AppealInput"]["anyOf"] = [  # an enterprise by its credit code and name, else by its registry id
+        {"type": "object", "required": ["credit_code", "enterprise_name"], "properties": {
+            "subject_type": {"const": "enterprise"}, "credit_code": {"type": "string"},
+            "enterprise_name": {"type": "string"}}},
+        {"type": "object", "required": ["subject_type", "subject_id"], "properties": {
+            "subject_type": {"enum": ["household", "project"]}, "subject_id": {"type": "string"}}},
+    ]
+    found = {"type": "object", "properties": {"no_problem": {"const": False}}}
+    components["VisitInput"]["anyOf"] = [
+        {"type": "object", "required": ["no_problem"],
+         "properties": {"no_problem": {"const": True}, "appeal_ids": {"maxItems": 0}}},
+        {**found, "required": ["findings"], "properties": {**found["properties"], "findings": {"type": "string"}}},
+        {**found, "required": ["appeal_ids"], "properties": {**found["properties"], "appeal_ids": {"minItems": 1}}},
+    ]
+    return document
 
 
 def registry_paths(sheet_body: dict, report: dict, page: dict, ref) -> dict:
     """People, households, projects and visits (issue 15)."""
-    def path_id(name: str, description: str) -> dict:
-        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+    def path_id(name: str, description: str, pattern: str | None = None) -> dict:
+        schema = {"type": "string", **({"pattern": pattern} if pattern else {})}
+        return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+    key_pattern = domain.REGISTRY_KEY.regex.pattern
 
     def filters(schema) -> list:
         return [query(schema), *paging_parameters()]
@@ -584,23 +624,25 @@ def registry_paths(sheet_body: dict, report: dict, page: dict, ref) -> dict:
             "parameters": filters(schemas.PeopleFilters), "responses": page}},
         "/api/v1/people/{person_id}": {
             "get": {"summary": "One person", "security": BEARER,
-                    "parameters": [path_id("person_id", "the name they sign in with")],
+                    "parameters": [path_id("person_id", "the name they sign in with", key_pattern)],
                     "responses": {"200": {"description": "the person", "content": json_content(ref("Person"))},
                                   "404": error("no such person")}},
             "put": {"summary": "Register or change a cadre or leader (office)", "security": BEARER,
-                    "parameters": [path_id("person_id", "the name they sign in with")],
+                    "parameters": [path_id("person_id", "the name they sign in with", key_pattern)],
                     "requestBody": {"required": True, "content": json_content(ref("PersonBody"))},
                     "responses": {"200": {"description": "changed", "content": json_content(ref("Person"))},
                                   "201": {"description": "registered", "content": json_content(ref("Person"))},
-                                  "400": error("invalid input (an id that is not letters and digits, an unknown "
-                                               "unit)")}}},
+                                  "400": error("invalid input (an id that is not letters and digits, a unit "
+                                               "outside units.yaml)")}}},
         "/api/v1/visits": {
             "post": {"summary": "Record a visit (走访): a cadre their own, the office anyone's", "security": BEARER,
                      "requestBody": {"required": True, "content": json_content(ref("VisitInput"))},
                      "responses": {"201": {"description": "recorded", "content": json_content(ref("Visit"))},
-                                   "400": error("invalid input: a day in the future, an unknown subject or "
-                                                "visitor, appeals of another subject, nothing said found"),
-                                   "403": error("a cadre naming another visitor")}},
+                                   "400": error("invalid input: a day in the future, nothing said found, a "
+                                                "subject type this campaign does not have"),
+                                   "403": error("a cadre naming another visitor"),
+                                   "409": error("a subject or visitor the registry does not hold, or appeals "
+                                                "of another subject")}},
             "get": {"summary": "Visits (a cadre: their own)", "security": BEARER,
                     "parameters": filters(schemas.VisitFilters), "responses": page}},
         "/api/v1/visits/{visit_id}": {"get": {
@@ -608,8 +650,9 @@ def registry_paths(sheet_body: dict, report: dict, page: dict, ref) -> dict:
             "responses": {"200": {"description": "the visit", "content": json_content(ref("Visit"))},
                           "404": error("no such visit (or not the cadre's)")}}},
     }
-    for kind, what in (("households", "households in hardship (结对帮扶)"), ("projects", "projects (包联项目)")):
-        key = path_id("subject_id", "a household's registry id or a project's code")
+    for kind, what, body in (("households", "households in hardship (结对帮扶)", "HouseholdBody"),
+                             ("projects", "projects (包联项目)", "ProjectBody")):
+        key = path_id("subject_id", "a household's registry id or a project's code", key_pattern)
         paths[f"/api/v1/{kind}"] = {"get": {
             "summary": f"The registry's {what} (office, cadre; a household's personal data masked but for "
                        "its paired cadre)", "security": BEARER,
@@ -621,10 +664,11 @@ def registry_paths(sheet_body: dict, report: dict, page: dict, ref) -> dict:
                                   "400": error(not_in_campaign), "404": error("not registered")}},
             "put": {"summary": f"Register or change one of the {what}, with its pairing (office)",
                     "security": BEARER, "parameters": [key],
-                    "requestBody": {"required": True, "content": json_content(ref("SubjectBody"))},
+                    "requestBody": {"required": True, "content": json_content(ref(body))},
                     "responses": {"200": {"description": "changed", "content": json_content(ref("Subject"))},
                                   "201": {"description": "registered", "content": json_content(ref("Subject"))},
-                                  "400": error(not_in_campaign + "; an unknown cadre, leader or unit")}}}
+                                  "400": error(not_in_campaign + "; a unit outside units.yaml"),
+                                  "409": error("a cadre or leader the registry does not hold as such")}}}
         paths[f"/api/v1/{kind}/import"] = {"post": {
             "summary": f"Load {what} from CSV or XLSX (office)", "security": BEARER,
             "requestBody": sheet_body, "responses": report}}

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.intake import domain, registry
 from services.intake.models import appeals, outbox, visits
-from shared.errors import Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.events import make_event
 from shared.outbox import add_event
 
@@ -20,14 +20,12 @@ SERVICE = "intake"
 
 
 def visiting_person(data: dict, *, role: str, person: str | None) -> str:
-    """Whose visit it is: a cadre or leader records their own; the office names the visitor."""
-    if role in ("cadre", "leader"):
+    """Whose visit it is: a cadre records their own; the office names the visitor (or is one)."""
+    if role == "cadre":
         if data.get("cadre_id") and data["cadre_id"] != person:
             raise Forbidden("a cadre records only their own visits")
         return person
-    if not data.get("cadre_id"):
-        raise InvalidInput("the office names the visitor", {"cadre_id": ["required when the office records a visit"]})
-    return data["cadre_id"]
+    return data.get("cadre_id") or person
 
 
 def record_visit(session: Session, data: dict, *, now: datetime, role: str, person: str | None,
@@ -39,12 +37,12 @@ def record_visit(session: Session, data: dict, *, now: datetime, role: str, pers
     visitor_id = visiting_person(data, role=role, person=person)
     visitor = registry.people_named(session, [visitor_id]).get(visitor_id)
     if visitor is None:
-        raise InvalidInput(f"no person {visitor_id} in the registry",
-                           {"cadre_id": [f"no person {visitor_id} in the registry (register the cadre first)"]})
+        raise Conflict(f"no person {visitor_id} in the registry: register the visitor first",
+                       {"cadre_id": [f"no person {visitor_id} in the registry"]})
     subject = registry.find_subject(session, data["subject_type"], data["subject_id"])
     if subject is None:
-        raise InvalidInput(f"no {data['subject_type']} {data['subject_id']} in the registry",
-                           {"subject_id": [f"no {data['subject_type']} {data['subject_id']} in the registry"]})
+        raise Conflict(f"no {data['subject_type']} {data['subject_id']} in the registry: register it first",
+                       {"subject_id": [f"no {data['subject_type']} {data['subject_id']} in the registry"]})
     raised = sorted(set(data["appeal_ids"]))
     if raised:
         found = {row.id: row for row in session.execute(
@@ -52,7 +50,7 @@ def record_visit(session: Session, data: dict, *, now: datetime, role: str, pers
         wrong = [i for i in raised if i not in found or (found[i].subject_type, found[i].subject_id)
                  != (data["subject_type"], data["subject_id"])]
         if wrong:
-            raise InvalidInput("appeals that are not this subject's",
+            raise Conflict("appeals that are not this subject's",
                                {"appeal_ids": [f"not an appeal of this {data['subject_type']}: {', '.join(wrong)}"]})
     row = {"id": domain.new_visit_id(now), "subject_type": data["subject_type"], "subject_id": data["subject_id"],
            "cadre_id": visitor_id, "unit": visitor["unit"], "visited_on": data["visited_on"],

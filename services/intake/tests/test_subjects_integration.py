@@ -60,10 +60,21 @@ def test_a_household_is_shown_whole_to_the_office_and_its_cadre_and_masked_to_an
         ("杨海垚", "侯晓平", "tax")
 
 
+def test_the_people_list_by_role(paired):
+    cadres = requests.get(f"{paired}/api/v1/people", params={"role": "cadre"}, headers=auth("t-cadre")).json()
+    assert [(p["id"], p["name"], p["unit"]) for p in cadres["items"]] == [("t-cadre", "杨海垚", "tax"),
+                                                                        ("t-cadre-2", "杨运", "hrss")]
+
+
+def test_the_import_path_of_households_answers_post_only(paired):
+    answer = requests.get(f"{paired}/api/v1/households/import", headers=auth("t-office"))
+    assert (answer.status_code, answer.headers["Allow"]) == (405, "POST")
+
+
 def test_a_pairing_that_names_an_unknown_or_wrong_person_is_refused(paired):
     response = requests.put(f"{paired}/api/v1/households/WC-0002", json={
         "name": "李萍", "community": "劳动街", "cadre_id": "hou", "leader_id": "nobody"}, headers=auth("t-office"))
-    assert response.status_code == 400
+    assert response.status_code == 409  # well formed; the registry does not hold them as such
     assert set(response.json()["fields"]) == {"cadre_id", "leader_id"}
     assert requests.get(f"{paired}/api/v1/households/WC-0002", headers=auth("t-office")).status_code == 404
 
@@ -86,12 +97,12 @@ def test_a_household_appeal_carries_its_pairing_and_a_masked_name(paired, tap):
     assert data["contact"] == {"name": "谭*珠", "phone": "138****5678"}
 
 
-def test_an_appeal_about_an_unregistered_household_is_refused(paired):
+def test_an_appeal_about_an_unregistered_household_conflicts_with_the_registry(paired):
     response = requests.post(f"{paired}/api/v1/appeals", json={
         "subject_type": "household", "subject_id": "WC-9999", "title": "t", "description": "d",
         "district": "汉台区", "channel": "visit", "collected_at": "2026-11-23T09:00:00+08:00"},
         headers={**auth("t-cadre"), **NOW})
-    assert (response.status_code, list(response.json()["fields"])) == (400, ["subject_id"])
+    assert (response.status_code, list(response.json()["fields"])) == (409, ["subject_id"])
 
 
 def test_a_cadre_records_a_visit_that_is_published_with_the_cadres_unit(paired, tap):
@@ -115,7 +126,20 @@ def test_a_visit_raises_only_its_subjects_appeals(paired):
     response = requests.post(f"{paired}/api/v1/visits", json={
         "subject_type": "household", "subject_id": "WC-0001", "visited_on": "2026-11-20", "appeal_ids": [other]},
         headers={**auth("t-cadre"), **NOW})
-    assert (response.status_code, list(response.json()["fields"])) == (400, ["appeal_ids"])
+    assert (response.status_code, list(response.json()["fields"])) == (409, ["appeal_ids"])
+
+
+def test_a_pairing_with_a_unit_outside_the_directory_is_invalid(paired):
+    response = requests.put(f"{paired}/api/v1/projects/BD-001", json={"name": "项目", "lead_department": "nowhere"},
+                            headers=auth("t-office"))
+    assert (response.status_code, list(response.json()["fields"])) == (400, ["lead_department"])
+
+
+def test_a_visit_by_someone_the_registry_does_not_hold_conflicts(paired):
+    response = requests.post(f"{paired}/api/v1/visits", json={
+        "subject_type": "household", "subject_id": "WC-0001", "visited_on": "2026-11-20", "no_problem": True},
+        headers={**auth("t-office"), **NOW})  # the office names no visitor and is not a person of the registry
+    assert (response.status_code, list(response.json()["fields"])) == (409, ["cadre_id"])
 
 
 def test_a_cadre_cannot_record_anothers_visit(paired):
