@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 SPEC_VERSION = "1.0"
 
@@ -36,6 +36,10 @@ COLOURS = ("green", "yellow", "red")
 DIFFICULTIES = ("A", "B", "C", "D")
 NATURES = ("个性", "共性", "体制机制性")
 CHANNELS = ("visit", "web", "qrcode", "message_board", "hotline", "platform", "sheet")
+# what an appeal is about: an enterprise (credit code), a household in hardship (Wuhan's 结对帮扶
+# 困难家庭) or a project (Baoding's 包联项目); the registry's key of each is its subject_id
+SUBJECT_TYPES = ("enterprise", "household", "project")
+PERSON_ROLES = ("cadre", "leader")
 
 
 class EventError(ValueError):
@@ -75,11 +79,94 @@ class AppealReceivedV1(_Tolerant):
     leader = _str(allow_none=True, load_default=None)
 
 
-class AppealSubmittedV1(_Tolerant):
-    """An appeal offered by an upstream platform on ``upstream.events``."""
+class AppealReceivedV2(AppealReceivedV1):
+    """An appeal about an enterprise, a household or a project (issue 15).
 
-    credit_code = _str(required=True)
-    enterprise_name = _str(required=True)
+    ``subject_id`` is the registry's key (an enterprise's credit code, a household's or a
+    project's registry id); ``subject_name`` its name as everyone may see it (a household's
+    personal data masked: 张*华). ``credit_code`` and ``enterprise_name`` are set for an
+    enterprise only. The pairing (包联) comes as references: ``cadre_id`` and ``leader_id``
+    name people of intake's registry (``cadre`` and ``leader`` their names), ``lead_department``
+    the unit code of the subject's own lead department (四个一: 一个牵头部门), so that dispatch
+    routes to it without reading intake's tables.
+    """
+
+    subject_type = _str(load_default="enterprise", validate=validate.OneOf(SUBJECT_TYPES))
+    subject_id = _str(allow_none=True, load_default=None)
+    subject_name = _str(allow_none=True, load_default=None)
+    credit_code = _str(allow_none=True, load_default=None)
+    enterprise_name = _str(allow_none=True, load_default=None)
+    cadre_id = _str(allow_none=True, load_default=None)
+    leader_id = _str(allow_none=True, load_default=None)
+    lead_department = _str(allow_none=True, load_default=None)
+    cadre_unit = _str(allow_none=True, load_default=None)  # the paired cadre's own unit (结对干部所在单位)
+
+    @validates_schema
+    def _subject_named(self, data: dict, **kwargs) -> None:
+        """An enterprise is named by its credit code and name; a household or project by its id and name."""
+        needed = ("credit_code", "enterprise_name") if data.get("subject_type", "enterprise") == "enterprise" \
+            else ("subject_id", "subject_name")
+        missing = {name: [f"required for a {data.get('subject_type', 'enterprise')}"] for name in needed
+                   if not data.get(name)}
+        if missing:
+            raise ValidationError(missing)
+
+    @post_load
+    def _enterprise_subject(self, data: dict, **kwargs) -> dict:
+        """An enterprise's subject is its credit code and name, whether or not the producer repeated them."""
+        if data["subject_type"] == "enterprise":
+            data["subject_id"] = data["subject_id"] or data["credit_code"]
+            data["subject_name"] = data["subject_name"] or data["enterprise_name"]
+        return data
+
+
+def _appeal_received_v1_to_v2(data: dict) -> dict:
+    """Every version-1 appeal was about an enterprise, paired by free-text names."""
+    return {**data, "subject_type": "enterprise", "subject_id": data.get("credit_code"),
+            "subject_name": data.get("enterprise_name")}
+
+
+class SubjectUpdatedV1(_Tolerant):
+    """A subject of the registry (enterprise, household, project) was registered or changed:
+    what reports need to count pairing coverage and visits due, personal data masked."""
+
+    subject_type = _str(required=True, validate=validate.OneOf(SUBJECT_TYPES))
+    subject_id = _str(required=True)
+    name = _str(required=True)  # a household's masked
+    district = _str(allow_none=True, load_default=None)
+    cadre_id = _str(allow_none=True, load_default=None)
+    cadre = _str(allow_none=True, load_default=None)
+    leader_id = _str(allow_none=True, load_default=None)
+    leader = _str(allow_none=True, load_default=None)
+    lead_department = _str(allow_none=True, load_default=None)
+    cadre_unit = _str(allow_none=True, load_default=None)
+
+
+class VisitRecordedV1(_Tolerant):
+    """A cadre visited a subject (走访): what was found, the appeals raised in it, or nothing."""
+
+    visit_id = _str(required=True)
+    subject_type = _str(required=True, validate=validate.OneOf(SUBJECT_TYPES))
+    subject_id = _str(required=True)
+    subject_name = _str(required=True)  # a household's masked
+    cadre_id = _str(required=True)
+    cadre = _str(required=True)
+    unit = _str(allow_none=True, load_default=None)  # the cadre's unit (a unit code)
+    visited_on = fields.Date(required=True)  # the day of the visit, in the city's time
+    findings = _str(allow_none=True, load_default=None)
+    no_problem = fields.Bool(required=True)  # 未发现问题
+    appeal_ids = fields.List(fields.Str(), load_default=list)
+
+
+class AppealSubmittedV1(_Tolerant):
+    """An appeal offered by an upstream platform on ``upstream.events``: about an enterprise
+    (``credit_code``, ``enterprise_name``) or a registered household or project (``subject_type``,
+    ``subject_id``; added without a new version: every earlier message still reads the same)."""
+
+    subject_type = _str(load_default="enterprise", validate=validate.OneOf(SUBJECT_TYPES))
+    subject_id = _str(allow_none=True, load_default=None)
+    credit_code = _str(allow_none=True, load_default=None)
+    enterprise_name = _str(allow_none=True, load_default=None)
     title = _str(required=True)
     description = _str(required=True)
     category = _str(allow_none=True, load_default=None)
@@ -88,6 +175,15 @@ class AppealSubmittedV1(_Tolerant):
     external_id = _str(required=True, validate=validate.Length(min=1, max=128))
     collected_at = fields.DateTime(required=True)
     contact = fields.Dict(allow_none=True, load_default=None)
+
+    @validates_schema
+    def _subject_named(self, data: dict, **kwargs) -> None:
+        needed = ("credit_code", "enterprise_name") if data.get("subject_type", "enterprise") == "enterprise" \
+            else ("subject_id",)
+        missing = {name: [f"required for a {data.get('subject_type', 'enterprise')}"] for name in needed
+                   if not data.get(name)}
+        if missing:
+            raise ValidationError(missing)
 
 
 class EnterpriseUpdatedV1(_Tolerant):
@@ -285,8 +381,13 @@ def _specs(*specs: EventSpec) -> dict[str, EventSpec]:
 CATALOGUE: dict[str, EventSpec] = _specs(
     EventSpec("appeal_submitted", "upstream", 1, AppealSubmittedV1,
               "An upstream platform offers an appeal (ingress).", about_appeal=False),
-    EventSpec("appeal_received", "intake", 1, AppealReceivedV1,
-              "An appeal was accepted into Suqiu."),
+    EventSpec("appeal_received", "intake", 2, AppealReceivedV2,
+              "An appeal was accepted into Suqiu (about an enterprise, a household or a project)."),
+    EventSpec("subject_updated", "intake", 1, SubjectUpdatedV1,
+              "An enterprise, household or project was registered or changed, with its pairing.",
+              about_appeal=False),
+    EventSpec("visit_recorded", "intake", 1, VisitRecordedV1,
+              "A cadre visited an enterprise, household or project (走访).", about_appeal=False),
     EventSpec("enterprise_updated", "intake", 1, EnterpriseUpdatedV1,
               "An enterprise was registered or changed.", about_appeal=False),
     EventSpec("appeal_dispatched", "dispatch", 1, AppealDispatchedV1,
@@ -338,7 +439,9 @@ def _schema(schema_class: type[Schema]) -> Schema:
 
 
 # (type, from_version) -> function(data) -> data of from_version + 1
-UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
+UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {
+    ("appeal_received", 1): _appeal_received_v1_to_v2,
+}
 
 
 # ---------------------------------------------------------------- envelope

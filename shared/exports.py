@@ -19,3 +19,39 @@ def xlsx_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(xlsx_safe(item) for item in value)
     return value
+
+
+def csv_bytes(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
+    """Tables as one CSV, UTF-8 with a BOM (Excel on a Chinese Windows opens it right): each table's
+    rows prefixed by its title, under one heading row of the first table's shape."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for title, header, rows in sheets:
+        writer.writerow([title, *header])
+        for row in rows:
+            writer.writerow([title, *("" if value is None else value for value in row)])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def xlsx_bytes(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
+    """Tables as a workbook, one sheet each (title, heading row, rows), every text made XLSX-safe."""
+    import io
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, header, rows in sheets:
+        sheet = book.create_sheet(xlsx_safe(title)[:31])
+        sheet.append(xlsx_safe(list(header)))
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            sheet.append(xlsx_safe(list(row)))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

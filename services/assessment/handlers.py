@@ -75,7 +75,8 @@ def _on_time(collected_at, submitted_at, difficulty: str | None, submit_stages: 
 
 def received_facts(row, event: Event, submit_stages: dict | None = None) -> dict[str, Any]:
     data = event.data
-    return {"credit_code": data["credit_code"], "enterprise_name": data["enterprise_name"], "title": data["title"],
+    return {"credit_code": data.get("credit_code"), "enterprise_name": data.get("enterprise_name") or data["subject_name"],
+            "title": data["title"],
             "district": data["district"], "category": row.category or data.get("category"),
             "contact": data.get("contact"), "collected_at": data["collected_at"],
             "submitted_at": data["submitted_at"],

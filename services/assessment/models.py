@@ -16,8 +16,8 @@ period has its own index.
 """
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, Index, Integer, MetaData,
-                        String, Table, Text, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData,
+                        PrimaryKeyConstraint, String, Table, Text, UniqueConstraint)
 
 from shared.outbox import messaging_tables
 
@@ -188,5 +188,38 @@ published_reports = Table(
     Column("document", JSON, nullable=True),
     UniqueConstraint("report", "period", name="uq_published_reports_report_period"),
 )
+
+# the registry as intake's subject_updated tells it: the subjects due a visit and their pairing
+subject_facts = Table(
+    "subject_facts", metadata,
+    Column("subject_type", String(16), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("name", String(200), nullable=False),  # a household's masked
+    Column("district", String(64), nullable=True),
+    Column("cadre_id", String(64), nullable=True),
+    Column("cadre", String(64), nullable=True),
+    Column("cadre_unit", String(64), nullable=True),
+    Column("leader_id", String(64), nullable=True),
+    Column("lead_department", String(64), nullable=True),
+    Column("registered_at", DateTime(timezone=True), nullable=False),  # the first subject_updated's time
+    Column("updated_at", DateTime(timezone=True), nullable=False),  # the latest applied event's time
+    PrimaryKeyConstraint("subject_type", "subject_id"),
+)
+
+# visits (走访) as intake's visit_recorded tells them
+visit_facts = Table(
+    "visit_facts", metadata,
+    Column("visit_id", String(32), primary_key=True),
+    Column("subject_type", String(16), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("subject_name", String(200), nullable=False),
+    Column("cadre_id", String(64), nullable=False),
+    Column("cadre", String(64), nullable=False),
+    Column("unit", String(64), nullable=True),
+    Column("visited_on", Date, nullable=False),
+    Column("no_problem", Boolean, nullable=False),
+    Column("appeals_raised", Integer, nullable=False),
+)
+Index("ix_visit_facts_visited_on", visit_facts.c.visited_on)
 
 outbox, inbox = messaging_tables(metadata)

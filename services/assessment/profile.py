@@ -10,6 +10,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from services.assessment.domain import DEDUCTIONS, RATES
+from services.assessment.visit_rules import VisitsSection
 from shared.profile import Strict
 
 RATE_KEYS = tuple(RATES)
@@ -55,6 +56,8 @@ class AssessmentPart(Strict):
     targets = fields.Dict(keys=fields.Str(validate=validate.OneOf(RATE_KEYS)),
                           values=fields.Float(validate=validate.Range(min=0, max=1)), load_default=dict)
     reports = fields.Nested(ReportsSection, load_default=lambda: ReportsSection().load({}))
+    # the campaign's visit rule (走访频次) for the monthly bulletin's visits section
+    visits = fields.Nested(VisitsSection, load_default=lambda: VisitsSection().load({}))
 
     @staticmethod
     def cross_check(part: dict, units: dict) -> list[str]:

@@ -89,6 +89,20 @@ def rows(report: dict) -> list[list]:
     for week in report["trend"]:
         out.append(["周趋势", week["week"], "新增", week["new"]])
         out.append(["周趋势", week["week"], "解决", week["resolved"]])
+    out += visit_rows(report.get("visits"))
+    return out
+
+
+def visit_rows(section: dict | None) -> list[list]:
+    """The visits and pairing section (monthly) as (section, item, measure, value) rows."""
+    if not section:
+        return []
+    from services.assessment.visits import tables
+
+    out = []
+    for title, header, table in tables(section):
+        for row in table:
+            out += [[title, row[0], measure, value] for measure, value in zip(header[1:], row[1:])]
     return out
 
 
@@ -173,6 +187,14 @@ def to_xlsx(report: dict) -> bytes:
     trend.append(["周", "新增", "解决"])
     for week in report["trend"]:
         trend.append([week["week"], week["new"], week["resolved"]])
+    if report.get("visits"):  # the monthly bulletin's visits and pairing, a sheet per table
+        from services.assessment.visits import tables
+
+        for title, header, table in tables(report["visits"]):
+            sheet = book.create_sheet(title)
+            sheet.append(header)
+            for row in table:
+                sheet.append(row)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

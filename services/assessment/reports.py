@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.assessment import domain, measures
+from services.assessment import domain, measures, visits
 from services.assessment.domain import Period
 from services.assessment.models import published_reports
 
@@ -108,6 +108,8 @@ def build(session: Session, kind: str, period: Period, previous: Period, part: d
         "by_district": grouped("district"),
         "overdue": overdue,
         "trend": trend,
+        # the monthly bulletin's visits (走访) and pairing coverage (包联覆盖)
+        "visits": visits.section(session, period, part, units) if kind == "monthly" else None,
     }
 
 

@@ -16,6 +16,13 @@ class ReportQuery(Schema):
     format = fields.Str(load_default="json", validate=validate.OneOf(FORMATS))
 
 
+class VisitsQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    format = fields.Str(load_default="json", validate=validate.OneOf(("json", "csv", "xlsx")))
+
+
 class RatesQuery(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -33,4 +40,4 @@ class CallbackResultOut(Schema):
     reopen_count = fields.Int()
 
 
-__all__ = ["CallbackInput", "CallbackResultOut", "FORMATS", "RatesQuery", "ReportQuery"]
+__all__ = ["CallbackInput", "CallbackResultOut", "FORMATS", "RatesQuery", "ReportQuery", "VisitsQuery"]

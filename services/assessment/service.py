@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from services.assessment import domain, handlers, measures, render, reports, schemas
+from services.assessment import domain, handlers, measures, render, reports, schemas, visits
 from services.assessment.models import outbox, published_reports
 from services.assessment.profile import AssessmentPart
 from shared import service as base
@@ -131,6 +131,14 @@ class AssessmentService(base.OperableService):
     @consume("intake", "appeal_received")
     def on_received(self, batch: Batch):
         handlers.record_facts(batch.connection, batch.events, handlers.received_facts, self.settings.submit_stages)
+
+    @consume("intake", "subject_updated")
+    def on_subject_updated(self, batch: Batch):
+        visits.record_subjects(batch.connection, batch.events)
+
+    @consume("intake", "visit_recorded")
+    def on_visit_recorded(self, batch: Batch):
+        visits.record_visits(batch.connection, batch.events)
 
     @consume("dispatch", "appeal_dispatched")
     def on_dispatched(self, batch: Batch):
@@ -284,6 +292,19 @@ class AssessmentService(base.OperableService):
             "Content-Disposition": f'attachment; filename="{kind}-{period.label}.{fmt}"'}
         return Response(body, status=200, headers=headers, content_type=CONTENT_TYPES[fmt])
 
+    @http("GET", "/api/v1/reports/visits")
+    def visits_report(self, request):
+        """The month's visits and pairing coverage alone (the office's export: CSV or XLSX)."""
+        self.auth.require(request, *READERS)
+        period = _period("monthly", request)
+        fmt = schemas.VisitsQuery().load(request.args.to_dict())["format"]
+        section = visits.section(self.db.session, period, self.settings.part, self.settings.units)
+        if fmt == "json":
+            return json_response({"period": period.label, **section})
+        body = {"csv": visits.to_csv, "xlsx": visits.to_xlsx}[fmt](section)
+        return Response(body, status=200, content_type=CONTENT_TYPES[fmt], headers={
+            "Content-Disposition": f'attachment; filename="visits-{period.label}.{fmt}"'})
+
     @http("POST", "/api/v1/reports/weekly/publish")
     def publish_weekly(self, request):
         return self._publish(request, "weekly")
@@ -408,6 +429,15 @@ def openapi_document() -> dict:
         "/api/v1/reports/monthly": {"get": {
             "summary": "The monthly bulletin (月度通报); a published month answers with its figures as published", "security": BEARER, "parameters": [month, formats],
             "responses": report_responses}},
+        "/api/v1/reports/visits": {"get": {
+            "summary": "The month's visits (走访) per cadre and unit, the subjects not visited within the "
+                       "campaign's rule, and pairing coverage (包联覆盖): JSON, CSV or XLSX",
+            "security": BEARER,
+            "parameters": [month, {"name": "format", "in": "query", "required": False, "schema": {
+                "type": "string", "enum": ["json", "csv", "xlsx"], "default": "json"}}],
+            "responses": {"200": {"description": "the section", "content": {
+                "application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": {"type": "string"}},
+                CONTENT_TYPES["xlsx"]: {"schema": {"type": "string"}}}}}}},
         "/api/v1/reports/weekly/publish": {"post": {
             "summary": "Publish the weekly report (office)", "security": BEARER, "parameters": [week],
             "responses": published}},

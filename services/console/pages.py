@@ -121,6 +121,23 @@ def cadre_home(client: ServiceClient, person: domain.Person) -> dict:
             "missing": [m for m in (registry_missing, dispatch_missing) if m]}
 
 
+VISIT_SUBJECT_TYPES = (("enterprise", "企业"), ("household", "困难家庭"), ("project", "项目"))
+
+
+def visit_body(form: dict) -> dict:
+    """The intake body of a visit from the form (intake checks every field again)."""
+    body = {"subject_type": form.get("subject_type") or "enterprise",
+            "subject_id": (form.get("subject_id") or "").strip().upper() if form.get("subject_type") in (
+                None, "", "enterprise") else (form.get("subject_id") or "").strip(),
+            "visited_on": form.get("visited_on", ""), "no_problem": form.get("no_problem") == "true",
+            "findings": form.get("findings") or None,
+            "appeal_ids": [i.strip() for i in (form.get("appeal_ids") or "").replace("，", ",").split(",") if i.strip()]}
+    missing = [k for k in ("subject_id", "visited_on") if not body[k]]
+    if missing:
+        raise InvalidInput("请填写必填项", {k: ["必填"] for k in missing})
+    return body
+
+
 def appeal_body(form: dict, now: datetime, channel: str) -> dict:
     """The intake body from the submission form (intake checks every field again)."""
     body = {"credit_code": form.get("credit_code", ""), "enterprise_name": form.get("enterprise_name", ""),

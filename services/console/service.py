@@ -24,6 +24,7 @@ from shared import service as base
 from shared.db import Database
 from shared.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from shared.web import json_response
+from shared.workdays import SHANGHAI
 
 STATIC = HERE / "static"
 UNIT_ROLES = domain.UNIT_ROLES
@@ -437,6 +438,22 @@ class ConsoleService(base.OperableService):
                                  "visit")
         created = self.visit.services().post("intake", "/api/v1/appeals", body)
         return self.visit.redirect("/cadre", f"已提交，诉求编号 {created['id']}")
+
+    @page("GET", "/cadre/visit")
+    def cadre_visit_form(self, request):
+        """A cadre records a visit (走访) to an enterprise, household or project paired with them."""
+        self.visit.require("cadre")
+        return self.visit.render("cadre_visit.html.j2", SUBJECT_TYPES=pages.VISIT_SUBJECT_TYPES,
+                                 subject_type=request.args.get("subject_type", "enterprise"),
+                                 subject_id=request.args.get("subject_id", ""),
+                                 today=self.visit.now.astimezone(SHANGHAI).date().isoformat())
+
+    @page("POST", "/cadre/visit")
+    def cadre_visit(self, request):
+        self.visit.require("cadre")
+        body = pages.visit_body(self.visit.form())
+        created = self.visit.services().post("intake", "/api/v1/visits", body)
+        return self.visit.redirect("/cadre", f"已记录走访，编号 {created['id']}")
 
     # ------------------------------------------------------------ the leader
     @page("GET", "/leader")

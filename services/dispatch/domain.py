@@ -21,7 +21,7 @@ from typing import Any, Iterable
 from shared.events import DIFFICULTIES, NATURES, OUTCOMES
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
-from services.dispatch.profile import LOCALITY
+from services.dispatch.profile import LOCALITY, PAIRED_UNITS
 
 QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED, CLOSED = (
     "queued", "dispatched", "accepted", "replied", "reopened", "closed")
@@ -83,6 +83,11 @@ class Facts:
     leader: str | None = None
     channel: str | None = None
     text: str = ""
+    # the subject's pairing as appeal_received carries it (intake's registry): its own lead
+    # department (四个一 / 六个一) and its paired cadre's unit (结对干部所在单位)
+    subject_type: str = "enterprise"
+    lead_department: str | None = None
+    cadre_unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,12 +183,15 @@ class Rules:
     def _resolve(self, name: str, facts: Facts) -> str | None:
         if name == LOCALITY:
             return self.locality_of(facts.district)
+        if name in PAIRED_UNITS:  # the subject's own unit; none (or one not in units.yaml): the next rule decides
+            unit = getattr(facts, name)
+            return unit if unit in self.units else None
         return name if name in self.units else None
 
 
 def _matches(match: dict, facts: Facts) -> bool:
     checks = (("categories", facts.category), ("districts", facts.district), ("cadres", facts.cadre),
-              ("leaders", facts.leader), ("channels", facts.channel))
+              ("leaders", facts.leader), ("channels", facts.channel), ("subject_types", facts.subject_type))
     for key, value in checks:
         if match[key] and value not in match[key]:
             return False
@@ -436,6 +444,7 @@ def new_appeal(rules: Rules, data: dict[str, Any]) -> Appeal:
         "difficulty": classification.difficulty, "nature": classification.nature}))
     facts = Facts(category=classification.category, district=data.get("district"), cadre=data.get("cadre"),
                   leader=data.get("leader"), channel=data.get("channel"),
-                  text=f"{data['title']} {data['description']}")
+                  text=f"{data['title']} {data['description']}", subject_type=data.get("subject_type", "enterprise"),
+                  lead_department=data.get("lead_department"), cadre_unit=data.get("cadre_unit"))
     appeal.route(rules, facts)
     return appeal

@@ -129,7 +129,9 @@ def receive_appeals(batch: Batch, rules: domain.Rules) -> list[domain.Appeal]:
         appeal = domain.new_appeal(rules, data)
         dispatched = any(kind == "appeal_dispatched" for kind, _ in appeal.events)
         rows.append({
-            "id": appeal.id, "credit_code": data["credit_code"], "enterprise_name": data["enterprise_name"],
+            "id": appeal.id, "credit_code": data.get("credit_code"),
+            "enterprise_name": data.get("enterprise_name") or data["subject_name"],
+            "subject_type": data["subject_type"], "subject_id": data["subject_id"],
             "title": data["title"], "description": data["description"], "district": data.get("district"),
             "channel": data.get("channel"), "industry": data.get("industry"), "cadre": data.get("cadre"),
             "leader": data.get("leader"), "submitted_category": data.get("category"), "received_at": event.time,

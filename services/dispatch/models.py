@@ -10,8 +10,10 @@ metadata = MetaData()
 appeals = Table(
     "appeals", metadata,
     Column("id", String(32), primary_key=True),
-    Column("credit_code", String(18), nullable=False),
-    Column("enterprise_name", String(200), nullable=False),
+    Column("credit_code", String(18), nullable=True),  # an enterprise's; null for a household or project
+    Column("enterprise_name", String(200), nullable=False),  # the subject's name as shown (a household's masked)
+    Column("subject_type", String(16), nullable=False, server_default="enterprise"),
+    Column("subject_id", String(64), nullable=True),
     Column("title", String(200), nullable=False),
     Column("description", Text, nullable=False),
     Column("district", String(64), nullable=True),

@@ -6,8 +6,9 @@
     routing:               # in order; every matching rule is a candidate, the first one leads
       - name: 用工到人社
         match: {categories: [用工], districts: [汉台区], cadres: [], leaders: [], channels: []}
-        lead: hrss         # a unit code, or ``locality``: the locality unit of the appeal's district
-        co_units: [locality]
+        lead: hrss         # a unit code, or ``locality``: the locality unit of the appeal's district,
+        co_units: [locality]  # ``lead_department``: the subject's own lead department (四个一 / 六个一),
+                              # ``cadre_unit``: its paired cadre's unit (both carried by appeal_received)
     first_responder: true  # 首派负责制 (see services/dispatch/domain.py: Appeal.assign)
     max_returns: 2         # every N-th return asks for escalation (reason ``returns``)
     difficulty: {default: B, rules: [{value: A, categories: [...], keywords: [...]}]}
@@ -22,10 +23,12 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shared.events import DIFFICULTIES, NATURES
+from shared.events import DIFFICULTIES, NATURES, SUBJECT_TYPES
 from shared.profile import Strict
 
 LOCALITY = "locality"  # "条块结合、以块为主": the locality unit whose district is the appeal's
+# the subject's own units, from intake's registry as appeal_received carries them
+PAIRED_UNITS = ("lead_department", "cadre_unit")
 UNIT_TYPES_THAT_LEAD = ("department", "locality", "coordination", "office")
 
 
@@ -46,6 +49,7 @@ class MatchSchema(Strict):
     leaders = _words()  # the enterprise's paired leader (包联领导)
     channels = _words()  # e.g. message_board (Wuhan's 留言板 routes to its chief responders)
     keywords = _words()  # in the title or description
+    subject_types = fields.List(fields.Str(validate=validate.OneOf(SUBJECT_TYPES)), load_default=list)
 
 
 class RoutingRuleSchema(Strict):
@@ -58,7 +62,7 @@ class RoutingRuleSchema(Strict):
     def _matches_something(self, data: dict, **kwargs) -> None:
         if not any(data["match"].values()):
             raise ValidationError("a rule must match on something (categories, districts, cadres, leaders, "
-                                  "channels or keywords); put a catch-all unit in the last rule's categories",
+                                  "channels, keywords or subject_types); put a catch-all unit in the last rule's categories",
                                   "match")
 
 
@@ -136,6 +140,8 @@ class DispatchPart(Strict):
         problems = []
         for index, rule in enumerate(part["routing"]):
             for name in [rule["lead"], *rule["co_units"]]:
+                if name in PAIRED_UNITS:
+                    continue  # a unit of the registry's pairing, checked by intake against units.yaml
                 if name == LOCALITY:
                     if not localities:
                         problems.append(f"routing[{index}] ({rule['name']}): {LOCALITY!r} but units.yaml "

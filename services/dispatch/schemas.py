@@ -102,8 +102,11 @@ class HistoryOut(Schema):
 
 class AppealOut(Schema):
     id = fields.Str()
-    credit_code = fields.Str()
-    enterprise_name = fields.Str()
+    subject_type = fields.Str(metadata={"description": "enterprise, household or project"})
+    subject_id = fields.Str(allow_none=True)
+    credit_code = fields.Str(allow_none=True, metadata={"description": "an enterprise's; null for a household "
+                                                                          "or project"})
+    enterprise_name = fields.Str(metadata={"description": "the subject's name (a household's masked)"})
     title = fields.Str()
     description = fields.Str()
     district = fields.Str(allow_none=True)

@@ -7,15 +7,15 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
-from shared.events import CHANNELS
-from shared.inputs import strip_strings, text
+from shared.events import CHANNELS, PERSON_ROLES, SUBJECT_TYPES
+from shared.inputs import Bool, strip_strings, text
 from shared.periods import Instant
 from shared.workdays import SHANGHAI
 
@@ -78,9 +78,22 @@ class ContactSchema(_Input):
     email = fields.Email(allow_none=True)
 
 
+REGISTRY_KEY = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$",
+                               error="letters, digits, - and _ (at most 64), starting with a letter or digit")
+PHONE = validate.Regexp(r"^[0-9+\- ]{5,20}$", error="not a phone number")
+
+
 class AppealInput(_Input):
-    credit_code = CreditCode(required=True)
-    enterprise_name = text(200, required=True)
+    """An appeal about an enterprise (``credit_code`` and ``enterprise_name``, the default) or
+    about a household or project of the registry (``subject_type`` and ``subject_id``)."""
+
+    subject_type = fields.Str(load_default="enterprise", validate=validate.OneOf(SUBJECT_TYPES))
+    subject_id = fields.Str(load_default=None, allow_none=True, validate=REGISTRY_KEY,
+                            metadata={"description": "a household's registry id or a project's code"})
+    credit_code = CreditCode(load_default=None, allow_none=True,
+                             metadata={"description": "required for an enterprise"})
+    enterprise_name = text(200, load_default=None, allow_none=True,
+                           metadata={"description": "required for an enterprise"})
     title = text(200, required=True)
     description = text(5000, required=True)
     category = text(32, load_default=None, allow_none=True)
@@ -89,6 +102,18 @@ class AppealInput(_Input):
     collected_at = Instant(required=True, default_timezone=SHANGHAI)
     external_id = text(128, load_default=None, allow_none=True)
     contact = fields.Nested(ContactSchema, load_default=None, allow_none=True)
+
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _subject(self, data: dict, original: Any, **kwargs) -> None:
+        """Which fields a subject needs; a field already refused for its value is not "missing" too."""
+        subject_type = original.get("subject_type", "enterprise") if isinstance(original, dict) else None
+        if subject_type == "enterprise":
+            missing = {name: ["required for an enterprise"] for name in ("credit_code", "enterprise_name")
+                       if original.get(name) is None}
+            if missing:
+                raise ValidationError(missing)
+        elif data.get("subject_type") in SUBJECT_TYPES and not data.get("subject_id"):
+            raise ValidationError({"subject_id": [f"required for a {data['subject_type']}"]})
 
 
 class EnterpriseInput(_Input):
@@ -101,6 +126,132 @@ class EnterpriseInput(_Input):
     leader = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=64))
     contact = fields.Nested(ContactSchema, load_default=None, allow_none=True)
     tags = fields.List(text(32), load_default=list)
+    # the pairing as references: people of the registry, a unit code (四个一: 一个牵头部门)
+    cadre_id = fields.Str(load_default=None, allow_none=True, validate=REGISTRY_KEY)
+    leader_id = fields.Str(load_default=None, allow_none=True, validate=REGISTRY_KEY)
+    lead_department = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+
+
+class PersonInput(_Input):
+    """A cadre or leader (干部 / 包联领导); the id is the name they sign in with."""
+
+    id = fields.Str(required=True, validate=REGISTRY_KEY)
+    name = text(64, required=True)
+    role = fields.Str(required=True, validate=validate.OneOf(PERSON_ROLES))
+    unit = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+
+
+class SubjectInput(_Input):
+    """A household (结对帮扶的困难家庭: the head's name, community, phone) or a project (包联项目:
+    its code and name), with its pairing."""
+
+    subject_type = fields.Str(required=True, validate=validate.OneOf(("household", "project")))
+    subject_id = fields.Str(required=True, validate=REGISTRY_KEY)
+    name = text(200, required=True)
+    community = text(100, load_default=None, allow_none=True)
+    phone = fields.Str(load_default=None, allow_none=True, validate=PHONE)
+    district = text(64, load_default=None, allow_none=True)
+    cadre_id = fields.Str(load_default=None, allow_none=True, validate=REGISTRY_KEY)
+    leader_id = fields.Str(load_default=None, allow_none=True, validate=REGISTRY_KEY)
+    lead_department = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+
+    @validates_schema
+    def _household(self, data: dict, **kwargs) -> None:
+        if data["subject_type"] == "household" and not data.get("community"):
+            raise ValidationError({"community": ["required for a household"]})
+
+
+class VisitInput(_Input):
+    """A visit (走访): its day, the subject, what was found and the appeals raised in it, or
+    ``no_problem`` (未发现问题). The cadre is the signed-in one; the office names one."""
+
+    subject_type = fields.Str(required=True, validate=validate.OneOf(SUBJECT_TYPES))
+    subject_id = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    visited_on = fields.Date(required=True)
+    cadre_id = fields.Str(load_default=None, allow_none=True, validate=REGISTRY_KEY)
+    findings = text(5000, load_default=None, allow_none=True)
+    no_problem = Bool(load_default=False)
+    appeal_ids = fields.List(fields.Str(validate=validate.Length(min=1, max=32)), load_default=list,
+                             validate=validate.Length(max=50))
+
+    @validates_schema
+    def _what_was_found(self, data: dict, **kwargs) -> None:
+        problem = visit_problem(data.get("no_problem", False), data.get("findings"), data.get("appeal_ids") or [])
+        if problem:
+            raise ValidationError({"no_problem": [problem]})
+
+
+def visit_problem(no_problem: bool, findings: str | None, appeal_ids: list[str]) -> str | None:
+    """A visit either found nothing (and raised no appeal) or says what it found."""
+    if no_problem and appeal_ids:
+        return "a visit that found no problem raised no appeal"
+    if not no_problem and not findings and not appeal_ids:
+        return "say what was found (findings or appeal_ids), or no_problem: true"
+    return None
+
+
+def validate_visit(raw: Any, today: date) -> dict:
+    """Load and check a visit; ``today`` is the city's date (a visit cannot lie in the future)."""
+    if not isinstance(raw, dict):
+        raise ValidationError({"_schema": ["the body must be a JSON object"]})
+    data = VisitInput().load(raw)
+    if data["visited_on"] > today:
+        raise ValidationError({"visited_on": ["lies in the future"]})
+    if data["subject_type"] == "enterprise" and credit_code_problem(data["subject_id"]) is None:
+        data["subject_id"] = compact_credit_code(data["subject_id"])  # as the registry keys it
+    return data
+
+
+def validate_person(raw: Any) -> dict:
+    if not isinstance(raw, dict):
+        raise ValidationError({"_schema": ["the body must be a JSON object"]})
+    return PersonInput().load(raw)
+
+
+def validate_subject(raw: Any) -> dict:
+    if not isinstance(raw, dict):
+        raise ValidationError({"_schema": ["the body must be a JSON object"]})
+    return SubjectInput().load(raw)
+
+
+# ---------------------------------------------------------------- personal data
+def mask_name(name: str | None) -> str | None:
+    """A person's name as others see it: the first and last character (张*华, 李*)."""
+    if not name:
+        return name
+    if len(name) <= 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """A phone number as others see it: the first 3 and last 4 digits (138****5678)."""
+    if not phone:
+        return phone
+    digits = phone.replace(" ", "").replace("-", "")
+    if len(digits) <= 7:
+        return digits[:1] + "*" * (len(digits) - 1)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def may_see_personal_data(role: str, person: str | None, cadre_id: str | None) -> bool:
+    """A household's name and phone: the office and the household's paired cadre only."""
+    return role == "office" or (role == "cadre" and person is not None and person == cadre_id)
+
+
+def shown_name(subject_type: str, name: str | None, unmasked: bool) -> str | None:
+    """The name of a subject as shown: a household's masked unless ``unmasked``."""
+    return name if subject_type != "household" or unmasked else mask_name(name)
+
+
+def masked_contact(contact: dict | None) -> dict | None:
+    if not contact:
+        return contact
+    return {**contact, "name": mask_name(contact.get("name")), "phone": mask_phone(contact.get("phone"))}
+
+
+def city_date(moment: datetime) -> date:
+    return moment.astimezone(SHANGHAI).date()
 
 
 def validate_appeal(raw: Any, now: datetime) -> dict:
@@ -123,6 +274,11 @@ def request_fingerprint(data: dict) -> str:
     """A stable hash of a submission, to tell a retry from a different use of the same key."""
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def new_visit_id(now: datetime) -> str:
+    """``ZF`` (走访) + the Shanghai date + 10 random hex digits."""
+    return f"ZF{now.astimezone(SHANGHAI):%Y%m%d}-{secrets.token_hex(5)}"
 
 
 def new_appeal_id(now: datetime) -> str:

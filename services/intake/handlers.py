@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from sqlalchemy import and_, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from services.intake import domain
+from services.intake import domain, registry
 from services.intake.models import appeal_states, appeals, enterprises, idempotency_keys, outbox
 from shared.consumers import Batch
 from shared.events import Event, make_event
@@ -21,13 +21,14 @@ from shared.outbox import add_event
 from shared.errors import Conflict, InvalidInput, NotFound
 
 SERVICE = "intake"
+# what an appeal copies from its subject's registry entry (the pairing as references and names)
 ENTERPRISE_FIELDS = ("industry", "size", "cadre", "leader")
+PAIRING_FIELDS = ("cadre_id", "leader_id", "lead_department", "cadre_unit")
 
 # built once: the AMQP ingress's statements
 BY_EXTERNAL_IDS = select(appeals).where(
     tuple_(appeals.c.channel, appeals.c.external_id).in_(bindparam("keys", expanding=True)))
-PROFILES = select(enterprises.c.credit_code, *(enterprises.c[name] for name in ENTERPRISE_FIELDS)).where(
-    enterprises.c.credit_code.in_(bindparam("codes", expanding=True)))
+PROFILES = select(enterprises).where(enterprises.c.credit_code.in_(bindparam("codes", expanding=True)))
 INSERT_APPEALS = insert(appeals)
 
 
@@ -61,12 +62,33 @@ def _by_external_id(session: Session, channel: str, external_id: str | None) -> 
     return _appeal_dict(row) if row else None
 
 
+def _subject_profile(connection, data: dict, enterprise_rows: dict[str, dict] | None = None,
+                     names: dict[str, dict] | None = None) -> dict:
+    """The registry entry an appeal is about, in one shape (``registry.find_subject``); ``{}`` for an
+    enterprise not registered yet (it may still appeal). A household or project must be registered:
+    its name, community and pairing come from the registry."""
+    if data["subject_type"] == "enterprise":
+        if enterprise_rows is not None:
+            row = enterprise_rows.get(data["credit_code"])
+            return registry.subject_view(row, "enterprise", names or {}) if row else {}
+        return registry.find_subject(connection, "enterprise", data["credit_code"]) or {}
+    subject = registry.find_subject(connection, data["subject_type"], data["subject_id"])
+    if subject is None:
+        raise Conflict(f"no {data['subject_type']} {data['subject_id']} in the registry: register it first",
+                       {"subject_id": [f"no {data['subject_type']} {data['subject_id']} in the registry"]})
+    return subject
+
+
 def _appeal_row(data: dict, *, now: datetime, actor: str, correlation_id: str | None, profile: dict) -> dict:
     appeal_id = domain.new_appeal_id(now)
+    enterprise = data["subject_type"] == "enterprise"
     return {
         "id": appeal_id,
-        "credit_code": data["credit_code"],
-        "enterprise_name": data["enterprise_name"],
+        "subject_type": data["subject_type"],
+        "subject_id": data["credit_code"] if enterprise else data["subject_id"],
+        "subject_name": data["enterprise_name"] if enterprise else profile["name"],
+        "credit_code": data.get("credit_code") if enterprise else None,
+        "enterprise_name": data.get("enterprise_name") if enterprise else None,
         "title": data["title"],
         "description": data["description"],
         "category": data.get("category"),
@@ -78,20 +100,23 @@ def _appeal_row(data: dict, *, now: datetime, actor: str, correlation_id: str | 
         "contact": data.get("contact"),
         "submitted_by": actor,
         "correlation_id": correlation_id or appeal_id,
-        **{name: profile.get(name) for name in ENTERPRISE_FIELDS},
+        **{name: profile.get(name) for name in ENTERPRISE_FIELDS + PAIRING_FIELDS},
     }
 
 
 def _received(row: dict, now: datetime) -> Event:
-    return make_event("appeal_received", {**row, "appeal_id": row["id"]}, producer=SERVICE, now=now,
-                      correlation_id=row["correlation_id"])
+    """``appeal_received`` (version 2): a household's name and contact masked, as every service
+    but intake shows them (intake unmasks them for the office and the paired cadre)."""
+    household = row["subject_type"] == "household"
+    data = {**row, "appeal_id": row["id"],
+            "subject_name": domain.shown_name(row["subject_type"], row["subject_name"], unmasked=False),
+            "contact": domain.masked_contact(row.get("contact")) if household else row.get("contact")}
+    return make_event("appeal_received", data, producer=SERVICE, now=now, correlation_id=row["correlation_id"])
 
 
 def _create(session: Session, data: dict, *, now: datetime, actor: str,
             correlation_id: str | None) -> dict:
-    enterprise = session.execute(
-        select(enterprises).where(enterprises.c.credit_code == data["credit_code"])).first()
-    profile = {name: getattr(enterprise, name) for name in ENTERPRISE_FIELDS} if enterprise else {}
+    profile = _subject_profile(session, data)
     row = _appeal_row(data, now=now, actor=actor, correlation_id=correlation_id, profile=profile)
     session.execute(insert(appeals).values(**row))
     add_event(session, outbox, _received(row, now))
@@ -135,7 +160,8 @@ def receive_upstream(batch: Batch) -> list[Submitted]:
     known = {(row.channel, row.external_id): dict(row._mapping) for row in connection.execute(
         BY_EXTERNAL_IDS, {"keys": [(data["channel"], data["external_id"]) for _, data, _ in offered]})}
     profiles = {row.credit_code: dict(row._mapping) for row in connection.execute(
-        PROFILES, {"codes": sorted({data["credit_code"] for _, data, _ in offered})})}
+        PROFILES, {"codes": sorted({data["credit_code"] for _, data, _ in offered if data.get("credit_code")})})}
+    names = registry.people_named(connection, [row[key] for row in profiles.values() for key in ("cadre_id", "leader_id")])
     results, rows = [], []
     for event, data, now in offered:
         key = (data["channel"], data["external_id"])
@@ -143,7 +169,7 @@ def receive_upstream(batch: Batch) -> list[Submitted]:
             results.append(Submitted(known[key], created=False))
             continue
         row = _appeal_row(data, now=now, actor=f"platform:{event.source or data['channel']}",
-                          correlation_id=event.correlationid, profile=profiles.get(data["credit_code"], {}))
+                          correlation_id=event.correlationid, profile=_subject_profile(connection, data, profiles, names))
         known[key] = row
         rows.append(row)
         batch.publish(_received(row, now))
@@ -174,8 +200,12 @@ def import_rows(session: Session, rows: Iterable[dict[str, Any]], *, now: dateti
         except ValidationError as exc:
             report.append(RowReport(number, "refused", errors=exc.messages))
             continue
-        with session.begin_nested():
-            result = submit_appeal(session, data, now=now, actor=actor)
+        try:
+            with session.begin_nested():
+                result = submit_appeal(session, data, now=now, actor=actor)
+        except (InvalidInput, Conflict) as exc:
+            report.append(RowReport(number, "refused", errors=exc.fields))
+            continue
         report.append(RowReport(number, "accepted" if result.created else "duplicate", result.appeal["id"]))
     return report
 
@@ -183,7 +213,7 @@ def import_rows(session: Session, rows: Iterable[dict[str, Any]], *, now: dateti
 def list_appeals(session: Session, filters: dict, page: int, page_size: int,
                  submitted_by: str | tuple[str, ...] | None = None) -> tuple[list[dict], int]:
     conditions = []
-    for name in ("credit_code", "district", "category", "channel"):
+    for name in ("credit_code", "district", "category", "channel", "subject_type", "subject_id"):
         if filters.get(name):
             conditions.append(appeals.c[name] == filters[name])
     if filters.get("submitted_from"):
@@ -202,9 +232,15 @@ def list_appeals(session: Session, filters: dict, page: int, page_size: int,
 
 
 # ---------------------------------------------------------------- the enterprise registry
-def upsert_enterprise(session: Session, data: dict, *, now: datetime) -> bool:
-    """Register or update an enterprise; publishes ``enterprise_updated``. True when new."""
+def upsert_enterprise(session: Session, data: dict, *, now: datetime, units: set[str] | None = None) -> bool:
+    """Register or update an enterprise; publishes ``enterprise_updated`` and ``subject_updated``.
+    True when new. Paired by reference (``cadre_id``...), its ``cadre`` and ``leader`` are those
+    people's names."""
+    known = registry.check_pairing(session, data, units)
     values = {**data, "contact": data.get("contact"), "tags": data.get("tags") or [], "updated_at": now}
+    for role in ("cadre", "leader"):
+        if data.get(f"{role}_id"):
+            values[role] = known[data[f"{role}_id"]]["name"]
     exists = session.execute(select(enterprises.c.credit_code)
                              .where(enterprises.c.credit_code == data["credit_code"])).first()
     if exists:
@@ -213,6 +249,8 @@ def upsert_enterprise(session: Session, data: dict, *, now: datetime) -> bool:
         session.execute(insert(enterprises).values(**values))
     event = make_event("enterprise_updated", values, producer=SERVICE, now=now)
     add_event(session, outbox, event)
+    add_event(session, outbox, registry.subject_updated(
+        registry.get_subject(session, "enterprise", data["credit_code"]), now))
     return exists is None
 
 
@@ -237,7 +275,7 @@ def list_enterprises(session: Session, district: str | None, page: int, page_siz
 
 
 def load_enterprises(session: Session, rows: Iterable[dict[str, Any]], *, now: datetime,
-                     first_row: int = 2) -> list[RowReport]:
+                     first_row: int = 2, units: set[str] | None = None) -> list[RowReport]:
     report = []
     for number, raw in enumerate(rows, start=first_row):
         raw = {k: v for k, v in raw.items() if k is not None and v not in (None, "")}
@@ -250,7 +288,12 @@ def load_enterprises(session: Session, rows: Iterable[dict[str, Any]], *, now: d
         except ValidationError as exc:
             report.append(RowReport(number, "refused", errors=exc.messages))
             continue
-        created = upsert_enterprise(session, data, now=now)
+        try:
+            with session.begin_nested():
+                created = upsert_enterprise(session, data, now=now, units=units)
+        except (InvalidInput, Conflict) as exc:
+            report.append(RowReport(number, "refused", errors=exc.fields))
+            continue
         report.append(RowReport(number, "accepted" if created else "updated"))
     return report
 

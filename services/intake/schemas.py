@@ -3,14 +3,21 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 
-from services.intake.domain import SHANGHAI, AppealInput, ContactSchema, EnterpriseInput
+from services.intake.domain import (SHANGHAI, AppealInput, ContactSchema, EnterpriseInput, PersonInput,
+                                    SubjectInput, VisitInput)
+from shared.events import PERSON_ROLES, SUBJECT_TYPES
+from shared.inputs import text
 from shared.periods import Instant
 
 
 class AppealOut(Schema):
     id = fields.Str()
-    credit_code = fields.Str()
-    enterprise_name = fields.Str()
+    subject_type = fields.Str(metadata={"enum": list(SUBJECT_TYPES)})
+    subject_id = fields.Str(allow_none=True)
+    subject_name = fields.Str(allow_none=True, metadata={"description": "a household's masked (张*华) for all "
+                                                                         "but the office and its paired cadre"})
+    credit_code = fields.Str(allow_none=True)
+    enterprise_name = fields.Str(allow_none=True)
     title = fields.Str()
     description = fields.Str()
     category = fields.Str(allow_none=True)
@@ -24,6 +31,10 @@ class AppealOut(Schema):
     size = fields.Str(allow_none=True)
     cadre = fields.Str(allow_none=True)
     leader = fields.Str(allow_none=True)
+    cadre_id = fields.Str(allow_none=True)
+    leader_id = fields.Str(allow_none=True)
+    lead_department = fields.Str(allow_none=True)
+    cadre_unit = fields.Str(allow_none=True)
     submitted_by = fields.Str()
 
 
@@ -31,11 +42,77 @@ class EnterpriseOut(EnterpriseInput):
     updated_at = fields.DateTime()
 
 
+class HouseholdBody(SubjectInput):
+    """A household's body (the path names it): its community is required."""
+
+    community = text(100, required=True)
+
+
+class PersonOut(PersonInput):
+    updated_at = fields.DateTime()
+
+
+class SubjectOut(SubjectInput):
+    """A household or project; a household's name and phone masked (张*华, 138****5678) for all
+    but the office and its paired cadre."""
+
+    phone = fields.Str(allow_none=True)
+    cadre = fields.Str(allow_none=True)
+    leader = fields.Str(allow_none=True)
+    cadre_unit = fields.Str(allow_none=True)
+    updated_at = fields.DateTime()
+
+
+class VisitOut(Schema):
+    id = fields.Str()
+    subject_type = fields.Str()
+    subject_id = fields.Str()
+    cadre_id = fields.Str()
+    unit = fields.Str(allow_none=True)
+    visited_on = fields.Date()
+    findings = fields.Str(allow_none=True)
+    no_problem = fields.Bool()
+    appeal_ids = fields.List(fields.Str())
+    recorded_by = fields.Str()
+    recorded_at = fields.DateTime()
+
+
+class PeopleFilters(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    role = fields.Str(validate=validate.OneOf(PERSON_ROLES))
+    unit = fields.Str()
+
+
+class SubjectFilters(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    district = fields.Str()
+    community = fields.Str()
+    cadre_id = fields.Str()
+
+
+class VisitFilters(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    subject_type = fields.Str(validate=validate.OneOf(SUBJECT_TYPES))
+    subject_id = fields.Str()
+    cadre_id = fields.Str()
+    unit = fields.Str()
+    visited_from = fields.Date()
+    visited_to = fields.Date()
+
+
 class AppealFilters(Schema):
     class Meta:
         unknown = EXCLUDE
 
     credit_code = fields.Str()
+    subject_type = fields.Str(validate=validate.OneOf(SUBJECT_TYPES))
+    subject_id = fields.Str()
     district = fields.Str()
     category = fields.Str()
     channel = fields.Str()
@@ -70,5 +147,10 @@ class RowReportOut(Schema):
 
 appeal_out = AppealOut()
 enterprise_out = EnterpriseOut()
+person_out = PersonOut()
+subject_out = SubjectOut()
+visit_out = VisitOut()
 
-__all__ = ["AppealInput", "EnterpriseInput", "AppealOut", "EnterpriseOut", "AppealFilters", "RowReportOut"]
+__all__ = ["AppealInput", "EnterpriseInput", "AppealOut", "EnterpriseOut", "AppealFilters", "RowReportOut",
+           "PersonInput", "PersonOut", "SubjectInput", "SubjectOut", "VisitInput", "VisitOut", "PeopleFilters",
+           "SubjectFilters", "VisitFilters"]

@@ -17,10 +17,11 @@ from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from services.intake import domain, handlers, open311, schemas, sheets
+from services.intake import domain, handlers, open311, registry, schemas, sheets, visits
 from services.intake.models import outbox
+from services.intake.profile import load_intake_part
 from shared.auth import Auth, Principal
-from shared.profile import profile_dir
+from shared.profile import load_units, profile_dir
 from shared.consumers import Batch, PoisonMessage, consume
 from shared.db import Database
 from shared.events import Event, read_event
@@ -61,12 +62,48 @@ def parse_upstream(body: Any, message) -> Event:
 
 
 def _may_read(principal, appeal: dict) -> bool:
-    """The office reads every appeal, an enterprise its own, anyone else what it submitted."""
+    """The office reads every appeal, an enterprise its own, a cadre those of the subjects paired
+    with them, anyone else what it submitted."""
     if principal.role == "office":
         return True
     if principal.role == "enterprise":
-        return appeal["credit_code"] == principal.credit_code
+        return appeal["credit_code"] is not None and appeal["credit_code"] == principal.credit_code
+    if principal.role == "cadre" and appeal.get("cadre_id") and appeal["cadre_id"] == person_of(principal):
+        return True
     return appeal["submitted_by"] in principal.submitted_as  # a platform: its AMQP appeals too
+
+
+def person_of(principal: Principal) -> str:
+    """The registry id of a signed-in person: the name they sign in with."""
+    return principal.person or principal.name
+
+
+def _shown_appeal(principal: Principal, appeal: dict) -> dict:
+    """A household's name and contact masked for all but the office and its paired cadre."""
+    if appeal.get("subject_type") != "household" or domain.may_see_personal_data(
+            principal.role, person_of(principal), appeal.get("cadre_id")):
+        return appeal
+    return {**appeal, "subject_name": domain.mask_name(appeal["subject_name"]),
+            "contact": domain.masked_contact(appeal.get("contact"))}
+
+
+class Campaign(DependencyProvider):
+    """The profile's intake part (which subject types the campaign has) and its unit codes
+    (a subject's lead department must be one)."""
+
+    def setup(self) -> None:
+        directory = profile_dir(self.container.config)
+        self.part = load_intake_part(directory)
+        self.subject_types = list(self.part["subject_types"])
+        self.units = {unit["code"] for unit in load_units(directory)["units"]}
+
+    def get_dependency(self, worker_ctx) -> "Campaign":
+        return self
+
+    def require(self, subject_type: str) -> None:
+        if subject_type not in self.subject_types:
+            raise InvalidInput(f"this campaign has no {subject_type} subjects",
+                               {"subject_type": [f"one of {', '.join(self.subject_types)}"]})
 
 
 class Open311Catalogue(DependencyProvider):
@@ -100,6 +137,7 @@ class IntakeService(base.OperableService):
     relay = OutboxRelay(outbox)
     auth = Auth()
     catalogue = Open311Catalogue()
+    campaign = Campaign()
 
     # ------------------------------------------------------------ appeals
     @http("POST", "/api/v1/appeals")
@@ -112,6 +150,7 @@ class IntakeService(base.OperableService):
         except Exception:
             SUBMISSIONS_REFUSED.labels("http").inc()
             raise
+        self.campaign.require(data["subject_type"])
         if principal.role == "enterprise" and data["credit_code"] != principal.credit_code:
             raise Forbidden("an enterprise submits only for its own credit code")
         key = request.headers.get("Idempotency-Key")
@@ -121,9 +160,11 @@ class IntakeService(base.OperableService):
         if not result.created:
             DUPLICATES.labels("http").inc()
             return json_response({"id": result.appeal["id"], "duplicate": True,
-                                  "appeal": schemas.appeal_out.dump(result.appeal)}, status=200)
+                                  "appeal": schemas.appeal_out.dump(_shown_appeal(principal, result.appeal))},
+                                 status=200)
         APPEALS_RECEIVED.labels(data["channel"]).inc()
-        return json_response({"id": result.appeal["id"], "appeal": schemas.appeal_out.dump(result.appeal)},
+        return json_response({"id": result.appeal["id"],
+                              "appeal": schemas.appeal_out.dump(_shown_appeal(principal, result.appeal))},
                              status=201, headers={"Location": f"/api/v1/appeals/{result.appeal['id']}"})
 
     def _submit_once(self, data, now, actor, key) -> handlers.Submitted:
@@ -143,7 +184,7 @@ class IntakeService(base.OperableService):
         appeal = handlers.get_appeal(self.db.session, appeal_id)
         if not _may_read(principal, appeal):
             raise NotFound(f"no appeal {appeal_id}")
-        return json_response(schemas.appeal_out.dump(appeal))
+        return json_response(schemas.appeal_out.dump(_shown_appeal(principal, appeal)))
 
     @http("GET", "/api/v1/appeals")
     def list_appeals(self, request):
@@ -156,7 +197,8 @@ class IntakeService(base.OperableService):
         if principal.role == "enterprise":  # its own appeals, whoever entered them
             filters["credit_code"] = principal.credit_code
         items, total = handlers.list_appeals(self.db.session, filters, page, size, submitted_by=mine)
-        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+        shown = [_shown_appeal(principal, item) for item in items]
+        return json_response(page_body(schemas.appeal_out.dump(shown, many=True), total, page, size))
 
     @http("POST", "/api/v1/appeals/import")
     def import_sheet(self, request):
@@ -292,7 +334,7 @@ class IntakeService(base.OperableService):
             raise InvalidInput("the body must be a JSON object")
         data = domain.validate_enterprise({**body, "credit_code": credit_code})
         with self.db.transaction() as session:
-            created = handlers.upsert_enterprise(session, data, now=self.clock(request))
+            created = handlers.upsert_enterprise(session, data, now=self.clock(request), units=self.campaign.units)
             enterprise = handlers.get_enterprise(session, data["credit_code"])
         return json_response(schemas.enterprise_out.dump(enterprise), status=201 if created else 200)
 
@@ -315,21 +357,137 @@ class IntakeService(base.OperableService):
         self.auth.require(request, "office")
         rows = sheets.read_upload(request)
         with self.db.transaction() as session:
-            report = handlers.load_enterprises(session, rows, now=self.clock(request))
+            report = handlers.load_enterprises(session, rows, now=self.clock(request), units=self.campaign.units)
         counts = {status: sum(1 for r in report if r.status == status)
                   for status in ("accepted", "updated", "refused")}
         return json_response({"counts": counts, "rows": schemas.RowReportOut(many=True).dump(report)})
 
+    # ------------------------------------------------------------ people (cadres and leaders)
+    @http("PUT", "/api/v1/people/<string:person_id>")
+    def put_person(self, request, person_id):
+        self.auth.require(request, "office")
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object")
+        data = domain.validate_person({**body, "id": person_id})
+        if data["unit"] and data["unit"] not in self.campaign.units:
+            raise InvalidInput("unknown unit", {"unit": [f"no unit {data['unit']} in units.yaml"]})
+        with self.db.transaction() as session:
+            created = registry.upsert_person(session, data, now=self.clock(request))
+            person = registry.get_person(session, person_id)
+        return json_response(schemas.person_out.dump(person), status=201 if created else 200)
+
+    @http("GET", "/api/v1/people/<string:person_id>")
+    def get_person(self, request, person_id):
+        self.auth.require(request, "office", "cadre")
+        return json_response(schemas.person_out.dump(registry.get_person(self.db.session, person_id)))
+
+    @http("GET", "/api/v1/people")
+    def list_people(self, request):
+        self.auth.require(request, "office", "cadre")
+        page, size = paging(request)
+        filters = schemas.PeopleFilters().load(request.args.to_dict())
+        items, total = registry.list_people(self.db.session, filters.get("role"), filters.get("unit"), page, size)
+        return json_response(page_body(schemas.person_out.dump(items, many=True), total, page, size))
+
+    # ------------------------------------------------------------ households and projects
+    def _subject_type(self, kind: str) -> str:
+        subject_type = kind[:-1]  # households -> household
+        self.campaign.require(subject_type)
+        return subject_type
+
+    @http("PUT", "/api/v1/<any(households,projects):kind>/<string:subject_id>")
+    def put_subject(self, request, kind, subject_id):
+        principal = self.auth.require(request, "office")
+        subject_type = self._subject_type(kind)
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object")
+        data = domain.validate_subject({**body, "subject_type": subject_type, "subject_id": subject_id})
+        with self.db.transaction() as session:
+            created = registry.upsert_subject(session, data, now=self.clock(request), units=self.campaign.units)
+            subject = registry.get_subject(session, subject_type, subject_id)
+        shown = registry.shown_subject(subject, role=principal.role, person=person_of(principal))
+        return json_response(schemas.subject_out.dump(shown), status=201 if created else 200)
+
+    @http("GET", "/api/v1/<any(households,projects):kind>/<string:subject_id>")
+    def get_subject(self, request, kind, subject_id):
+        principal = self.auth.require(request, "office", "cadre")
+        subject = registry.get_subject(self.db.session, self._subject_type(kind), subject_id)
+        shown = registry.shown_subject(subject, role=principal.role, person=person_of(principal))
+        return json_response(schemas.subject_out.dump(shown))
+
+    @http("GET", "/api/v1/<any(households,projects):kind>")
+    def list_subjects(self, request, kind):
+        principal = self.auth.require(request, "office", "cadre")
+        subject_type = self._subject_type(kind)
+        page, size = paging(request)
+        filters = schemas.SubjectFilters().load(request.args.to_dict())
+        items, total = registry.list_subjects(self.db.session, subject_type, filters, page, size)
+        shown = [registry.shown_subject(item, role=principal.role, person=person_of(principal)) for item in items]
+        return json_response(page_body(schemas.subject_out.dump(shown, many=True), total, page, size))
+
+    # two concrete paths, not one template: /api/v1/households/import must not also answer GET and PUT
+    @http("POST", "/api/v1/households/import")
+    def import_households(self, request):
+        return self._import_subjects(request, "households")
+
+    @http("POST", "/api/v1/projects/import")
+    def import_projects(self, request):
+        return self._import_subjects(request, "projects")
+
+    def _import_subjects(self, request, kind: str):
+        self.auth.require(request, "office")
+        subject_type = self._subject_type(kind)
+        rows = sheets.read_upload(request)
+        with self.db.transaction() as session:
+            report = registry.load_subjects(session, subject_type, rows, now=self.clock(request),
+                                            units=self.campaign.units)
+        counts = {status: sum(1 for r in report if r.status == status)
+                  for status in ("accepted", "updated", "refused")}
+        return json_response({"counts": counts, "rows": schemas.RowReportOut(many=True).dump(report)})
+
+    # ------------------------------------------------------------ visits (走访)
+    @http("POST", "/api/v1/visits")
+    def record_visit(self, request):
+        principal = self.auth.require(request, "office", "cadre")
+        body = json_body(request)
+        now = self.clock(request)
+        data = domain.validate_visit(body, domain.city_date(now))
+        with self.db.transaction() as session:
+            visit = visits.record_visit(session, data, now=now, role=principal.role, person=person_of(principal),
+                                        actor=principal.actor, subject_types=self.campaign.subject_types)
+        return json_response(schemas.visit_out.dump(visit), status=201,
+                             headers={"Location": f"/api/v1/visits/{visit['id']}"})
+
+    @http("GET", "/api/v1/visits")
+    def list_visits(self, request):
+        principal = self.auth.require(request, "office", "cadre")
+        page, size = paging(request)
+        filters = schemas.VisitFilters().load(request.args.to_dict())
+        if principal.role == "cadre":  # a cadre's own visits
+            filters["cadre_id"] = person_of(principal)
+        items, total = visits.list_visits(self.db.session, filters, page, size)
+        return json_response(page_body(schemas.visit_out.dump(items, many=True), total, page, size))
+
+    @http("GET", "/api/v1/visits/<string:visit_id>")
+    def get_visit(self, request, visit_id):
+        principal = self.auth.require(request, "office", "cadre")
+        visit = visits.get_visit(self.db.session, visit_id)
+        if principal.role == "cadre" and visit["cadre_id"] != person_of(principal):
+            raise NotFound(f"no visit {visit_id}")
+        return json_response(schemas.visit_out.dump(visit))
+
     # ------------------------------------------------------------ documents
     @http("GET", "/openapi.json")
     def openapi(self, request):
-        return json_response(openapi_document(list(self.catalogue.services)))
+        return json_response(openapi_document(list(self.catalogue.services), sorted(self.campaign.units)))
 
 
 SHEET_TYPES = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-def openapi_document(services: list[str] | None = None) -> dict:
+def openapi_document(services: list[str] | None = None, units: list[str] | None = None) -> dict:
     """The API; with the deployment's Open311 service codes (its categories) as an enum."""
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     sheet_body = {"required": True, "content": {
@@ -370,7 +528,8 @@ def openapi_document(services: list[str] | None = None) -> dict:
                                 "type": "object", "required": ["id", "duplicate", "appeal"],
                                 "properties": {"id": {"type": "string"}, "duplicate": {"const": True},
                                                "appeal": ref("Appeal")}})},
-                    "409": error("Idempotency-Key reused for another request"),
+                    "409": error("Idempotency-Key reused for another request, or a household or project the "
+                                 "registry does not hold"),
                 },
             },
             "get": {
@@ -400,19 +559,120 @@ def openapi_document(services: list[str] | None = None) -> dict:
                     "parameters": [credit_code],
                     "requestBody": {"required": True, "content": json_content(ref("EnterpriseBody"))},
                     "responses": {"200": {"description": "updated", "content": json_content(ref("Enterprise"))},
-                                  "201": {"description": "registered", "content": json_content(ref("Enterprise"))}}},
+                                  "201": {"description": "registered", "content": json_content(ref("Enterprise"))},
+                                  "409": error("a cadre or leader the registry does not hold as such")}},
         },
         "/api/v1/enterprises/import": {"post": {
             "summary": "Load the enterprise registry from CSV or XLSX (office)", "security": BEARER,
             "requestBody": sheet_body, "responses": report}},
     }
+    paths.update(registry_paths(sheet_body, report, page, ref))
     paths.update(open311_paths(services))
-    return build_spec("Suqiu intake", "1.0.0", {
+    return _with_registry_rules(build_spec("Suqiu intake", "1.0.0", {
         "AppealInput": schemas.AppealInput, "Appeal": schemas.AppealOut,
+        "PersonBody": schemas.PersonInput(exclude=("id",)), "Person": schemas.PersonOut,
+        "HouseholdBody": schemas.HouseholdBody(exclude=("subject_type", "subject_id")),
+        "ProjectBody": schemas.SubjectInput(exclude=("subject_type", "subject_id", "community", "phone")),
+        "Subject": schemas.SubjectOut, "VisitInput": schemas.VisitInput, "Visit": schemas.VisitOut,
         # the path names the enterprise: a credit_code in the body is ignored
         "EnterpriseBody": schemas.EnterpriseInput(exclude=("credit_code",)), "Enterprise": schemas.EnterpriseOut,
         "RowReport": schemas.RowReportOut,
-    }, paths)
+    }, paths), units)
+
+
+def _with_registry_rules(document: dict, units: list[str] | None) -> dict:
+    """What marshmallow cannot say of the registry's bodies, said in JSON Schema: a unit is one of
+    the deployment's units.yaml; an appeal names an enterprise by credit code and name or another
+    subject by its id; a visit found no problem (and raised no appeal) or says what it found."""
+    components = document["components"]["schemas"]
+    if units:
+        for name, field in (("PersonBody", "unit"), ("HouseholdBody", "lead_department"),
+                            ("ProjectBody", "lead_department"), ("EnterpriseBody", "lead_department")):
+            components[name]["properties"][field]["enum"] = [*units, None]
+    components["AppealInput"]["anyOf"] = [  # an enterprise by its credit code and name, else by its registry id
+        {"type": "object", "required": ["credit_code", "enterprise_name"], "properties": {
+            "subject_type": {"const": "enterprise"}, "credit_code": {"type": "string"},
+            "enterprise_name": {"type": "string"}}},
+        {"type": "object", "required": ["subject_type", "subject_id"], "properties": {
+            "subject_type": {"enum": ["household", "project"]}, "subject_id": {"type": "string"}}},
+    ]
+    found = {"type": "object", "properties": {"no_problem": {"const": False}}}
+    components["VisitInput"]["anyOf"] = [
+        {"type": "object", "required": ["no_problem"],
+         "properties": {"no_problem": {"const": True}, "appeal_ids": {"maxItems": 0}}},
+        {**found, "required": ["findings"], "properties": {**found["properties"], "findings": {"type": "string"}}},
+        {**found, "required": ["appeal_ids"], "properties": {**found["properties"], "appeal_ids": {"minItems": 1}}},
+    ]
+    return document
+
+
+def registry_paths(sheet_body: dict, report: dict, page: dict, ref) -> dict:
+    """People, households, projects and visits (issue 15)."""
+    def path_id(name: str, description: str, pattern: str | None = None) -> dict:
+        schema = {"type": "string", **({"pattern": pattern} if pattern else {})}
+        return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+    key_pattern = domain.REGISTRY_KEY.regex.pattern
+
+    def filters(schema) -> list:
+        return [query(schema), *paging_parameters()]
+
+    not_in_campaign = "invalid input (a subject type this campaign does not have: the profile's intake part)"
+    paths = {
+        "/api/v1/people": {"get": {
+            "summary": "The cadres and leaders (office, cadre)", "security": BEARER,
+            "parameters": filters(schemas.PeopleFilters), "responses": page}},
+        "/api/v1/people/{person_id}": {
+            "get": {"summary": "One person", "security": BEARER,
+                    "parameters": [path_id("person_id", "the name they sign in with", key_pattern)],
+                    "responses": {"200": {"description": "the person", "content": json_content(ref("Person"))},
+                                  "404": error("no such person")}},
+            "put": {"summary": "Register or change a cadre or leader (office)", "security": BEARER,
+                    "parameters": [path_id("person_id", "the name they sign in with", key_pattern)],
+                    "requestBody": {"required": True, "content": json_content(ref("PersonBody"))},
+                    "responses": {"200": {"description": "changed", "content": json_content(ref("Person"))},
+                                  "201": {"description": "registered", "content": json_content(ref("Person"))},
+                                  "400": error("invalid input (an id that is not letters and digits, a unit "
+                                               "outside units.yaml)")}}},
+        "/api/v1/visits": {
+            "post": {"summary": "Record a visit (走访): a cadre their own, the office anyone's", "security": BEARER,
+                     "requestBody": {"required": True, "content": json_content(ref("VisitInput"))},
+                     "responses": {"201": {"description": "recorded", "content": json_content(ref("Visit"))},
+                                   "400": error("invalid input: a day in the future, nothing said found, a "
+                                                "subject type this campaign does not have"),
+                                   "403": error("a cadre naming another visitor"),
+                                   "409": error("a subject or visitor the registry does not hold, or appeals "
+                                                "of another subject")}},
+            "get": {"summary": "Visits (a cadre: their own)", "security": BEARER,
+                    "parameters": filters(schemas.VisitFilters), "responses": page}},
+        "/api/v1/visits/{visit_id}": {"get": {
+            "summary": "One visit", "security": BEARER, "parameters": [path_id("visit_id", "the visit's id")],
+            "responses": {"200": {"description": "the visit", "content": json_content(ref("Visit"))},
+                          "404": error("no such visit (or not the cadre's)")}}},
+    }
+    for kind, what, body in (("households", "households in hardship (结对帮扶)", "HouseholdBody"),
+                             ("projects", "projects (包联项目)", "ProjectBody")):
+        key = path_id("subject_id", "a household's registry id or a project's code", key_pattern)
+        paths[f"/api/v1/{kind}"] = {"get": {
+            "summary": f"The registry's {what} (office, cadre; a household's personal data masked but for "
+                       "its paired cadre)", "security": BEARER,
+            "parameters": filters(schemas.SubjectFilters),
+            "responses": {**page, "400": error(not_in_campaign)}}}
+        paths[f"/api/v1/{kind}/{{subject_id}}"] = {
+            "get": {"summary": f"One of the {what}", "security": BEARER, "parameters": [key],
+                    "responses": {"200": {"description": "found", "content": json_content(ref("Subject"))},
+                                  "400": error(not_in_campaign), "404": error("not registered")}},
+            "put": {"summary": f"Register or change one of the {what}, with its pairing (office)",
+                    "security": BEARER, "parameters": [key],
+                    "requestBody": {"required": True, "content": json_content(ref(body))},
+                    "responses": {"200": {"description": "changed", "content": json_content(ref("Subject"))},
+                                  "201": {"description": "registered", "content": json_content(ref("Subject"))},
+                                  "400": error(not_in_campaign + "; a unit outside units.yaml"),
+                                  "409": error("a cadre or leader the registry does not hold as such")}}}
+        paths[f"/api/v1/{kind}/import"] = {"post": {
+            "summary": f"Load {what} from CSV or XLSX (office)", "security": BEARER,
+            "requestBody": sheet_body, "responses": report}}
+    return paths
 
 
 def open311_paths(services: list[str] | None) -> dict:

@@ -110,15 +110,15 @@ def notify_events(connection: Session | Connection, events: list[Event], directo
         for event in events:
             data = event.data
             if data["appeal_id"] not in known:
-                row = {"appeal_id": data["appeal_id"], "credit_code": data["credit_code"],
-                       "enterprise_name": data["enterprise_name"], "title": data["title"],
+                row = {"appeal_id": data["appeal_id"], "credit_code": data.get("credit_code"),
+                       "enterprise_name": data.get("enterprise_name") or data["subject_name"], "title": data["title"],
                        "contact": data.get("contact"), "cadre": data.get("cadre"), "co_units": [],
                        "lead_unit": None, "updated_at": event.time}
                 known[data["appeal_id"]] = row
                 new.append(row)
         if new:
             connection.execute(insert_ignoring(connection, appeals), new)
-    codes = sorted({appeal["credit_code"] for appeal in known.values()})
+    codes = sorted({appeal["credit_code"] for appeal in known.values() if appeal["credit_code"]})
     registry = {row.credit_code: row for row in connection.execute(REGISTERED, {"codes": codes})} if codes else {}
     rows: list[dict] = []
     units: list[dict] = []

@@ -26,8 +26,8 @@ enterprises = Table(
 appeals = Table(
     "appeals", metadata,
     Column("appeal_id", String(32), primary_key=True),
-    Column("credit_code", String(18), nullable=False),
-    Column("enterprise_name", String(200), nullable=False),
+    Column("credit_code", String(18), nullable=True),  # an enterprise's; null for a household or project
+    Column("enterprise_name", String(200), nullable=False),  # the subject's name as shown (a household's masked)
     Column("title", String(200), nullable=False),
     Column("contact", JSON, nullable=True),
     Column("cadre", String(64), nullable=True),

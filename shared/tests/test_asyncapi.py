@@ -33,6 +33,6 @@ def test_the_schemas_are_json_schema_not_openapi():
 
 
 def test_a_field_that_may_be_null_says_so_in_its_type():
-    received = asyncapi.document()["components"]["schemas"]["AppealReceivedV1"]["properties"]
+    received = asyncapi.document()["components"]["schemas"]["AppealReceivedV2"]["properties"]
     assert received["external_id"]["type"] == ["string", "null"]
     assert received["title"]["type"] == "string"

@@ -9,7 +9,8 @@ NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
 RECEIVED = {
     "appeal_id": "SQ20261123-0000000001", "credit_code": "91350100M000100Y43", "enterprise_name": "测试公司",
     "title": "用工难", "description": "招不到熟练工", "district": "甲区", "channel": "visit",
-    "collected_at": NOW, "submitted_at": NOW,
+    "collected_at": NOW, "submitted_at": NOW, "subject_type": "enterprise", "subject_id": "91350100M000100Y43",
+    "subject_name": "测试公司",
 }
 
 
@@ -58,7 +59,7 @@ def test_unreadable_messages_say_why(message, reason):
 
 def test_a_newer_version_than_the_reader_is_refused():
     message = make_event("appeal_received", RECEIVED, producer="intake", now=NOW).to_message()
-    message["dataversion"] = 2
+    message["dataversion"] = 3
     with pytest.raises(EventError, match="newer"):
         read_event(message)
 
@@ -66,10 +67,47 @@ def test_a_newer_version_than_the_reader_is_refused():
 def test_an_old_version_is_upcast_before_it_is_read(monkeypatch):
     spec = events.CATALOGUE["appeal_received"]
     monkeypatch.setitem(events.CATALOGUE, "appeal_received", events.EventSpec(
-        spec.type, spec.producer, 2, spec.schema, spec.summary))
-    monkeypatch.setitem(events.UPCASTERS, ("appeal_received", 1),
+        spec.type, spec.producer, 3, spec.schema, spec.summary))
+    monkeypatch.setitem(events.UPCASTERS, ("appeal_received", 2),
                         lambda data: {**data, "title": data["title"] + "（升级）"})
     message = make_event("appeal_received", RECEIVED, producer="intake", now=NOW).to_message()
+    message["dataversion"] = 2
+    event = read_event(message)
+    assert (event.dataversion, event.data["title"]) == (3, "用工难（升级）")
+
+
+def test_a_version_1_appeal_received_loads_as_an_enterprise_appeal():
+    """Before issue 15 every appeal was about an enterprise: its credit code is its subject's id."""
+    message = make_event("appeal_received", RECEIVED, producer="intake", now=NOW).to_message()
+    for name in ("subject_type", "subject_id", "subject_name"):
+        del message["data"][name]
     message["dataversion"] = 1
     event = read_event(message)
-    assert (event.dataversion, event.data["title"]) == (2, "用工难（升级）")
+    assert (event.dataversion, event.data["subject_type"], event.data["subject_id"], event.data["subject_name"]) \
+        == (2, "enterprise", "91350100M000100Y43", "测试公司")
+
+
+def test_a_household_appeal_needs_no_credit_code():
+    household = {**RECEIVED, "credit_code": None, "enterprise_name": None, "subject_type": "household",
+                 "subject_id": "H-0001", "subject_name": "谭*珠", "cadre_id": "yanghy", "lead_department": "jiangan"}
+    back = read_event(make_event("appeal_received", household, producer="intake", now=NOW).to_message())
+    assert (back.data["credit_code"], back.data["subject_id"], back.data["lead_department"]) == \
+        (None, "H-0001", "jiangan")
+
+
+def test_a_subject_type_outside_the_catalogue_is_refused():
+    with pytest.raises(EventError) as caught:
+        make_event("appeal_received", {**RECEIVED, "subject_type": "village"}, producer="intake", now=NOW)
+    assert "subject_type" in caught.value.fields
+
+
+def test_an_upstream_platform_may_offer_a_households_appeal():
+    offered = {"subject_type": "household", "subject_id": "WC-0001", "title": "t", "description": "d",
+               "district": "江岸区", "channel": "platform", "external_id": "12345-1", "collected_at": NOW.isoformat()}
+    message = {"id": "u1", "type": "appeal_submitted", "source": "upstream/12345", "time": NOW.isoformat(),
+               "data": offered}
+    assert read_event(message).data["subject_id"] == "WC-0001"
+    del offered["subject_id"]
+    with pytest.raises(EventError) as caught:
+        read_event(message)
+    assert "subject_id" in caught.value.fields

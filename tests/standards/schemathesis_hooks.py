@@ -8,7 +8,8 @@ check, and each rule is tested on its own by the services' tests:
   (``services/intake/tests/test_domain.py``);
 * the bodies of ``text/csv`` and XLSX uploads: real sheets, with any headings and cells, in
   UTF-8 or GB18030, with CRLF, LF or bare-CR line ends (``test_intake_integration.py``);
-* times on one side of the server's clock: ``collected_at`` and ``called_at`` not in the future,
+* times on one side of the server's clock: ``collected_at`` and ``called_at`` not in the future
+  (nor a visit's ``visited_on``, ``services/intake/tests/test_subjects_domain.py``),
   a supervision order's ``due_at`` after now: a generated time on the wrong side is moved;
 * a period's ``to`` not before its ``from`` (``/api/v1/rates``): a reversed pair is swapped
   (``services/assessment/tests/test_domain.py``).
@@ -91,6 +92,8 @@ def _parse(value) -> datetime | None:
 # body fields that may not lie after the server's now, and one that must
 NOT_AFTER_NOW = {"/api/v1/appeals": "collected_at", "/api/v1/appeals/{appeal_id}/callback": "called_at"}
 AFTER_NOW = {"/api/v1/appeals/{appeal_id}/orders": "due_at"}
+# a day (ISO date) that may not lie after the city's today: a visit (走访)
+DAY_NOT_AFTER_TODAY = {"/api/v1/visits": "visited_on"}
 
 
 @schemathesis.hook
@@ -105,6 +108,9 @@ def map_body(context, body):
     name = AFTER_NOW.get(path)
     if name and (moment := _parse(body.get(name))) is not None and moment <= now:
         body = {**body, name: (now + timedelta(days=30)).isoformat()}
+    name = DAY_NOT_AFTER_TODAY.get(path)
+    if name and isinstance(body.get(name), str) and body[name] > (now - timedelta(days=1)).date().isoformat():
+        body = {**body, name: (now - timedelta(days=1)).date().isoformat()}
     return body
 
 

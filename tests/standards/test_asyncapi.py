@@ -98,9 +98,10 @@ def test_a_schema_refuses_what_no_producer_writes():
     document = on_file()
     check = validator(document, "appeal_received")
     good = {"specversion": "1.0", "id": "e1", "type": "appeal_received", "source": "suqiu/intake",
-            "time": "2026-11-09T01:00:00+00:00", "subject": "SQ1", "dataversion": 1, "correlationid": "SQ1",
+            "time": "2026-11-09T01:00:00+00:00", "subject": "SQ1", "dataversion": 2, "correlationid": "SQ1",
             "datacontenttype": "application/json",
-            "data": {"appeal_id": "SQ1", "credit_code": CODE, "enterprise_name": "甲", "title": "t",
+            "data": {"appeal_id": "SQ1", "subject_type": "enterprise", "subject_id": CODE, "subject_name": "甲",
+                     "credit_code": CODE, "enterprise_name": "甲", "title": "t",
                      "description": "d", "category": None, "district": "汉台区", "channel": "visit",
                      "external_id": None, "collected_at": "2026-11-09T00:00:00+00:00",
                      "submitted_at": "2026-11-09T01:00:00+00:00", "contact": None, "industry": None,
@@ -159,6 +160,12 @@ def drive_the_loop(mesh, client) -> None:
          json={"name": "甲公司", "district": "汉台区", "industry": "制造业", "size": "小型", "cadre": "张明",
                "leader": "李副区长", "contact": {"email": "jia@example.cn"}})
     a = client.submit(appeal(CODE, "甲"), at(MONDAY, 9), key="asyncapi-a")
+    # a cadre of the registry visits the enterprise (visit_recorded)
+    http("PUT", office("intake", "/api/v1/people/zhangming"), OFFICE_TOKEN, at(MONDAY, 7),
+         json={"name": "张明", "role": "cadre", "unit": "tax"})
+    http("POST", office("intake", "/api/v1/visits"), OFFICE_TOKEN, at(MONDAY, 10),
+         json={"subject_type": "enterprise", "subject_id": CODE, "cadre_id": "zhangming",
+               "visited_on": MONDAY.isoformat(), "findings": "用工难", "appeal_ids": [a]})
     # an upstream platform, with a plain client: the bare appeal, and one in the envelope
     client.publish_upstream(appeal(OTHER, "乙", channel="hotline", external_id="12345-B"), message_id="hotline-B",
                             now=at(MONDAY, 9))

@@ -120,6 +120,15 @@ def test_a_page_of_another_role_is_403(console, database_url):
     assert browser.get(f"{console}/admin/accounts").status_code == 403
 
 
+def test_a_cadre_gets_the_visit_form_for_a_paired_enterprise_and_a_clerk_does_not(console, database_url):
+    add(database_url, "zhangming", "cadre")
+    add(database_url, "wangfang", "unit_clerk", "tax")
+    form = signed_in(console, "zhangming").get(f"{console}/cadre/visit?subject_type=enterprise&subject_id=X1")
+    assert form.status_code == 200
+    assert 'name="visited_on"' in form.text and 'value="X1"' in form.text and 'name="no_problem"' in form.text
+    assert signed_in(console, "wangfang").get(f"{console}/cadre/visit").status_code == 403
+
+
 def test_a_service_not_deployed_here_is_said_plainly(console, database_url):
     add(database_url, "wangfang", "unit_clerk", "tax")
     page = signed_in(console, "wangfang").get(f"{console}/desk")

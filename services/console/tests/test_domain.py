@@ -123,3 +123,21 @@ def test_periods_are_shanghai_weeks_and_months():
     late_sunday = datetime(2026, 11, 22, 17, 0, tzinfo=timezone.utc)  # Monday 01:00 in Shanghai
     assert (domain.iso_week(late_sunday), domain.last_week(late_sunday), domain.month_of(late_sunday)) == \
         ("2026-W48", "2026-W47", "2026-11")
+
+
+def test_a_visit_form_reads_as_intakes_body():
+    from services.console.pages import visit_body
+
+    body = visit_body({"subject_type": "enterprise", "subject_id": "91350100m000100y43 ", "visited_on": "2026-11-20",
+                       "findings": "", "appeal_ids": "SQ1， SQ2", "no_problem": ""})
+    assert body == {"subject_type": "enterprise", "subject_id": "91350100M000100Y43", "visited_on": "2026-11-20",
+                    "no_problem": False, "findings": None, "appeal_ids": ["SQ1", "SQ2"]}
+
+
+def test_a_visit_form_without_its_subject_is_refused_before_intake():
+    from services.console.pages import visit_body
+    from shared.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as caught:
+        visit_body({"subject_type": "household", "subject_id": "", "visited_on": "2026-11-20", "no_problem": "true"})
+    assert set(caught.value.fields) == {"subject_id"}
