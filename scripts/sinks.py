@@ -32,7 +32,7 @@ class MailSink:
         self.port = _free_port()
         self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
 
-    def __enter__(self) -> "MailSink":
+    def __enter__(self) -> MailSink:
         self._controller.start()
         return self
 
@@ -74,7 +74,7 @@ class HttpSink:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "HttpSink":
+    def __enter__(self) -> HttpSink:
         self._thread.start()
         return self
 

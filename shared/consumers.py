@@ -66,19 +66,19 @@ rows and are only acked.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 import amqp
 import eventlet
-from amqp.exceptions import AMQPError, MessageNacked
+from amqp.exceptions import AMQPError, MessageNacked, RecoverableConnectionError
 from amqp.exceptions import ConnectionError as AmqpConnectionError
-from amqp.exceptions import RecoverableConnectionError
 from eventlet.event import Event as GreenEvent
 from kombu import Connection
 from kombu.exceptions import OperationalError
@@ -88,12 +88,18 @@ from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.exc import DBAPIError
 
 from shared import metrics
-from shared.errors import DomainError
 from shared.db import database_of
+from shared.errors import DomainError
 from shared.events import Event, EventError, read_event
 from shared.outbox import outbox_row, relay_of
-from shared.topology import (DEAD_LETTER_EXCHANGE, RETRY_EXCHANGE, Subscription, declare_all,
-                             max_retries, service_queue_name)
+from shared.topology import (
+    DEAD_LETTER_EXCHANGE,
+    RETRY_EXCHANGE,
+    Subscription,
+    declare_all,
+    max_retries,
+    service_queue_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -285,10 +291,8 @@ class ConsumerHub(SharedExtension, ProviderCollector):
 
     def _close(self) -> None:
         if self._connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # pragma: no cover - closing a broken connection
                 self._connection.release()
-            except Exception:  # pragma: no cover - closing a broken connection
-                pass
             self._connection = None
 
     # ------------------------------------------------------------ the loop
@@ -337,7 +341,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
             if not self._buffer:
                 try:
                     connection.drain_events(timeout=1.0)
-                except socket.timeout:
+                except TimeoutError:
                     connection.heartbeat_check()
                     continue
                 if not self._buffer:  # a frame that was no delivery (a confirm, a heartbeat)
@@ -349,14 +353,14 @@ class ConsumerHub(SharedExtension, ProviderCollector):
                     break
                 try:
                     connection.drain_events(timeout=remaining)
-                except socket.timeout:
+                except TimeoutError:
                     break
             batch = self._buffer[:self.batch_size]
             del self._buffer[:self.batch_size]
             self._handle(batch, channel, side)
 
     # ------------------------------------------------------------ one batch
-    def _handle(self, messages: list, channel, side: "_SidePublisher") -> None:
+    def _handle(self, messages: list, channel, side: _SidePublisher) -> None:
         items = [self._read(message) for message in messages]
         readable = [item for item in items if item.park is None]
         if readable:
@@ -435,7 +439,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
                 return self._apply(items)
             except Unavailable as exc:
                 if not self._running:
-                    raise RecoverableConnectionError(f"stopping with the database unavailable ({exc})")
+                    raise RecoverableConnectionError(f"stopping with the database unavailable ({exc})") from exc
                 log.warning("%s: database unavailable (%s); holding %d message(s), again in %.1fs",
                             self.container.service_name, exc.__cause__ or exc, len(items), backoff)
             except DBAPIError as exc:

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, event, text
@@ -107,7 +107,8 @@ def migrate(service: str, url: str, revision: str = "head") -> None:
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"suqiu-migrate-{service}"})
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                                   {"k": f"suqiu-migrate-{service}"})
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     finally:
@@ -165,7 +166,7 @@ class Database(DependencyProvider):
     def kill(self) -> None:
         self.stop()
 
-    def get_dependency(self, worker_ctx) -> "WorkerDatabase":
+    def get_dependency(self, worker_ctx) -> WorkerDatabase:
         worker_db = WorkerDatabase(self.sessions)
         worker_ctx.data.setdefault("_suqiu_db", worker_db)
         return worker_db

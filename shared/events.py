@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from enum import StrEnum
+from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
@@ -36,6 +38,20 @@ COLOURS = ("green", "yellow", "red")
 DIFFICULTIES = ("A", "B", "C", "D")
 NATURES = ("个性", "共性", "体制机制性")
 CHANNELS = ("visit", "web", "qrcode", "message_board", "hotline", "platform", "sheet")
+
+
+class DispatchReason(StrEnum):
+    """Why dispatch (re-)dispatched an appeal: ``appeal_dispatched.reason``, which consumers branch on."""
+
+    RULE = "rule"  # the first dispatch, by the first routing rule that matched
+    MANUAL_QUEUE = "manual_queue"  # no unit: the office's manual queue (lead_unit is null)
+    RETURNED = "returned"  # after a return (退单): the next candidate leads
+    ASSIGNED = "assigned"  # the office assigned it (or added co-units)
+    REOPENED = "reopened"  # an unsatisfied callback (重办): back to its lead
+    ESCALATED = "escalated"  # supervision moved it up a rung: the rung's unit leads
+
+
+DISPATCH_REASONS = tuple(reason.value for reason in DispatchReason)
 
 
 class EventError(ValueError):
@@ -111,7 +127,7 @@ class AppealDispatchedV1(_Tolerant):
     nature = _str(load_default="个性", validate=validate.OneOf(NATURES))
     level = _str(required=True)
     district = _str(allow_none=True, load_default=None)
-    reason = _str(load_default="rule")
+    reason = _str(load_default=DispatchReason.RULE.value, validate=validate.OneOf(DISPATCH_REASONS))
     dispatch_count = fields.Int(load_default=1)
 
 
@@ -331,7 +347,7 @@ CATALOGUE: dict[str, EventSpec] = _specs(
               "A policy push reached its enterprises (政策推送).", about_appeal=False),
 )
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _schema(schema_class: type[Schema]) -> Schema:
     """One instance per schema class: building a marshmallow schema costs more than using it."""
     return schema_class()
@@ -445,12 +461,3 @@ def read_event(message: Any, expected_type: str | None = None) -> Event:
         correlationid=envelope["correlationid"],
     )
 
-
-def read_payload(schema: type[Schema], body: Any) -> dict:
-    """Load a bare payload (the upstream ingress accepts one without an envelope)."""
-    if not isinstance(body, dict):
-        raise EventError("the message must be a JSON object")
-    try:
-        return schema().load(body)
-    except ValidationError as exc:
-        raise EventError("invalid message", exc.messages) from None

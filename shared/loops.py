@@ -7,6 +7,7 @@ when a pass fails (the broker or the database is away).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import eventlet
@@ -57,10 +58,8 @@ class BackgroundLoop(DependencyProvider):
             self._thread = None
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(Full):
             self._wake.put_nowait(True)
-        except Full:
-            pass
 
     def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
         self.wake()
@@ -80,10 +79,8 @@ class BackgroundLoop(DependencyProvider):
             if more:
                 eventlet.sleep(0)
                 continue
-            try:
+            with contextlib.suppress(Empty):
                 self._wake.get(timeout=self.poll)
-            except Empty:
-                pass
 
     def get_dependency(self, worker_ctx):
         return self

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from nameko.extensions import DependencyProvider
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
 ENTRYPOINT_LATENCY = Histogram(
     "suqiu_entrypoint_duration_seconds", "Time spent in a service entrypoint.",

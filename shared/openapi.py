@@ -167,7 +167,8 @@ def build_spec(title: str, version: str, schemas: dict[str, Any], paths: dict[st
                       "503": {"description": "a dependency does not answer"}}}})
     spec.path(path="/metrics", operations={"get": {
         "summary": "Prometheus metrics (text exposition format)",
-        "responses": {"200": {"description": "the metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}})
+        "responses": {"200": {"description": "the metrics",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}}}})
     document = spec.to_dict()
     for name, keywords in (refinements or {}).items():
         document["components"]["schemas"][name].update(copy.deepcopy(keywords))

@@ -20,6 +20,7 @@ and changes nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time as _time
@@ -27,8 +28,21 @@ from datetime import datetime, timedelta, timezone
 
 import eventlet
 from kombu import Connection
-from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
-                        Text, func, insert, select, update)
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -38,7 +52,7 @@ from shared.config import flag
 from shared.db import database_of
 from shared.events import Event
 from shared.loops import BackgroundLoop
-from shared.topology import events_exchange, declare_all
+from shared.topology import declare_all, events_exchange
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +141,8 @@ class OutboxPublisher:
 
     def close(self) -> None:
         if self.connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # pragma: no cover - closing a broken connection
                 self.connection.close()
-            except Exception:  # pragma: no cover - closing a broken connection
-                pass
         self.connection = None
         self.channel = None
 
@@ -191,40 +203,39 @@ def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, se
                 batch_size: int = 100, now: datetime | None = None) -> int:
     """Publish one batch of unsent rows; returns how many the broker confirmed."""
     now = now or datetime.now(timezone.utc)
-    with engine.connect() as conn:
-        with conn.begin():
-            query = (select(outbox).where(outbox.c.sent_at.is_(None), outbox.c.available_at <= now)
-                     .order_by(outbox.c.id).limit(batch_size))
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).fetchall()
-            if not rows:
-                return 0
-            try:
-                confirmed, refused = publisher.publish_batch(rows)
-            except Exception as exc:
-                # the connection broke or confirms did not come: nothing is marked, all stay
-                # unsent and are published again (consumers drop the repeats by event id)
-                publisher.close()
-                log.warning("outbox relay: batch of %d not confirmed (%s); will retry", len(rows), exc)
-                raise
-            if confirmed:
-                conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in confirmed])).values(
-                    sent_at=datetime.now(timezone.utc), attempts=outbox.c.attempts + 1))
-                for row in confirmed:
-                    metrics.EVENTS_PUBLISHED.labels(service, row.event_type).inc()
-            for row in rows:
-                reason = refused.get(row.event_id)
-                if reason is None:
-                    continue
-                delay = min(300, 2 ** min(row.attempts, 8))
-                conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-                    attempts=outbox.c.attempts + 1, last_error=reason[:500],
-                    available_at=now + timedelta(seconds=delay)))
-                metrics.OUTBOX_FAILURES.labels(service, row.event_type).inc()
-                log.warning("outbox relay: %s %s not published (%s); retry in %ss",
-                            row.event_type, row.event_id, reason, delay)
-            return len(confirmed)
+    with engine.connect() as conn, conn.begin():
+        query = (select(outbox).where(outbox.c.sent_at.is_(None), outbox.c.available_at <= now)
+                 .order_by(outbox.c.id).limit(batch_size))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = conn.execute(query).fetchall()
+        if not rows:
+            return 0
+        try:
+            confirmed, refused = publisher.publish_batch(rows)
+        except Exception as exc:
+            # the connection broke or confirms did not come: nothing is marked, all stay
+            # unsent and are published again (consumers drop the repeats by event id)
+            publisher.close()
+            log.warning("outbox relay: batch of %d not confirmed (%s); will retry", len(rows), exc)
+            raise
+        if confirmed:
+            conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in confirmed])).values(
+                sent_at=datetime.now(timezone.utc), attempts=outbox.c.attempts + 1))
+            for row in confirmed:
+                metrics.EVENTS_PUBLISHED.labels(service, row.event_type).inc()
+        for row in rows:
+            reason = refused.get(row.event_id)
+            if reason is None:
+                continue
+            delay = min(300, 2 ** min(row.attempts, 8))
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                attempts=outbox.c.attempts + 1, last_error=reason[:500],
+                available_at=now + timedelta(seconds=delay)))
+            metrics.OUTBOX_FAILURES.labels(service, row.event_type).inc()
+            log.warning("outbox relay: %s %s not published (%s); retry in %ss",
+                        row.event_type, row.event_id, reason, delay)
+        return len(confirmed)
 
 
 NOTIFY_CHANNEL = "suqiu_outbox"
@@ -253,7 +264,7 @@ def drop_notify_trigger(op) -> None:
     op.execute("DROP FUNCTION IF EXISTS suqiu_outbox_notify()")
 
 
-def relay_of(container) -> "OutboxRelay":
+def relay_of(container) -> OutboxRelay:
     """The :class:`OutboxRelay` of a service container (the consumer writes into its outbox)."""
     for dependency in container.dependencies:
         if isinstance(dependency, OutboxRelay):
@@ -359,10 +370,8 @@ class OutboxRelay(BackgroundLoop):
                 self.wake()  # rows may have been written while nobody listened
                 backoff = 0.5
                 while self.listening:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         trampoline(connection.fileno(), read=True, timeout=60, timeout_exc=TimeoutError)
-                    except TimeoutError:
-                        pass
                     connection.poll()
                     if connection.notifies:
                         connection.notifies.clear()
@@ -375,10 +384,8 @@ class OutboxRelay(BackgroundLoop):
                 backoff = min(backoff * 2, 10)
             finally:
                 if connection is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # pragma: no cover
                         connection.close()
-                    except Exception:  # pragma: no cover
-                        pass
 
     def run_once(self) -> bool:
         sent = relay_batch(self.engine, self.outbox, self.publisher, service=self.container.service_name,

@@ -17,10 +17,9 @@ from werkzeug.wrappers import Response
 
 from shared.config import flag
 from shared.db import Database
-from shared.metrics import EntrypointMetrics, exposition
 from shared.errors import InvalidInput
+from shared.metrics import EntrypointMetrics, exposition
 from shared.web import http, json_response
-
 
 log = logging.getLogger(__name__)
 

@@ -243,6 +243,7 @@ class EventTap:
 
     def __init__(self, amqp_uri: str, service: str, routing_key: str = "#"):
         from kombu import Queue
+
         from shared.topology import events_exchange
 
         self.connection = Connection(amqp_uri)

@@ -14,15 +14,24 @@ from typing import Any
 
 import eventlet
 from marshmallow import ValidationError
-from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from nameko.exceptions import BadRequest
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Request, Response
 
-from shared.errors import (Conflict, DomainError, Forbidden, InvalidInput, NotFound, PayloadTooLarge,
-                           Unauthorized, Unavailable, UnsupportedMediaType)
+from shared.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 No nameko, no SQL, no I/O: the tests of this module run in milliseconds.
 
-The measures (``/work/shared/DOMAIN.md``, "Measures"), each a fraction over a period
+The measures (``docs/measures.md``), each a fraction over a period
 ``[start, end)`` (Asia/Shanghai boundaries), per unit, category, district and overall:
 
 ===================  =====================================  ==========================================
@@ -29,17 +29,17 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from shared import periods
-from shared.periods import Instant
-from shared.inputs import Bool
+from shared import periods, workdays
 from shared.events import OUTCOMES, SATISFACTION
-from shared import workdays
+from shared.inputs import Bool
+from shared.periods import Instant
 from shared.workdays import SHANGHAI
 
 SATISFIED = ("满意", "基本满意")
@@ -159,7 +159,7 @@ def new_nonce() -> str:
 def sign_link(secret: str, appeal_id: str, expires_at: datetime, nonce: str) -> str:
     """A token ``payload.signature``: HMAC-SHA256 over appeal id, expiry and a single-use nonce."""
     expiry = int(expires_at.timestamp())
-    payload = _b64(f"{appeal_id}|{expiry}|{nonce}".encode("utf-8"))
+    payload = _b64(f"{appeal_id}|{expiry}|{nonce}".encode())
     return f"{payload}.{_signature(secret, payload)}"
 
 

@@ -8,9 +8,10 @@ outbox in one transaction.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
@@ -19,9 +20,9 @@ from sqlalchemy.orm import Session
 from services.assessment import domain
 from services.assessment.models import appeal_facts, callback_links, callbacks, escalations, outbox, returns
 from shared.db import bulk_update, dialect_name, insert_ignoring
-from shared.events import Event, make_event
-from shared.outbox import add_event
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.events import DispatchReason, Event, make_event
+from shared.outbox import add_event
 
 SERVICE = "assessment"
 
@@ -69,8 +70,9 @@ def dispatched_facts(row, event: Event) -> dict[str, Any]:
         return {}  # an older dispatch arriving late changes nothing
     values: dict[str, Any] = {"lead_unit": data["lead_unit"], "category": data["category"],
                               "difficulty": data["difficulty"], "dispatch_count": data["dispatch_count"]}
-    keeps_stage = data.get("reason") == "reopened" or (
-        data.get("reason") in ("escalated", "assigned") and row.status in ("replied", "reopened"))
+    reason = data.get("reason")
+    keeps_stage = reason == DispatchReason.REOPENED or (
+        reason in (DispatchReason.ESCALATED, DispatchReason.ASSIGNED) and row.status in ("replied", "reopened"))
     if keeps_stage:
         # a reopen (重办) or a change of lead after the reply starts no new acceptance
         # (supervision restarts the reply stage): the response already measured stands
@@ -293,7 +295,8 @@ def callback_form(session: Session, settings: Settings, token: str, now: datetim
     return {"appeal_id": row.appeal_id, "title": row.title, "enterprise_name": row.enterprise_name,
             "unit": row.lead_unit, "unit_name": unit.get("name", row.lead_unit), "outcome": row.outcome,
             "replied_at": row.replied_at, "expires_at": claim.expires_at,
-            "questions": {"solved": "问题是否真正解决？", "satisfaction": "您对办理结果是否满意？（满意/基本满意/不满意）"}}
+            "questions": {"solved": "问题是否真正解决？",
+                          "satisfaction": "您对办理结果是否满意？（满意/基本满意/不满意）"}}
 
 
 def answer_by_link(session: Session, settings: Settings, token: str, answer: dict, now: datetime) -> CallbackResult:

@@ -13,7 +13,10 @@ from sqlalchemy import and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from services.assessment.domain import COUNTS, Period
-from services.assessment.models import appeal_facts as f, callbacks as cb, escalations as esc, returns as ret
+from services.assessment.models import appeal_facts as f
+from services.assessment.models import callbacks as cb
+from services.assessment.models import escalations as esc
+from services.assessment.models import returns as ret
 
 GROUPS = {"unit": f.c.lead_unit, "category": f.c.category, "district": f.c.district}
 OVERALL = "__overall__"

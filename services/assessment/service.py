@@ -9,9 +9,9 @@ import logging
 import time
 from datetime import timedelta
 
+from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
-from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
@@ -19,16 +19,16 @@ from werkzeug.wrappers import Response
 from services.assessment import domain, handlers, measures, render, reports, schemas
 from services.assessment.models import outbox, published_reports
 from services.assessment.profile import AssessmentPart
+from shared import periods
 from shared import service as base
 from shared.auth import Auth
 from shared.consumers import Batch, consume
 from shared.db import Database
+from shared.errors import Conflict, DomainError, Forbidden, InvalidInput
 from shared.events import SATISFACTION, Event, make_event
-from shared import periods
 from shared.openapi import BEARER, build_spec, error, json_content, query
 from shared.outbox import OutboxRelay, add_event
 from shared.profile import load_part, load_units, profile_dir
-from shared.errors import Conflict, DomainError, Forbidden, InvalidInput
 from shared.web import error_response, http, json_body, json_response
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,10 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.errors import Forbidden, InvalidInput
@@ -106,7 +107,7 @@ def window_start(now: datetime, limits: LoginLimits) -> datetime:
 # ---------------------------------------------------------------- CSRF (signed double-submit)
 def csrf_token(secret: str, nonce: str) -> str:
     """The form field for a browser whose CSRF cookie holds ``nonce``: an HMAC only this server makes."""
-    return hmac.new(secret.encode("utf-8"), f"csrf|{nonce}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode("utf-8"), f"csrf|{nonce}".encode(), hashlib.sha256).hexdigest()
 
 
 def csrf_valid(secret: str, nonce: str | None, given: str | None) -> bool:
@@ -125,7 +126,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _link_signature(secret: str, payload: str) -> str:
-    return _b64(hmac.new(secret.encode("utf-8"), f"enterprise|{payload}".encode("utf-8"), hashlib.sha256).digest())
+    return _b64(hmac.new(secret.encode("utf-8"), f"enterprise|{payload}".encode(), hashlib.sha256).digest())
 
 
 def sign_enterprise_link(secret: str, credit_code: str, expires_at: datetime) -> str:
@@ -133,7 +134,7 @@ def sign_enterprise_link(secret: str, credit_code: str, expires_at: datetime) ->
 
     A link (or its QR code on a poster at the enterprise) lets whoever holds it submit problems
     for that enterprise and follow them, and nothing else."""
-    payload = _b64(f"{credit_code}|{int(expires_at.timestamp())}".encode("utf-8"))
+    payload = _b64(f"{credit_code}|{int(expires_at.timestamp())}".encode())
     return f"{payload}.{_link_signature(secret, payload)}"
 
 
@@ -193,7 +194,7 @@ class ClaimMapping:
     role_map: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, role_claim: str, unit_claim: str, role_map: str) -> "ClaimMapping":
+    def parse(cls, role_claim: str, unit_claim: str, role_map: str) -> ClaimMapping:
         """``role_map`` as configured: ``"idp-value=role,other=role"``."""
         mapping = {}
         for pair in filter(None, (p.strip() for p in (role_map or "").split(","))):

@@ -2,8 +2,8 @@
 and OIDC sign-ins under way. Each takes a SQLAlchemy session and "now"; the caller commits."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session

@@ -3,8 +3,8 @@ answers combine. No HTTP framework here: each function takes a :class:`ServiceCl
 what it needs) and returns the template's context; the entrypoints render it."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 import eventlet
 

@@ -15,13 +15,13 @@ unit one rung up leads, the previous lead becomes a co-unit). With
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
-
-from shared.events import DIFFICULTIES, NATURES, OUTCOMES
-from shared.errors import Conflict, Forbidden, InvalidInput
+from typing import Any
 
 from services.dispatch.profile import LOCALITY
+from shared.errors import Conflict, Forbidden, InvalidInput
+from shared.events import DIFFICULTIES, NATURES, OUTCOMES, DispatchReason
 
 QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED, CLOSED = (
     "queued", "dispatched", "accepted", "replied", "reopened", "closed")
@@ -64,7 +64,7 @@ class Candidate:
         return {"rule": self.rule, "lead": self.lead, "co_units": list(self.co_units)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Candidate":
+    def from_dict(cls, data: dict) -> Candidate:
         return cls(data["rule"], data["lead"], tuple(data.get("co_units") or ()))
 
 
@@ -243,21 +243,21 @@ class Appeal:
                 {"status": [self.status], "allowed_from": sorted(ALLOWED_FROM[action])})
 
     # -- dispatching
-    def _dispatch(self, rules: Rules, lead: str | None, co_units: Iterable[str], reason: str,
+    def _dispatch(self, rules: Rules, lead: str | None, co_units: Iterable[str], reason: DispatchReason,
                   status: str | None = None, unit: str | None = None, note: str | None = None) -> None:
         before = self.status
         self.lead_unit = lead
         self.co_units = [u for u in dict.fromkeys(co_units) if u != lead]
         if lead is None:
-            self.co_units, reason, status = [], "manual_queue", QUEUED
+            self.co_units, reason, status = [], DispatchReason.MANUAL_QUEUE, QUEUED
         self.status = status or DISPATCHED
         self.dispatch_count += 1
         self.events.append(("appeal_dispatched", {
             "appeal_id": self.id, "lead_unit": lead, "co_units": list(self.co_units), "category": self.category,
             "difficulty": self.difficulty, "nature": self.nature, "level": rules.level_of(lead),
-            "district": self.district, "reason": reason, "dispatch_count": self.dispatch_count}))
+            "district": self.district, "reason": reason.value, "dispatch_count": self.dispatch_count}))
         self.changes.append(Change("dispatched", before, self.status, unit=unit, note=note, details={
-            "reason": reason, "lead_unit": lead, "co_units": list(self.co_units),
+            "reason": reason.value, "lead_unit": lead, "co_units": list(self.co_units),
             "dispatch_count": self.dispatch_count}))
 
     def route(self, rules: Rules, facts: Facts) -> None:
@@ -265,7 +265,8 @@ class Appeal:
         self.candidates = rules.candidates(facts)
         first = self.candidates[0] if self.candidates else None
         details = {"rule": first.rule} if first else {}
-        self._dispatch(rules, first.lead if first else None, first.co_units if first else (), "rule")
+        self._dispatch(rules, first.lead if first else None, first.co_units if first else (),
+                       DispatchReason.RULE)
         self.changes[-1].details.update(details)
 
     def next_candidate(self) -> Candidate | None:
@@ -315,7 +316,7 @@ class Appeal:
                                    details={"return_count": self.return_count}))
         following = self.next_candidate()
         self._dispatch(rules, following.lead if following else None, following.co_units if following else (),
-                       "returned", unit=unit)
+                       DispatchReason.RETURNED, unit=unit)
         if following:
             self.changes[-1].details["rule"] = following.rule
         if self.return_count % rules.max_returns == 0:
@@ -343,12 +344,12 @@ class Appeal:
             raise InvalidInput("unknown units", {"units": [f"unknown unit code: {u}" for u in unknown]})
         if self.lead_unit is not None and rules.first_responder and not replace_lead and lead != self.lead_unit:
             added = [u for u in [lead, *co_units] if u != self.lead_unit]
-            self._dispatch(rules, self.lead_unit, [*self.co_units, *added], "assigned", status=self.status,
+            self._dispatch(rules, self.lead_unit, [*self.co_units, *added], DispatchReason.ASSIGNED, status=self.status,
                            note=note)
             self.changes[-1].details["first_responder_kept"] = True
             return
         status = self.status if lead == self.lead_unit else DISPATCHED
-        self._dispatch(rules, lead, co_units, "assigned", status=status, note=note)
+        self._dispatch(rules, lead, co_units, DispatchReason.ASSIGNED, status=status, note=note)
 
     def reclassify(self, rules: Rules, category: str | None = None, difficulty: str | None = None,
                    nature: str | None = None) -> None:
@@ -384,7 +385,7 @@ class Appeal:
                                        details={"reason": reason, "reopen_count": reopen_count}))
             return False
         self.reopen_count = max(self.reopen_count + 1, reopen_count)
-        self._dispatch(rules, self.lead_unit, self.co_units, "reopened", status=REOPENED, note=reason)
+        self._dispatch(rules, self.lead_unit, self.co_units, DispatchReason.REOPENED, status=REOPENED, note=reason)
         return True
 
     def close(self, outcome: str | None, satisfaction: str | None) -> bool:
@@ -406,7 +407,7 @@ class Appeal:
             raise InvalidInput(f"appeal_escalated names an unknown unit {to_unit!r}")
         previous = [self.lead_unit] if self.lead_unit else []
         status = {ACCEPTED: DISPATCHED, QUEUED: DISPATCHED}.get(self.status, self.status)
-        self._dispatch(rules, to_unit, [*previous, *self.co_units], "escalated", status=status)
+        self._dispatch(rules, to_unit, [*previous, *self.co_units], DispatchReason.ESCALATED, status=status)
         self.changes[-1].details.update(details)
         return True
 

@@ -8,9 +8,9 @@ inbox) and write each table with one statement per batch.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select
 from sqlalchemy.engine import Connection
@@ -20,9 +20,9 @@ from services.dispatch import domain
 from services.dispatch.models import appeals, history, holders, outbox
 from shared.consumers import Batch, NotKnownYet
 from shared.db import bulk_update
+from shared.errors import NotFound
 from shared.events import Event, make_event
 from shared.outbox import add_event
-from shared.errors import NotFound
 
 SERVICE = "dispatch"
 

@@ -6,9 +6,8 @@ serialises the answer.
 """
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
-
 from nameko.extensions import DependencyProvider
+from prometheus_client import Counter, Histogram
 
 from services.dispatch import domain, handlers, schemas
 from services.dispatch.models import outbox

@@ -5,9 +5,10 @@ outbox in the caller's transaction.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import and_, bindparam, func, insert, select, tuple_, update
@@ -16,9 +17,9 @@ from sqlalchemy.orm import Session
 from services.intake import domain
 from services.intake.models import appeal_states, appeals, enterprises, idempotency_keys, outbox
 from shared.consumers import Batch
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.events import Event, make_event
 from shared.outbox import add_event
-from shared.errors import Conflict, InvalidInput, NotFound
 
 SERVICE = "intake"
 ENTERPRISE_FIELDS = ("industry", "size", "cadre", "leader")

@@ -12,6 +12,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
+
 from shared.workdays import SHANGHAI
 
 URGENT_EVENTS = frozenset({"appeal_escalated"})  # SMS even in quiet hours
@@ -210,7 +211,7 @@ class TokenBucket:
 # ---------------------------------------------------------------- webhooks
 def dingtalk_signed_url(url: str, secret: str, timestamp_ms: int) -> str:
     """DingTalk robot signing: base64(HMAC-SHA256(secret, "<timestamp>\\n<secret>")), URL-encoded."""
-    to_sign = f"{timestamp_ms}\n{secret}".encode("utf-8")
+    to_sign = f"{timestamp_ms}\n{secret}".encode()
     digest = hmac.new(secret.encode("utf-8"), to_sign, hashlib.sha256).digest()
     sign = urllib.parse.quote_plus(base64.b64encode(digest))
     separator = "&" if "?" in url else "?"

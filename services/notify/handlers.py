@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -23,9 +23,9 @@ from services.notify.models import appeals, enterprises, notifications, outbox, 
 from services.notify.templates import Renderer
 from shared.consumers import NotKnownYet
 from shared.db import bulk_update, insert_ignoring
+from shared.errors import InvalidInput
 from shared.events import Event, make_event
 from shared.outbox import add_event
-from shared.errors import InvalidInput
 
 SERVICE = "notify"
 ENTERPRISE_FIELDS = ("name", "district", "industry", "size", "cadre", "contact", "tags")
@@ -36,7 +36,7 @@ NEEDS_APPEAL = frozenset({"appeal_accepted", "appeal_replied", "callback_request
 
 def notification_id(event_id: str, recipient: str, channel: str) -> str:
     """Stable: the same (event, recipient, channel) always has the same message id."""
-    return hashlib.sha256(f"{event_id}\x1f{recipient}\x1f{channel}".encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(f"{event_id}\x1f{recipient}\x1f{channel}".encode()).hexdigest()[:32]
 
 
 def _insert_ignoring_duplicates(session: Session, table, rows: list[dict]) -> int:

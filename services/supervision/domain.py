@@ -25,14 +25,20 @@ from shared import periods, workdays
 
 COLOURS = ("green", "yellow", "red")
 COLOUR_NAMES = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
-STATUSES = ("queued", "dispatched", "accepted", "replied", "reopened", "closed")
-STATUS_NAMES = {"queued": "待派单", "dispatched": "已派单", "accepted": "已签收", "replied": "已反馈",
-                "reopened": "重办", "closed": "已办结"}
+QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED, CLOSED = (
+    "queued", "dispatched", "accepted", "replied", "reopened", "closed")
+STATUSES = (QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED, CLOSED)
+STATUS_NAMES = {QUEUED: "待派单", DISPATCHED: "已派单", ACCEPTED: "已签收", REPLIED: "已反馈",
+                REOPENED: "重办", CLOSED: "已办结"}
+# the statuses in which a unit still owes the appeal something (a supervision order's due time
+# passing in one of them climbs a rung)
+AWAITING_UNIT = (QUEUED, DISPATCHED, ACCEPTED, REOPENED)
+# a supervision order (督办单): open until the reply meets it, or overdue when its due time passes
+ORDER_OPEN, ORDER_MET, ORDER_OVERDUE = "open", "met", "overdue"
 STAGE_NAMES = {"accept": "签收", "reply": "办理反馈", None: ""}
 RUNG_NAMES = {"unit_leader": "单位领导督办", "office": "督办办公室督办", "city": "市级协调",
               "province": "省级协调"}
-OPEN_STATUSES = ("queued", "dispatched", "accepted", "replied", "reopened")
-ESCALATION_REASONS = ("overdue", "returns", "unsatisfied", "requested", "order")
+OPEN_STATUSES = (QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED)
 
 
 class RuleError(ValueError):
@@ -46,7 +52,7 @@ class Duration:
     amount: int
 
     @classmethod
-    def of(cls, spec: dict) -> "Duration":
+    def of(cls, spec: dict) -> Duration:
         (unit, amount), = spec.items()
         return cls(unit, int(amount))
 
@@ -101,7 +107,7 @@ class Policy:
     monthly: tuple[int, time] = (1, time(9))
 
     @classmethod
-    def from_profile(cls, part: dict) -> "Policy":
+    def from_profile(cls, part: dict) -> Policy:
         stages = {stage: {d: Duration.of(spec) for d, spec in per.items()}
                   for stage, per in part["stages"].items()}
         ladder = tuple(Rung(r["rung"], r["to_unit"], Duration.of(r["deadline"]) if r.get("deadline") else None,

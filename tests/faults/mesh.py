@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from importlib import import_module
 
 import requests
-
 from kombu import Connection, Producer
 from sqlalchemy import create_engine, func, inspect, select, table, text
 

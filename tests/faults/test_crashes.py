@@ -293,7 +293,7 @@ class Scenario:
                               "LOG_LEVEL": os.environ.get("FAULTS_LOG_LEVEL", "INFO"), **self.sinks.env()})
         self.client = None
 
-    def start(self) -> "Scenario":
+    def start(self) -> Scenario:
         self.mesh.start(timeout=180)
         self.client = Suqiu({name: self.mesh.url(name) for name in SERVICES}, self.amqp_uri)
         return self

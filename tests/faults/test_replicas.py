@@ -127,7 +127,7 @@ class ConnectionPeak:
             with self.engine.connect() as connection:
                 self.peak = max(self.peak, connection.execute(query, {"names": self.databases}).scalar_one())
 
-    def __enter__(self) -> "ConnectionPeak":
+    def __enter__(self) -> ConnectionPeak:
         self._thread.start()
         return self
 

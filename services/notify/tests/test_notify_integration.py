@@ -276,7 +276,8 @@ def test_an_escalation_reaches_the_units_leader_and_the_units_inbox(start, amqp_
     assert "超期未办" in leader_mail.get_content()
     inbox_page = requests.get(f"{base_url}/api/v1/inbox", headers={"Authorization": "Bearer t-unit-tax"}).json()
     assert {m["subject"] for m in inbox_page["items"]} == {
-        "【新诉求待签收】汉中测试有限公司：用工难", "【诉求提级督办】汉中测试有限公司：用工难", "【提级督办提醒】汉中测试有限公司：用工难"}
+        "【新诉求待签收】汉中测试有限公司：用工难", "【诉求提级督办】汉中测试有限公司：用工难",
+        "【提级督办提醒】汉中测试有限公司：用工难"}
 
 
 # ---------------------------------------------------------------- exactly once
