@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import sys
+from typing import Any
 
 import yaml
 from apispec import APISpec
@@ -31,7 +32,7 @@ ASYNCAPI_PATH = __file__.replace("asyncapi.py", "asyncapi.yaml")
 BINDING_VERSION = "0.3.0"
 
 
-def _json_schemas() -> dict[str, dict]:
+def _json_schemas() -> dict[str, dict[str, Any]]:
     """The envelope and every payload schema, as JSON Schema (apispec's OpenAPI 3.1 output is JSON Schema)."""
     spec = APISpec(title="x", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()])
     spec.components.schema("Envelope", schema=EnvelopeSchema)
@@ -45,7 +46,7 @@ def _json_schemas() -> dict[str, dict]:
     return schemas
 
 
-def _drop_defaults(schema: dict) -> None:
+def _drop_defaults(schema: dict[str, Any]) -> None:
     """A reader's ``load_default`` is no fact of the wire: a default of ``None`` or ``[]`` says nothing there."""
     for sub in (schema.get("properties") or {}).values():
         sub.pop("default", None)
@@ -56,7 +57,7 @@ def _channel_id(exchange: str, event_type: str) -> str:
     return f"{exchange}.{event_type}"
 
 
-def _message(event_type: str, envelope_fields: list[str]) -> dict:
+def _message(event_type: str, envelope_fields: list[str]) -> dict[str, Any]:
     event = CATALOGUE[event_type]
     data = {"$ref": f"#/components/schemas/{event.schema.__name__}"}
     own = {"type": "object", "properties": {"type": {"const": event_type}, "dataversion": {"const": event.version},
@@ -97,11 +98,11 @@ def _message(event_type: str, envelope_fields: list[str]) -> dict:
     return message
 
 
-def document() -> dict:
+def document() -> dict[str, Any]:
     schemas = _json_schemas()
-    channels: dict[str, dict] = {}
-    operations: dict[str, dict] = {}
-    messages: dict[str, dict] = {}
+    channels: dict[str, dict[str, Any]] = {}
+    operations: dict[str, dict[str, Any]] = {}
+    messages: dict[str, dict[str, Any]] = {}
     for event_type, event in CATALOGUE.items():
         exchange = events_exchange(event.producer).name
         channel_id = _channel_id(exchange, event_type)
@@ -164,7 +165,7 @@ def document() -> dict:
     }
 
 
-def message_schema(document: dict, event_type: str) -> dict:
+def message_schema(document: dict[str, Any], event_type: str) -> dict[str, Any]:
     """The payload schema of ``event_type`` in ``document``, as one JSON Schema (draft 7) whose
     references resolve against the document's components."""
     return {"$schema": "http://json-schema.org/draft-07/schema#",

@@ -242,7 +242,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         self._running = False
         self._stopped = GreenEvent()
         self._connection: Connection | None = None
-        self._buffer: list = []
+        self._buffer: list[Any] = []
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
     # ------------------------------------------------------------ lifecycle
@@ -360,7 +360,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
             self._handle(batch, channel, side)
 
     # ------------------------------------------------------------ one batch
-    def _handle(self, messages: list, channel, side: _SidePublisher) -> None:
+    def _handle(self, messages: list[Any], channel, side: _SidePublisher) -> None:
         items = [self._read(message) for message in messages]
         readable = [item for item in items if item.park is None]
         if readable:
@@ -600,7 +600,7 @@ class _SidePublisher:
         channel.events["basic_return"].add(lambda exc, exchange, routing_key, message:
                                            self._returned.append(f"{exchange}/{routing_key}: {exc}"))
 
-    def _publish(self, message, exchange: str, routing_key: str, headers: dict) -> None:
+    def _publish(self, message, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
         properties = dict(message.properties or {})
         for name in ("application_headers", "user_id", "expiration"):  # user_id: the broker checks it
             properties.pop(name, None)

@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, event, text
@@ -213,7 +214,7 @@ class WorkerDatabase:
             self._session = None
 
 
-def bulk_update(connection, table, key: str, rows: list[dict]) -> None:
+def bulk_update(connection, table, key: str, rows: list[dict[str, Any]]) -> None:
     """One UPDATE for many rows (each a dict of the same columns, ``key`` among them).
 
     PostgreSQL: ``UPDATE t SET c = v.c FROM (VALUES ...) AS v WHERE t.key = v.key``, one

@@ -20,9 +20,10 @@ one place (:data:`UPCASTERS`) before its schema loads it.
 """
 from __future__ import annotations
 
+import builtins
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -57,8 +58,9 @@ DISPATCH_REASONS = tuple(reason.value for reason in DispatchReason)
 class EventError(ValueError):
     """An event that cannot be read: not an envelope, unknown type, or bad data."""
 
-    def __init__(self, message: str, fields: dict | None = None):
+    def __init__(self, message: str, fields: Mapping[str, Any] | list[Any] | None = None) -> None:
         super().__init__(message)
+        # marshmallow's messages: a dict per field, or a list for a body that is not an object
         self.fields = fields or {}
 
 
@@ -289,7 +291,7 @@ class EventSpec:
     type: str
     producer: str
     version: int
-    schema: type[Schema]
+    schema: builtins.type[Schema]
     summary: str
     about_appeal: bool = True
 
@@ -354,7 +356,7 @@ def _schema(schema_class: type[Schema]) -> Schema:
 
 
 # (type, from_version) -> function(data) -> data of from_version + 1
-UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 # ---------------------------------------------------------------- envelope
@@ -374,7 +376,7 @@ class EnvelopeSchema(_Tolerant):
 @dataclass
 class Event:
     type: str
-    data: dict
+    data: dict[str, Any]
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     source: str = ""
     time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -386,7 +388,7 @@ class Event:
     def producer(self) -> str:
         return self.source.removeprefix("suqiu/")
 
-    def to_message(self) -> dict:
+    def to_message(self) -> dict[str, Any]:
         """The JSON-ready envelope, data dumped through its schema."""
         spec = CATALOGUE[self.type]
         return {
@@ -409,7 +411,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-def make_event(event_type: str, data: dict, *, producer: str, now: datetime,
+def make_event(event_type: str, data: dict[str, Any], *, producer: str, now: datetime,
                correlation_id: str | None = None, event_id: str | None = None) -> Event:
     """Build a new event of the catalogue; the data is validated now, not on the wire."""
     spec = CATALOGUE.get(event_type)

@@ -25,6 +25,7 @@ import json
 import logging
 import time as _time
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import eventlet
 from kombu import Connection
@@ -86,7 +87,7 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     return outbox, inbox
 
 
-def outbox_row(event: Event, now: datetime) -> dict:
+def outbox_row(event: Event, now: datetime) -> dict[str, Any]:
     """The outbox row of ``event`` (to insert in the caller's transaction)."""
     return {"event_id": event.id, "event_type": event.type, "exchange": events_exchange(event.producer).name,
             "routing_key": event.type, "body": json.dumps(event.to_message(), ensure_ascii=False),
@@ -146,7 +147,7 @@ class OutboxPublisher:
         self.connection = None
         self.channel = None
 
-    def publish_batch(self, rows: list) -> tuple[list, dict]:
+    def publish_batch(self, rows: list[Any]) -> tuple[list[Any], dict[str, Any]]:
         """Publish ``rows``; returns (confirmed rows, {event_id: reason} refused ones)."""
         import amqp
 
@@ -154,7 +155,7 @@ class OutboxPublisher:
             self.connect()
         channel = self.channel
         pending: dict[int, object] = {}
-        confirmed: list = []
+        confirmed: list[Any] = []
         refused: dict[str, str] = {}
 
         def settle(delivery_tag: int, multiple: bool, ok: bool) -> None:

@@ -19,6 +19,7 @@ import subprocess
 import time
 import uuid
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
@@ -251,16 +252,16 @@ class EventTap:
                            routing_key=routing_key, exclusive=True, auto_delete=True)
         self.queue = self.queue(self.connection.channel())
         self.queue.declare()
-        self.messages: list[dict] = []
+        self.messages: list[dict[str, Any]] = []
 
-    def drain(self) -> list[dict]:
+    def drain(self) -> list[dict[str, Any]]:
         while True:
             message = self.queue.get(no_ack=True, accept=["json"])
             if message is None:
                 return self.messages
             self.messages.append(message.decode() if hasattr(message, "decode") else message.payload)
 
-    def of_type(self, event_type: str) -> list[dict]:
+    def of_type(self, event_type: str) -> list[dict[str, Any]]:
         return [m for m in self.drain() if m.get("type") == event_type]
 
     def close(self) -> None:

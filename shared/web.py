@@ -91,7 +91,7 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def json_response(body: Any, status: int = 200, headers: dict | None = None) -> Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, Any] | None = None) -> Response:
     return Response(json.dumps(body, ensure_ascii=False, default=_default), status=status,
                     headers=headers, mimetype="application/json")
 
@@ -150,7 +150,7 @@ def paging(request: Request, default_size: int = 20, max_size: int = 200) -> tup
     return values["page"], values["page_size"]
 
 
-def page_body(items: list, total: int, page: int, page_size: int) -> dict:
+def page_body(items: list[Any], total: int, page: int, page_size: int) -> dict[str, Any]:
     return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 

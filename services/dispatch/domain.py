@@ -60,11 +60,11 @@ class Candidate:
     lead: str
     co_units: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "lead": self.lead, "co_units": list(self.co_units)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> Candidate:
+    def from_dict(cls, data: dict[str, Any]) -> Candidate:
         return cls(data["rule"], data["lead"], tuple(data.get("co_units") or ()))
 
 
@@ -91,7 +91,7 @@ class Classification:
 class Rules:
     """The dispatch part of the profile with the unit directory, ready to apply."""
 
-    def __init__(self, part: dict, units: dict):
+    def __init__(self, part: dict[str, Any], units: dict[str, Any]):
         self.part = part
         self.units = {u["code"]: u for u in units["units"]}
         self.office = units["office"]
@@ -111,7 +111,8 @@ class Rules:
         return unit in self.units
 
     def level_of(self, unit: str | None) -> str:
-        return self.units[unit or self.office]["level"]
+        level: str = self.units[unit or self.office]["level"]
+        return level
 
     def locality_of(self, district: str | None) -> str | None:
         return self._locality_by_district.get(district or "")
@@ -143,8 +144,8 @@ class Rules:
         levels = self.part[part]
         for rule in levels["rules"]:
             if (category in rule["categories"]) or any(word in text for word in rule["keywords"]):
-                return rule["value"]
-        return levels["default_value"]
+                return str(rule["value"])
+        return str(levels["default_value"])
 
     def classify(self, given_category: str | None, title: str, description: str) -> Classification:
         text = f"{title} {description}"
@@ -176,7 +177,7 @@ class Rules:
         return name if name in self.units else None
 
 
-def _matches(match: dict, facts: Facts) -> bool:
+def _matches(match: dict[str, Any], facts: Facts) -> bool:
     checks = (("categories", facts.category), ("districts", facts.district), ("cadres", facts.cadre),
               ("leaders", facts.leader), ("channels", facts.channel))
     for key, value in checks:
@@ -197,7 +198,7 @@ class Change:
     status_to: str
     unit: str | None = None
     note: str | None = None
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -220,7 +221,7 @@ class Appeal:
     reply_text: str | None = None
     colour: str | None = None
     colour_stage: str | None = None
-    events: list[tuple[str, dict]] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
 
     # -- who

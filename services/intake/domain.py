@@ -49,11 +49,11 @@ class CreditCode(fields.Str):
     OpenAPI documents name it ``format: uscc`` (JSON Schema cannot state the check character).
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs["metadata"] = {"format": "uscc", **(kwargs.get("metadata") or {})}
         super().__init__(**kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs) -> str:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         problem = credit_code_problem(text)
         if problem:
@@ -68,7 +68,7 @@ class _Input(Schema):
         unknown = EXCLUDE
 
     @post_load
-    def _strip(self, data: Any, **kwargs) -> Any:
+    def _strip(self, data: Any, **kwargs: Any) -> Any:
         return strip_strings(data)
 
 
@@ -103,23 +103,24 @@ class EnterpriseInput(_Input):
     tags = fields.List(text(32), load_default=list)
 
 
-def validate_appeal(raw: Any, now: datetime) -> dict:
+def validate_appeal(raw: Any, now: datetime) -> dict[str, Any]:
     """Load and check a submission; raises ``ValidationError`` with a message per field."""
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
-    data = AppealInput().load(raw)
+    data: dict[str, Any] = AppealInput().load(raw)
     if data["collected_at"] > now + FUTURE_TOLERANCE:
         raise ValidationError({"collected_at": ["lies in the future"]})
     return data
 
 
-def validate_enterprise(raw: Any) -> dict:
+def validate_enterprise(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
-    return EnterpriseInput().load(raw)
+    loaded: dict[str, Any] = EnterpriseInput().load(raw)
+    return loaded
 
 
-def request_fingerprint(data: dict) -> str:
+def request_fingerprint(data: dict[str, Any]) -> str:
     """A stable hash of a submission, to tell a retry from a different use of the same key."""
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -147,7 +148,7 @@ SHEET_COLUMNS = {
 ENGLISH_COLUMNS = set(SHEET_COLUMNS.values())
 
 
-def sheet_row_to_input(row: dict[str, Any], default_channel: str = "sheet") -> dict:
+def sheet_row_to_input(row: dict[str, Any], default_channel: str = "sheet") -> dict[str, Any]:
     """One spreadsheet row (heading -> cell) as the JSON body of a submission."""
     data: dict[str, Any] = {}
     for heading, value in row.items():
