@@ -40,7 +40,7 @@ def _json_schemas() -> dict[str, dict[str, Any]]:
         name = event.schema.__name__
         if name not in spec.components.schemas:
             spec.components.schema(name, schema=event.schema)
-    schemas = spec.to_dict()["components"]["schemas"]
+    schemas: dict[str, dict[str, Any]] = spec.to_dict()["components"]["schemas"]
     for schema in schemas.values():
         _drop_defaults(schema)
     return schemas
@@ -60,15 +60,15 @@ def _channel_id(exchange: str, event_type: str) -> str:
 def _message(event_type: str, envelope_fields: list[str]) -> dict[str, Any]:
     event = CATALOGUE[event_type]
     data = {"$ref": f"#/components/schemas/{event.schema.__name__}"}
-    own = {"type": "object", "properties": {"type": {"const": event_type}, "dataversion": {"const": event.version},
-                                            "data": data}}
+    own: dict[str, Any] = {"type": "object", "properties": {
+        "type": {"const": event_type}, "dataversion": {"const": event.version}, "data": data}}
     if event.producer != UPSTREAM:  # a Suqiu service writes every field (shared.events.Event.to_message)
         own["required"] = envelope_fields
     envelope = {"allOf": [{"$ref": "#/components/schemas/Envelope"}, own]}
     described = (f"{event.summary} Published by {event.producer}, persistent, with the AMQP properties "
                  f"message_id (the envelope's id, the consumers' deduplication key), type ({event_type}), "
                  "timestamp (seconds), content_type application/json, content_encoding utf-8.")
-    message = {
+    message: dict[str, Any] = {
         "name": event_type,
         "title": event_type,
         "summary": event.summary,

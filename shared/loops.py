@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 import eventlet
+from eventlet.greenthread import GreenThread
 from eventlet.queue import Empty, Full, LightQueue
+from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
 
 log = logging.getLogger(__name__)
@@ -24,10 +27,10 @@ class BackgroundLoop(DependencyProvider):
     poll: float = 1.0
     enabled: bool = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._wake = LightQueue(maxsize=1)
         self._running = False
-        self._thread = None
+        self._thread: GreenThread | None = None
 
     def run_once(self) -> bool:
         """One pass; True when more work is waiting and the next pass should start at once."""
@@ -61,7 +64,7 @@ class BackgroundLoop(DependencyProvider):
         with contextlib.suppress(Full):
             self._wake.put_nowait(True)
 
-    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+    def worker_result(self, worker_ctx: WorkerContext, result: Any = None, exc_info: Any = None) -> None:
         self.wake()
 
     def _run(self) -> None:
@@ -82,5 +85,5 @@ class BackgroundLoop(DependencyProvider):
             with contextlib.suppress(Empty):
                 self._wake.get(timeout=self.poll)
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: WorkerContext) -> BackgroundLoop:
         return self

@@ -38,7 +38,7 @@ ERROR_BODY = {
         "fields": {"type": "object", "description": "field -> list of messages"},
     },
 }
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_MAX = 20, 200, 10**6
 
 

@@ -24,11 +24,13 @@ import contextlib
 import json
 import logging
 import time as _time
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import eventlet
 from kombu import Connection
+from nameko.containers import ServiceContainer, WorkerContext
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -47,6 +49,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from alembic.operations import Operations
 
 from shared import metrics
 from shared.config import flag
@@ -123,8 +128,9 @@ class OutboxPublisher:
     def __init__(self, amqp_uri: str, confirm_timeout: float = 10.0):
         self.amqp_uri = amqp_uri
         self.confirm_timeout = confirm_timeout
-        self.connection = None
-        self.channel = None
+        # py-amqp's, unannotated
+        self.connection: Any = None
+        self.channel: Any = None
         self._next_tag = 0
 
     def connect(self) -> None:
@@ -147,14 +153,14 @@ class OutboxPublisher:
         self.connection = None
         self.channel = None
 
-    def publish_batch(self, rows: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    def publish_batch(self, rows: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
         """Publish ``rows``; returns (confirmed rows, {event_id: reason} refused ones)."""
         import amqp
 
         if self.channel is None:
             self.connect()
         channel = self.channel
-        pending: dict[int, object] = {}
+        pending: dict[int, Any] = {}
         confirmed: list[Any] = []
         refused: dict[str, str] = {}
 
@@ -169,7 +175,7 @@ class OutboxPublisher:
                 elif row.event_id not in refused:
                     confirmed.append(row)
 
-        def on_return(exc, exchange, routing_key, message) -> None:
+        def on_return(exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
             message_id = message.properties.get("message_id")
             refused[message_id] = f"unroutable: {exc}"
 
@@ -242,7 +248,7 @@ def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, se
 NOTIFY_CHANNEL = "suqiu_outbox"
 
 
-def create_notify_trigger(op) -> None:
+def create_notify_trigger(op: Operations) -> None:
     """For a service's migration: ``NOTIFY suqiu_outbox`` at the commit of a transaction
     that inserted outbox rows (once per statement; PostgreSQL folds repeats in one
     transaction). Nothing on SQLite, where the relay polls."""
@@ -258,14 +264,14 @@ def create_notify_trigger(op) -> None:
                "FOR EACH STATEMENT EXECUTE FUNCTION suqiu_outbox_notify()")
 
 
-def drop_notify_trigger(op) -> None:
+def drop_notify_trigger(op: Operations) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
     op.execute("DROP FUNCTION IF EXISTS suqiu_outbox_notify()")
 
 
-def relay_of(container) -> OutboxRelay:
+def relay_of(container: ServiceContainer) -> OutboxRelay:
     """The :class:`OutboxRelay` of a service container (the consumer writes into its outbox)."""
     for dependency in container.dependencies:
         if isinstance(dependency, OutboxRelay):
@@ -300,6 +306,7 @@ class OutboxRelay(BackgroundLoop):
     """
 
     identifier = "outbox_relay"
+    engine: Engine  # the service's, from start()
 
     def __init__(self, outbox: Table):
         super().__init__()
@@ -321,7 +328,10 @@ class OutboxRelay(BackgroundLoop):
         with Connection(self.amqp_uri, connect_timeout=5) as connection:
             declare_all(connection)
         self.publisher = OutboxPublisher(self.amqp_uri)
-        self.engine = database_of(self.container).engine
+        engine = database_of(self.container).engine
+        if engine is None:
+            raise RuntimeError(f"{self.container.service_name}: the database starts before the outbox relay")
+        self.engine = engine
         if self.enabled and self.listen and self.engine.dialect.name == "postgresql":
             self.listening = True
             self._listener = self.container.spawn_managed_thread(self._listen, identifier="outbox_listener")
@@ -343,7 +353,7 @@ class OutboxRelay(BackgroundLoop):
             self._listener = None
         super().kill()
 
-    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+    def worker_result(self, worker_ctx: WorkerContext, result: Any = None, exc_info: Any = None) -> None:
         if not self.listening:  # SQLite: no NOTIFY, so every worker's end might have written rows
             self.wake()
 
@@ -353,7 +363,7 @@ class OutboxRelay(BackgroundLoop):
 
         backoff = 0.5
         while self.listening:
-            connection = None
+            connection: Any = None  # psycopg2's
             try:
                 if self.listen_url:
                     import psycopg2
@@ -389,12 +399,15 @@ class OutboxRelay(BackgroundLoop):
                         connection.close()
 
     def run_once(self) -> bool:
+        if self.publisher is None:
+            raise RuntimeError("the outbox relay runs only once started")
         sent = relay_batch(self.engine, self.outbox, self.publisher, service=self.container.service_name,
                            batch_size=self.batch)
         return sent >= self.batch
 
     def on_failure(self, exc: Exception) -> None:
-        self.publisher.close()
+        if self.publisher is not None:
+            self.publisher.close()
 
     def observe_backlog(self) -> None:
         """Set the outbox gauges from the table (at a scrape: right even when the relay is stuck)."""

@@ -80,7 +80,7 @@ class UnitsPart(Strict):
     units = fields.List(fields.Nested(UnitSchema), required=True, validate=validate.Length(min=1))
 
     @validates_schema
-    def _references(self, data: dict[str, Any], **kwargs) -> None:
+    def _references(self, data: dict[str, Any], **kwargs: Any) -> None:
         codes = [u["code"] for u in data["units"]]
         dupes = sorted({c for c in codes if codes.count(c) > 1})
         if dupes:
@@ -150,7 +150,8 @@ def load_part(directory: str | Path, part: str, schema: type[Schema] | Schema) -
         raise ProfileError(f"{path}:1: the file must be a mapping")
     instance = schema() if isinstance(schema, type) else schema
     try:
-        return instance.load(document)
+        loaded: dict[str, Any] = instance.load(document)
+        return loaded
     except ValidationError as exc:
         lines = []
         for field_path, message in _flatten(exc.messages, []):
@@ -187,7 +188,8 @@ def part_schema(part: str) -> type[Schema] | None:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError:
         return None
-    return getattr(module, name)
+    schema: type[Schema] = getattr(module, name)
+    return schema
 
 
 def check(directory: str | Path) -> list[str]:

@@ -39,6 +39,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from typing import Any, overload
 
 from kombu import Connection, Exchange, Queue, binding
 
@@ -90,7 +91,7 @@ def service_queue_name(consumer: str) -> str:
 
 
 # ---------------------------------------------------------------- where subscriptions come from
-def subscriptions_of(service_cls) -> list[Subscription]:
+def subscriptions_of(service_cls: Any) -> list[Subscription]:
     """The subscriptions a service class declares with ``shared.consumers.consume``."""
     from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
@@ -116,10 +117,10 @@ def service_classes() -> list[type]:
     return classes
 
 
-class _MeshSubscriptions(Sequence):
+class _MeshSubscriptions(Sequence[Subscription]):
     """Every subscription of the mesh, read from the services on first use (then cached)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._items: list[Subscription] | None = None
 
     def _load(self) -> list[Subscription]:
@@ -132,7 +133,12 @@ class _MeshSubscriptions(Sequence):
             self._items = items
         return self._items
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> Subscription: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Subscription]: ...
+
+    def __getitem__(self, index: int | slice) -> Subscription | Sequence[Subscription]:
         return self._load()[index]
 
     def __len__(self) -> int:
