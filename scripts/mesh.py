@@ -53,6 +53,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
 
+from shared.config import flag
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 PORTS = {"intake": 8101, "dispatch": 8102, "supervision": 8103, "assessment": 8104, "notify": 8105,
@@ -604,7 +606,7 @@ class Mesh:
             lines.append(f"{'databases':12s} {', '.join(databases.values())} on {self.notes.get('postgres')}")
         else:
             lines.append(f"{'databases':12s} SQLite under {self.var_dir}")
-        if str(self.env.get("SIMULATED_CLOCK", "")).lower() == "true":
+        if flag(self.env.get("SIMULATED_CLOCK")):
             lines.append(f"{'clock':12s} simulated: each request's X-Suqiu-Now, supervision's tick(now); no timer")
         return lines
 

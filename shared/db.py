@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 from nameko.containers import ServiceContainer, WorkerContext
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Insert, MetaData, Table, create_engine, event, text
+from sqlalchemy import ColumnElement, Insert, MetaData, Row, Table, and_, create_engine, event, func, select, text, true
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -260,3 +260,16 @@ def insert_ignoring(executor: Connection | Session, table: Table) -> Insert:
     if dialect_name(executor) == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def paged(executor: Connection | Session, table: Table, conditions: Iterable[ColumnElement[bool]],
+          order_by: Iterable[ColumnElement[Any]], page: int | None,
+          page_size: int | None) -> tuple[list[Row[Any]], int]:
+    """The ``page``-th page (from 1) of ``page_size`` rows of ``table`` that meet every condition,
+    in ``order_by`` order (every row when ``page`` is None), and how many rows meet them."""
+    where = and_(true(), *conditions)
+    total: int = executor.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+    query = select(table).where(where).order_by(*order_by)
+    if page is not None and page_size is not None:
+        query = query.limit(page_size).offset((page - 1) * page_size)
+    return list(executor.execute(query).fetchall()), total

@@ -337,20 +337,20 @@ class OutboxRelay(BackgroundLoop):
             self._listener = self.container.spawn_managed_thread(self._listen, identifier="outbox_listener")
         self.start_loop()
 
-    def stop(self) -> None:
+    def _stop_listening(self) -> None:
         self.listening = False
         if self._listener is not None:
             self._listener.kill()
             self._listener = None
+
+    def stop(self) -> None:
+        self._stop_listening()
         super().stop()
         if self.publisher is not None:
             self.publisher.close()
 
     def kill(self) -> None:
-        self.listening = False
-        if self._listener is not None:
-            self._listener.kill()
-            self._listener = None
+        self._stop_listening()
         super().kill()
 
     def worker_result(self, worker_ctx: WorkerContext, result: Any = None, exc_info: Any = None) -> None:

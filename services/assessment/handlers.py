@@ -128,20 +128,6 @@ def record_facts(connection: Connection, events: list[Event],
         bulk_update(connection, appeal_facts, "appeal_id", rows_)
 
 
-def on_received(session: Session, event: Event) -> bool:
-    row = _facts(session, event.data["appeal_id"], lock=True)
-    _set(session, row.appeal_id, **received_facts(row, event))
-    return True
-
-
-def on_dispatched(session: Session, event: Event) -> bool:
-    row = _facts(session, event.data["appeal_id"], lock=True)
-    values = dispatched_facts(row, event)
-    if values:
-        _set(session, row.appeal_id, **values)
-    return True
-
-
 def on_accepted(session: Session, event: Event) -> bool:
     row = _facts(session, event.data["appeal_id"], lock=True)
     # the first acceptance of the current dispatch is the one measured: signing again after a
@@ -187,14 +173,6 @@ def on_returned(session: Session, event: Event) -> bool:
 def on_reclassified(session: Session, event: Event) -> bool:
     row = _facts(session, event.data["appeal_id"], lock=True)
     _set(session, row.appeal_id, category=event.data["category"], difficulty=event.data["difficulty"])
-    return True
-
-
-def on_deadline_set(session: Session, event: Event) -> bool:
-    row = _facts(session, event.data["appeal_id"], lock=True)
-    values = deadline_facts(row, event)
-    if values:
-        _set(session, row.appeal_id, **values)
     return True
 
 

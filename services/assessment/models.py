@@ -8,19 +8,19 @@ timestamp that bounds a period has its own index.
 from __future__ import annotations
 
 from sqlalchemy import (
-                        JSON,
-                        BigInteger,
-                        Boolean,
-                        Column,
-                        DateTime,
-                        Float,
-                        Index,
-                        Integer,
-                        MetaData,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
 from shared.outbox import messaging_tables

@@ -13,11 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from shared.errors import Forbidden, InvalidInput
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from shared.workdays import SHANGHAI
 
 # ---------------------------------------------------------------- roles
 ROLES = ("office", "unit_clerk", "unit_leader", "cadre", "leader", "admin")

@@ -47,12 +47,6 @@ def _account(session: Session, username: str):
     return row
 
 
-def update_account(session: Session, username: str, fields: dict, now: datetime) -> None:
-    _account(session, username)
-    session.execute(update(accounts).where(accounts.c.username == username).values(
-        display_name=fields["display_name"], role=fields["role"], unit=fields["unit"], updated_at=now))
-
-
 def set_disabled(session: Session, username: str, disabled: bool, now: datetime) -> None:
     """Disabling an account also ends its sessions at once."""
     row = _account(session, username)

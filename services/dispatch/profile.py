@@ -26,7 +26,6 @@ from shared.events import DIFFICULTIES, NATURES
 from shared.profile import Strict
 
 LOCALITY = "locality"  # "条块结合、以块为主": the locality unit whose district is the appeal's
-UNIT_TYPES_THAT_LEAD = ("department", "locality", "coordination", "office")
 
 
 def _words(**kw) -> fields.List:

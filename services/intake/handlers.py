@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.intake import domain
 from services.intake.models import appeal_states, appeals, enterprises, idempotency_keys, outbox
 from shared.consumers import Batch
+from shared.db import paged
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.events import Event, make_event
 from shared.outbox import add_event
@@ -193,11 +194,7 @@ def list_appeals(session: Session, filters: dict, page: int, page_size: int,
         conditions.append(appeals.c.submitted_at < filters["submitted_to"])
     if submitted_by:
         conditions.append(appeals.c.submitted_by == submitted_by)
-    where = and_(True, *conditions)
-    total = session.execute(select(func.count()).select_from(appeals).where(where)).scalar_one()
-    rows = session.execute(select(appeals).where(where)
-                           .order_by(appeals.c.submitted_at.desc(), appeals.c.id)
-                           .limit(page_size).offset((page - 1) * page_size)).fetchall()
+    rows, total = paged(session, appeals, conditions, (appeals.c.submitted_at.desc(), appeals.c.id), page, page_size)
     return [_appeal_dict(r) for r in rows], total
 
 
@@ -229,10 +226,7 @@ def list_enterprises(session: Session, district: str | None, page: int, page_siz
     conditions = [enterprises.c.district == district] if district else []
     if cadre:
         conditions.append(enterprises.c.cadre == cadre)
-    where = and_(True, *conditions)
-    total = session.execute(select(func.count()).select_from(enterprises).where(where)).scalar_one()
-    rows = session.execute(select(enterprises).where(where).order_by(enterprises.c.credit_code)
-                           .limit(page_size).offset((page - 1) * page_size)).fetchall()
+    rows, total = paged(session, enterprises, conditions, (enterprises.c.credit_code,), page, page_size)
     return [dict(r._mapping) for r in rows], total
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.supervision import domain
@@ -24,7 +24,7 @@ from services.supervision.models import appeals, clock_pauses, digests, escalati
 from shared import workdays
 from shared.auth import Principal
 from shared.consumers import Batch, NotKnownYet
-from shared.db import bulk_update, dialect_name, insert_ignoring
+from shared.db import bulk_update, dialect_name, insert_ignoring, paged
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.events import DispatchReason, Event, make_event
 from shared.outbox import add_event, add_events
@@ -564,12 +564,9 @@ def _ledger_conditions(filters: dict, unit: str | None) -> list:
 
 def list_ledger(session: Session, filters: dict, page: int | None, page_size: int | None,
                 unit: str | None = None) -> tuple[list[dict], int]:
-    where = and_(True, *_ledger_conditions(filters, unit))
-    total = session.execute(select(func.count()).select_from(appeals).where(where)).scalar_one()
-    query = select(appeals).where(where).order_by(appeals.c.due_at.nulls_last(), appeals.c.appeal_id)
-    if page is not None:
-        query = query.limit(page_size).offset((page - 1) * page_size)
-    return [dict(r._mapping) for r in session.execute(query).fetchall()], total
+    rows, total = paged(session, appeals, _ledger_conditions(filters, unit),
+                        (appeals.c.due_at.nulls_last(), appeals.c.appeal_id), page, page_size)
+    return [dict(r._mapping) for r in rows], total
 
 
 def get_appeal(session: Session, appeal_id: str, principal: Principal | None = None) -> dict:

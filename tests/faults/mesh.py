@@ -253,3 +253,13 @@ def outbox_drained(database_url: str) -> bool:
                                       .where(text("sent_at IS NULL"))).scalar_one() == 0
     finally:
         engine.dispose()
+
+
+def sql_scalar(url: str, query: str):
+    """The one value ``query`` answers in the database at ``url`` (an engine of its own, disposed)."""
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(query)).scalar()
+    finally:
+        engine.dispose()
