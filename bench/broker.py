@@ -44,6 +44,13 @@ def _connect(vhost: str) -> tuple[amqp.Connection, amqp.Channel]:
 def publish(vhost: str, count: int, body: bytes, window: int) -> float:
     """Messages per second, persistent, with at most ``window`` confirms outstanding."""
     connection, channel = _connect(vhost)
+    return _pipelined(connection, channel, "floor", count, body, window)
+
+
+def _pipelined(connection: amqp.Connection, channel: amqp.Channel, queue: str, count: int, body: bytes,
+               window: int) -> float:
+    """Publish ``count`` persistent messages to ``queue`` with at most ``window`` confirms
+    outstanding; messages per second. Closes the connection."""
     channel.confirm_select()
     pending: set[int] = set()
 
@@ -57,7 +64,7 @@ def publish(vhost: str, count: int, body: bytes, window: int) -> float:
     started = time.perf_counter()
     for tag in range(1, count + 1):
         channel.basic_publish(amqp.Message(body, delivery_mode=2, content_type="application/json"),
-                              exchange="", routing_key="floor")
+                              exchange="", routing_key=queue)
         pending.add(tag)
         while len(pending) >= window:
             connection.drain_events(timeout=10)
@@ -101,22 +108,7 @@ def _connect_uri(amqp_uri: str, queue: str) -> tuple[amqp.Connection, amqp.Chann
 def publish_uri(amqp_uri: str, queue: str, count: int, body: bytes, window: int) -> float:
     """:func:`publish` on any broker (by URI) and queue."""
     connection, channel = _connect_uri(amqp_uri, queue)
-    channel.confirm_select()
-    pending: set[int] = set()
-    channel.events["basic_ack"].add(lambda tag, multiple: pending.difference_update(
-        [t for t in pending if t <= tag]) if multiple else pending.discard(tag))
-    started = time.perf_counter()
-    for tag in range(1, count + 1):
-        channel.basic_publish(amqp.Message(body, delivery_mode=2, content_type="application/json"),
-                              exchange="", routing_key=queue)
-        pending.add(tag)
-        while len(pending) >= window:
-            connection.drain_events(timeout=10)
-    while pending:
-        connection.drain_events(timeout=10)
-    elapsed = time.perf_counter() - started
-    connection.close()
-    return count / elapsed
+    return _pipelined(connection, channel, queue, count, body, window)
 
 
 def consume_uri(amqp_uri: str, queue: str, count: int) -> float:

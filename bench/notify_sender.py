@@ -117,7 +117,8 @@ def offered(engine, channels, directory, settings, batch: int, rate: int, second
     with engine.connect() as conn:
         lag = conn.execute(select(func.percentile_cont(0.5).within_group(
             func.extract("epoch", notifications.c.sent_at) - func.extract("epoch", notifications.c.created_at)),
-            func.max(func.extract("epoch", notifications.c.sent_at) - func.extract("epoch", notifications.c.created_at)))
+            func.max(func.extract("epoch", notifications.c.sent_at)
+                     - func.extract("epoch", notifications.c.created_at)))
             .where(notifications.c.status == "sent")).one()
         pending = conn.execute(select(func.count()).select_from(notifications)
                                .where(notifications.c.status == "pending")).scalar_one()

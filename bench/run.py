@@ -29,6 +29,7 @@ local servers instead (a vhost and fresh databases of its own; CPU then includes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -45,7 +46,7 @@ import amqp
 import requests
 from sqlalchemy import create_engine, text
 
-from scripts.mesh import Mesh, available_services, ensure_database, make_vhost, drop_vhost, stop_on_sigterm
+from scripts.mesh import Mesh, available_services, drop_vhost, ensure_database, make_vhost, stop_on_sigterm
 from scripts.sinks import HttpSink, MailSink, sink_env
 from shared.auth import token_hash
 from shared.db import normalise_url
@@ -103,7 +104,7 @@ class Servers:
         self.shared = shared
         self._stack = ExitStack()
 
-    def __enter__(self) -> "Servers":
+    def __enter__(self) -> Servers:
         if self.shared:
             self.vhost = make_vhost("bench-mesh")
             self._stack.callback(drop_vhost, self.vhost)
@@ -111,9 +112,9 @@ class Servers:
             self.postgres_base = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
             self.rabbit = self.postgres = None
             return self
-        from tests.faults.conftest import PrivatePostgres, PrivateRabbit  # the fault tests' private servers
-
         import shutil
+
+        from tests.faults.conftest import PrivatePostgres, PrivateRabbit  # the fault tests' private servers
 
         self.rabbit = PrivateRabbit()
         self._stack.callback(shutil.rmtree, self.rabbit.folder, True)
@@ -173,7 +174,7 @@ class Sampler:
         while not self._stop.wait(1.0):
             self.samples.append(loadavg())
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         self.samples.append(loadavg())
         self._thread.start()
         return self
@@ -285,10 +286,8 @@ class Watch:
     def close(self) -> None:
         self._stop = True
         self._thread.join(timeout=5)
-        try:
+        with contextlib.suppress(Exception):  # noqa: BLE001
             self.connection.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 class Progress:
@@ -316,7 +315,7 @@ class Progress:
     def rows_written(self) -> tuple[int, int]:
         """(inserted, updated) rows in the mesh's databases so far (pg_stat_database)."""
         inserted = updated = 0
-        for name, engine in self.engines.items():
+        for engine in self.engines.values():
             with engine.connect() as connection:
                 row = connection.execute(text("SELECT tup_inserted, tup_updated FROM pg_stat_database "
                                               "WHERE datname = current_database()")).one()
@@ -407,7 +406,8 @@ def full_speed_amqp(amqp_uri: str, mesh: Mesh, servers: Servers, progress: Progr
             through = progress.through() - start_through
             while published - through < window:
                 for _ in range(100):
-                    feeder.publish(f"full-{run}-{published}", {**appeal(published), "external_id": f"full-{run}-{published}"})
+                    key = f"full-{run}-{published}"
+                    feeder.publish(key, {**appeal(published), "external_id": key})
                     published += 1
             feeder.flush()
             time.sleep(1.0)
@@ -632,11 +632,12 @@ def report(result: dict, path: Path) -> None:
     print()
     print(f"{'measure':58s} {'value':>10s}")
     rows = [("broker: confirm each (msg/s)", result["floor_msgs_per_s"]["confirm_each"]),
-            ("broker: pipelined confirms, 100 outstanding (msg/s)", result["floor_msgs_per_s"]["confirm_pipelined_100"]),
+            ("broker: pipelined confirms, 100 outstanding (msg/s)",
+             result["floor_msgs_per_s"]["confirm_pipelined_100"]),
             ("broker: consume with acks (msg/s)", result["floor_msgs_per_s"]["consume_ack"])]
     for rate, figures in result["fixed_rate"].items():
         rows += [(f"received->dispatched at {rate}/s: p50 / p99 (ms)", f"{figures['p50_ms']} / {figures['p99_ms']}"),
-                 (f"  not dispatched; load average", f"{figures['missing']}; {figures['loadavg']['mean']}")]
+                 ("  not dispatched; load average", f"{figures['missing']}; {figures['loadavg']['mean']}")]
     rows += [(f"AMQP full speed, {amqp_run['seconds']} s: appeals/s", amqp_run["appeals_per_s"]),
              ("  CPU ms per appeal, total", amqp_run["cpu_ms_per_appeal"]["total"]),
              ("  load average (mean, max)", f"{amqp_run['loadavg']['mean']}, {amqp_run['loadavg']['max']}")]

@@ -49,18 +49,18 @@ def _rows(kind: str, start: int, count: int):
         unit = UNITS[n % len(UNITS)]
         if kind == "closed":
             started = NOW - timedelta(days=400 - n % 300)
-            yield ("C%07d" % n, "closed", unit, "[]", "用工", "B", 1, None, None, None, None, None, None, 0,
+            yield (f"C{n:07d}", "closed", unit, "[]", "用工", "B", 1, None, None, None, None, None, None, 0,
                    None, 0, 0, 0, started + timedelta(days=5), started + timedelta(days=5))
         elif kind == "due":
             started = NOW - timedelta(days=9)
             due = NOW - timedelta(hours=1)
-            yield ("D%07d" % n, "accepted", unit, "[]", "用地", "B", 1, "reply", "working", started, due,
+            yield (f"D{n:07d}", "accepted", unit, "[]", "用地", "B", 1, "reply", "working", started, due,
                    started + timedelta(days=5), "yellow", 0, due, 0, 0, 0, None, started)
         else:
             started = NOW - timedelta(hours=n % 48)
             due = NOW + timedelta(days=5 + n % 20)
             yellow = NOW + timedelta(days=2 + n % 10)
-            yield ("O%07d" % n, "accepted", unit, "[]", "资金", "B", 1, "reply", "working", started, due, yellow,
+            yield (f"O{n:07d}", "accepted", unit, "[]", "资金", "B", 1, "reply", "working", started, due, yellow,
                    "green", 0, yellow, 0, 0, 0, None, started)
 
 
@@ -123,9 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 
         @contextmanager
         def transaction():
-            with sessions() as session:
-                with session.begin():
-                    yield session
+            with sessions() as session, session.begin():
+                yield session
 
         # the week's and month's digests have gone out already (steady state)
         with transaction() as session:

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
               f"of {args.runs} runs (new {report['summary']['new_appeals']:,}, "
               f"resolved {report['summary']['resolved']:,})")
         for fmt, function in (("csv", render.to_csv), ("xlsx", render.to_xlsx), ("html", render.to_html)):
-            median_fmt, _ = timed(lambda: function(report), args.runs)
+            median_fmt, _ = timed(lambda function=function: function(report), args.runs)
             print(f"  render {fmt}: median {median_fmt * 1000:.0f} ms")
         month = domain.month_period(args.week[:4] + "-11")
         median_month, _ = timed(lambda: reports.build(session, "monthly", month, domain.previous_month(month), part,

@@ -135,7 +135,8 @@ class Suqiu:
 
     # ------------------------------------------------------------ supervision
     def tick(self, now: datetime) -> dict:
-        return self._call("POST", "supervision", "/api/v1/tick", OFFICE_TOKEN, now, json={"now": now.isoformat()}).json()
+        return self._call("POST", "supervision", "/api/v1/tick", OFFICE_TOKEN, now,
+                          json={"now": now.isoformat()}).json()
 
     def ledger(self, **filters) -> list[dict]:
         return self._all("supervision", "/api/v1/ledger", OFFICE_TOKEN, **filters)

@@ -12,6 +12,7 @@ drives the mesh through its public interfaces only; time moves by ``tick(now)``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -50,10 +51,8 @@ def wait_for_enter(console_url: str) -> None:
     """Keep the mesh (and the console) up for a person at a terminal; scripts and CI go on."""
     if not sys.stdin.isatty() or os.environ.get("DEMO_NO_WAIT"):
         return
-    try:
+    with contextlib.suppress(EOFError, KeyboardInterrupt):
         input(f"\nThe console stays up at {console_url}: press Enter to stop the mesh. ")
-    except (EOFError, KeyboardInterrupt):
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if outcome.parked:
         print(f"parked (dead-lettered) messages: {outcome.parked}")
     print("\nOpen the reports:")
-    for (kind, fmt), path in sorted(files.items()):
+    for _kind, path in sorted(files.items()):
         print(f"  {path.relative_to(ROOT)}")
     return 0 if outcome.appeals and not outcome.parked else 1
 

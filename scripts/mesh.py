@@ -45,13 +45,15 @@ import sys
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
+
+from shared.config import flag
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -545,7 +547,7 @@ class Mesh:
                     raise MeshError(f"{name} did not become healthy in {timeout:.0f} s; see {self.log_file(name)}")
                 time.sleep(0.3)
 
-    def start(self, timeout: float = 90.0) -> "Mesh":
+    def start(self, timeout: float = 90.0) -> Mesh:
         check_ports({name: self.ports[name] for name in self.services}, self.host)
         try:
             for name in self.services:
@@ -571,10 +573,10 @@ class Mesh:
         self.wait_healthy([name], timeout)
 
     def stop(self, timeout: float = 20.0) -> None:
-        for name, process in list(self.processes.items()):
+        for process in list(self.processes.values()):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for name, process in list(self.processes.items()):
+        for process in list(self.processes.values()):
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -606,11 +608,11 @@ class Mesh:
             lines.append(f"{'databases':12s} {', '.join(databases.values())} on {self.notes.get('postgres')}")
         else:
             lines.append(f"{'databases':12s} SQLite under {self.var_dir}")
-        if str(self.env.get("SIMULATED_CLOCK", "")).lower() == "true":
+        if flag(self.env.get("SIMULATED_CLOCK")):
             lines.append(f"{'clock':12s} simulated: each request's X-Suqiu-Now, supervision's tick(now); no timer")
         return lines
 
-    def __enter__(self) -> "Mesh":
+    def __enter__(self) -> Mesh:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -18,6 +18,7 @@ the ``postgres`` user (PgBouncer refuses root). Missing: :class:`PgBouncerMissin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -86,7 +87,7 @@ pidfile = {self.folder / 'pgbouncer.pid'}
     def url(self, database: str) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
-    def start(self, timeout: float = 20) -> "PgBouncer":
+    def start(self, timeout: float = 20) -> PgBouncer:
         command = ["runuser", "-u", USER, "--"] if os.geteuid() == 0 else []
         self.process = subprocess.Popen([*command, PGBOUNCER, str(self.ini)], cwd=self.folder,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -97,10 +98,10 @@ pidfile = {self.folder / 'pgbouncer.pid'}
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return self
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"pgbouncer did not listen on {self.port} in {timeout}s: {self.tail()}")
+                    raise RuntimeError(f"pgbouncer did not listen on {self.port} in {timeout}s: {self.tail()}") from exc
                 time.sleep(0.1)
 
     def tail(self) -> str:
@@ -116,7 +117,7 @@ pidfile = {self.folder / 'pgbouncer.pid'}
             with connection.cursor() as cursor:
                 cursor.execute(f"SHOW {what}")
                 names = [column.name for column in cursor.description]
-                return [dict(zip(names, row)) for row in cursor.fetchall()]
+                return [dict(zip(names, row, strict=False)) for row in cursor.fetchall()]
         finally:
             connection.close()
 
@@ -131,7 +132,7 @@ pidfile = {self.folder / 'pgbouncer.pid'}
                 self.process.wait(timeout=10)
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> "PgBouncer":
+    def __enter__(self) -> PgBouncer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -149,10 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pgbouncer (transaction pooling, {args.pool_size} server connections per database) on "
               f"{bouncer.url('<database>')}; admin: psql -h 127.0.0.1 -p {bouncer.port} -U postgres pgbouncer")
         print(f"ini and log: {bouncer.folder}")
-        try:
+        with contextlib.suppress(EOFError, KeyboardInterrupt):
             input("Enter stops it ")
-        except (EOFError, KeyboardInterrupt):
-            pass
 
 
 if __name__ == "__main__":

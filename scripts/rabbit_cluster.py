@@ -24,6 +24,7 @@ to install.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -194,10 +195,8 @@ class RabbitNode:
         """What is left of the node's VM after a stop: killed by its pid (never by name)."""
         pid = self.pid()
         if pid is not None and self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self._wait_gone(10)
 
 
@@ -224,7 +223,7 @@ class RabbitCluster:
                 shutil.chown(path, USER, USER)
 
     # ------------------------------------------------------------ lifecycle
-    def start(self, timeout: float = 150) -> "RabbitCluster":
+    def start(self, timeout: float = 150) -> RabbitCluster:
         """Start every node (together), join nodes 2..N to node 1, check the cluster sees them all."""
         try:
             with ThreadPoolExecutor(self.size) as pool:
@@ -261,13 +260,11 @@ class RabbitCluster:
     @staticmethod
     def _stop_quietly(node: RabbitNode) -> None:
         if node.alive():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 node.ctl("stop", check=False, timeout=60)
-            except subprocess.TimeoutExpired:
-                pass
             node._wait_gone(15)
 
-    def __enter__(self) -> "RabbitCluster":
+    def __enter__(self) -> RabbitCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -309,10 +306,8 @@ def main(argv: list[str] | None = None) -> None:
               + ", ".join(f"{node.name} (amqp {node.port}, dist {node.dist_port})" for node in cluster.nodes))
         print(f"AMQP_URI='{cluster.url()}' QUEUE_TYPE=quorum")
         print(f"data and logs: {cluster.folder}")
-        try:
+        with contextlib.suppress(EOFError, KeyboardInterrupt):
             input("Enter stops and removes the cluster ")
-        except (EOFError, KeyboardInterrupt):
-            pass
 
 
 if __name__ == "__main__":

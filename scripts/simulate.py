@@ -29,7 +29,6 @@ from scripts.client import Suqiu
 from shared import workdays
 from shared.workdays import SHANGHAI
 
-
 PROBLEMS = {
     "用工": [("技术工人招聘难", "数控操作工缺口较大，希望对接职业院校和招聘会"),
              ("稳岗补贴申领", "不清楚稳岗返还政策和申报流程")],
@@ -188,7 +187,8 @@ def run(client: Suqiu, units: list[dict], *, start: date, weeks: int, enterprise
             for item in client.appeals(status="accepted"):
                 if item["id"] not in stalled and rng.random() < behaviour.p_reply:
                     result = pick(rng, behaviour.outcomes)
-                    text = {"solved": "已协调解决，请企业确认。", "explained": "受现行政策限制暂无法解决，已向企业解释说明。",
+                    text = {"solved": "已协调解决，请企业确认。",
+                            "explained": "受现行政策限制暂无法解决，已向企业解释说明。",
                             "long_term": "已纳入年度计划，分步推进解决。"}[result]
                     client.reply(item["lead_unit"], item["id"], result, text, at(day, 15))
                     outcome.actions[f"replied_{result}"] += 1
@@ -218,8 +218,17 @@ def run(client: Suqiu, units: list[dict], *, start: date, weeks: int, enterprise
 
 def main(argv: list[str] | None = None) -> int:
     from scripts.client import write_tokens
-    from scripts.mesh import (BROKER, POSTGRES, SIMULATED_CLOCK_ENV, MeshError, available_services, mesh_dir,
-                              new_mesh_name, stop_on_sigterm, throwaway_mesh)
+    from scripts.mesh import (
+        BROKER,
+        POSTGRES,
+        SIMULATED_CLOCK_ENV,
+        MeshError,
+        available_services,
+        mesh_dir,
+        new_mesh_name,
+        stop_on_sigterm,
+        throwaway_mesh,
+    )
     from shared.profile import load_units
 
     parser = argparse.ArgumentParser(prog="python -m scripts.simulate")

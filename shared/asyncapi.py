@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import sys
+from typing import Any
 
 import yaml
 from apispec import APISpec
@@ -31,7 +32,7 @@ ASYNCAPI_PATH = __file__.replace("asyncapi.py", "asyncapi.yaml")
 BINDING_VERSION = "0.3.0"
 
 
-def _json_schemas() -> dict[str, dict]:
+def _json_schemas() -> dict[str, dict[str, Any]]:
     """The envelope and every payload schema, as JSON Schema (apispec's OpenAPI 3.1 output is JSON Schema)."""
     spec = APISpec(title="x", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()])
     spec.components.schema("Envelope", schema=EnvelopeSchema)
@@ -39,13 +40,13 @@ def _json_schemas() -> dict[str, dict]:
         name = event.schema.__name__
         if name not in spec.components.schemas:
             spec.components.schema(name, schema=event.schema)
-    schemas = spec.to_dict()["components"]["schemas"]
+    schemas: dict[str, dict[str, Any]] = spec.to_dict()["components"]["schemas"]
     for schema in schemas.values():
         _drop_defaults(schema)
     return schemas
 
 
-def _drop_defaults(schema: dict) -> None:
+def _drop_defaults(schema: dict[str, Any]) -> None:
     """A reader's ``load_default`` is no fact of the wire: a default of ``None`` or ``[]`` says nothing there."""
     for sub in (schema.get("properties") or {}).values():
         sub.pop("default", None)
@@ -56,18 +57,18 @@ def _channel_id(exchange: str, event_type: str) -> str:
     return f"{exchange}.{event_type}"
 
 
-def _message(event_type: str, envelope_fields: list[str]) -> dict:
+def _message(event_type: str, envelope_fields: list[str]) -> dict[str, Any]:
     event = CATALOGUE[event_type]
     data = {"$ref": f"#/components/schemas/{event.schema.__name__}"}
-    own = {"type": "object", "properties": {"type": {"const": event_type}, "dataversion": {"const": event.version},
-                                            "data": data}}
+    own: dict[str, Any] = {"type": "object", "properties": {
+        "type": {"const": event_type}, "dataversion": {"const": event.version}, "data": data}}
     if event.producer != UPSTREAM:  # a Suqiu service writes every field (shared.events.Event.to_message)
         own["required"] = envelope_fields
     envelope = {"allOf": [{"$ref": "#/components/schemas/Envelope"}, own]}
     described = (f"{event.summary} Published by {event.producer}, persistent, with the AMQP properties "
                  f"message_id (the envelope's id, the consumers' deduplication key), type ({event_type}), "
                  "timestamp (seconds), content_type application/json, content_encoding utf-8.")
-    message = {
+    message: dict[str, Any] = {
         "name": event_type,
         "title": event_type,
         "summary": event.summary,
@@ -97,11 +98,11 @@ def _message(event_type: str, envelope_fields: list[str]) -> dict:
     return message
 
 
-def document() -> dict:
+def document() -> dict[str, Any]:
     schemas = _json_schemas()
-    channels: dict[str, dict] = {}
-    operations: dict[str, dict] = {}
-    messages: dict[str, dict] = {}
+    channels: dict[str, dict[str, Any]] = {}
+    operations: dict[str, dict[str, Any]] = {}
+    messages: dict[str, dict[str, Any]] = {}
     for event_type, event in CATALOGUE.items():
         exchange = events_exchange(event.producer).name
         channel_id = _channel_id(exchange, event_type)
@@ -164,7 +165,7 @@ def document() -> dict:
     }
 
 
-def message_schema(document: dict, event_type: str) -> dict:
+def message_schema(document: dict[str, Any], event_type: str) -> dict[str, Any]:
     """The payload schema of ``event_type`` in ``document``, as one JSON Schema (draft 7) whose
     references resolve against the document's components."""
     return {"$schema": "http://json-schema.org/draft-07/schema#",

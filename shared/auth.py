@@ -34,8 +34,10 @@ import hmac
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
+from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Request
 
@@ -126,7 +128,7 @@ class PersonTokens:
         self._client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5) if jwks_url else None
         self._keys = jwt.PyJWKSet.from_json(Path(jwks_file).read_text(encoding="utf-8")) if jwks_file else None
 
-    def _key(self, token: str):
+    def _key(self, token: str) -> Any:
         import jwt
 
         if self._client is not None:
@@ -135,7 +137,7 @@ class PersonTokens:
             except jwt.PyJWKClientConnectionError as exc:
                 raise Unavailable(f"the console's key set does not answer: {exc}") from None
         kid = jwt.get_unverified_header(token).get("kid")
-        for key in self._keys.keys:
+        for key in self._keys.keys if self._keys is not None else []:
             if key.key_id == kid:
                 return key.key
         raise Unauthorized("a signed token with a key the console does not publish")
@@ -216,7 +218,7 @@ class Auth(DependencyProvider):
             if jwks_url or jwks_file else None
         self.authenticator = Authenticator(load_tokens(path), people)
 
-    def get_dependency(self, worker_ctx) -> Authenticator:
+    def get_dependency(self, worker_ctx: WorkerContext) -> Authenticator:
         return self.authenticator
 
 

@@ -66,34 +66,42 @@ rows and are only acked.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 import amqp
 import eventlet
-from amqp.exceptions import AMQPError, MessageNacked
+from amqp.exceptions import AMQPError, MessageNacked, RecoverableConnectionError
 from amqp.exceptions import ConnectionError as AmqpConnectionError
-from amqp.exceptions import RecoverableConnectionError
 from eventlet.event import Event as GreenEvent
+from eventlet.greenthread import GreenThread
 from kombu import Connection
 from kombu.exceptions import OperationalError
+from nameko.containers import WorkerContext
 from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.exc import DBAPIError
 
 from shared import metrics
+from shared.db import database_of, insert_ignoring
 from shared.errors import DomainError
-from shared.db import database_of
 from shared.events import Event, EventError, read_event
 from shared.outbox import outbox_row, relay_of
-from shared.topology import (DEAD_LETTER_EXCHANGE, RETRY_EXCHANGE, Subscription, declare_all,
-                             max_retries, service_queue_name)
+from shared.topology import (
+    DEAD_LETTER_EXCHANGE,
+    RETRY_EXCHANGE,
+    Subscription,
+    declare_all,
+    max_retries,
+    service_queue_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +151,12 @@ class Batch:
         self._after_commit.append(callback)
 
 
-def default_parser(body: Any, message, subscription: Subscription) -> Event:
+def default_parser(body: Any, message: Any, subscription: Subscription) -> Event:
     return read_event(body, expected_type=subscription.event_type)
 
 
 # ---------------------------------------------------------------- reading a message
-def read_body(message) -> Any:
+def read_body(message: Any) -> Any:
     """The JSON body of an AMQP message, whatever its content type says (missing,
     ``application/json; charset=utf-8``, ``text/json``, ``text/plain`` ...): platforms set it
     loosely. :class:`PoisonMessage` only when the body is not JSON text."""
@@ -195,7 +203,14 @@ class Item:
 
     @property
     def tag(self) -> int:
-        return self.message.delivery_tag
+        return int(self.message.delivery_tag)
+
+    @property
+    def read(self) -> tuple[Subscription, Consume, Event]:
+        """What a readable message holds: only those reach the unit of work."""
+        if self.subscription is None or self.provider is None or self.event is None:
+            raise RuntimeError("a message that was not read reached the unit of work")
+        return self.subscription, self.provider, self.event
 
     @property
     def retries(self) -> int:
@@ -210,14 +225,15 @@ def waves(items: list[Item]) -> list[tuple[Consume, Subscription, list[Item]]]:
     the n-th wave, each wave one call per (method, subscription) in order of arrival. So
     events about one appeal are applied in the order they came, and no call gets two."""
     seen: dict[str, int] = {}
-    calls: dict[tuple[int, str, Subscription], list[Item]] = {}
+    calls: dict[tuple[int, str, Subscription], tuple[Consume, list[Item]]] = {}
     for item in items:
-        key = item.event.subject or item.event.id
+        subscription, provider, event = item.read
+        key = event.subject or event.id
         wave = seen.get(key, 0)
         seen[key] = wave + 1
-        calls.setdefault((wave, item.provider.method_name, item.subscription), []).append(item)
+        calls.setdefault((wave, provider.method_name, subscription), (provider, []))[1].append(item)
     ordered = sorted(calls.items(), key=lambda kv: kv[0][0])  # stable: arrival order within a wave
-    return [(group[0].provider, sub, group) for (_, _, sub), group in ordered]
+    return [(provider, sub, group) for (_, _, sub), (provider, group) in ordered]
 
 
 # ---------------------------------------------------------------- the service's consumer
@@ -230,13 +246,13 @@ class ConsumerHub(SharedExtension, ProviderCollector):
     which it wakes after a commit that wrote outbox rows.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self._thread = None
+        self._thread: GreenThread | None = None
         self._running = False
         self._stopped = GreenEvent()
         self._connection: Connection | None = None
-        self._buffer: list = []
+        self._buffer: list[Any] = []
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
     # ------------------------------------------------------------ lifecycle
@@ -263,7 +279,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         self._running = True
         self._thread = self.container.spawn_managed_thread(self._run, identifier="consumer_hub")
 
-    def unregister_provider(self, provider) -> None:
+    def unregister_provider(self, provider: Consume) -> None:
         self._stop_loop()
         super().unregister_provider(provider)
 
@@ -285,10 +301,8 @@ class ConsumerHub(SharedExtension, ProviderCollector):
 
     def _close(self) -> None:
         if self._connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # pragma: no cover - closing a broken connection
                 self._connection.release()
-            except Exception:  # pragma: no cover - closing a broken connection
-                pass
             self._connection = None
 
     # ------------------------------------------------------------ the loop
@@ -311,7 +325,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         finally:
             self._stopped.send(None)
 
-    def _connect(self):
+    def _connect(self) -> tuple[Connection, Any, _SidePublisher]:
         connection = Connection(self.amqp_uri, heartbeat=30, connect_timeout=5)
         connection.ensure_connection(max_retries=1)
         self._connection = connection
@@ -324,7 +338,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         side.confirm_select()
         return connection, channel, _SidePublisher(side)
 
-    def _on_message(self, message) -> None:
+    def _on_message(self, message: Any) -> None:
         self._buffer.append(message)
 
     def _consume(self) -> None:
@@ -337,7 +351,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
             if not self._buffer:
                 try:
                     connection.drain_events(timeout=1.0)
-                except socket.timeout:
+                except TimeoutError:
                     connection.heartbeat_check()
                     continue
                 if not self._buffer:  # a frame that was no delivery (a confirm, a heartbeat)
@@ -349,14 +363,14 @@ class ConsumerHub(SharedExtension, ProviderCollector):
                     break
                 try:
                     connection.drain_events(timeout=remaining)
-                except socket.timeout:
+                except TimeoutError:
                     break
             batch = self._buffer[:self.batch_size]
             del self._buffer[:self.batch_size]
             self._handle(batch, channel, side)
 
     # ------------------------------------------------------------ one batch
-    def _handle(self, messages: list, channel, side: "_SidePublisher") -> None:
+    def _handle(self, messages: list[Any], channel: Any, side: _SidePublisher) -> None:
         items = [self._read(message) for message in messages]
         readable = [item for item in items if item.park is None]
         if readable:
@@ -372,14 +386,14 @@ class ConsumerHub(SharedExtension, ProviderCollector):
     def _parking_key(self, item: Item) -> str:
         return item.subscription.queue_name if item.subscription is not None else self.service_queue
 
-    def _subscription_of(self, message) -> Subscription | None:
+    def _subscription_of(self, message: Any) -> Subscription | None:
         info = message.delivery_info or {}
         queue = info.get("consumer_tag")
         if queue in self._by_queue:
             return self._by_queue[queue]
-        return self._by_route.get((info.get("exchange"), info.get("routing_key")))
+        return self._by_route.get((info.get("exchange") or "", info.get("routing_key") or ""))
 
-    def _read(self, message) -> Item:
+    def _read(self, message: Any) -> Item:
         item = Item(message, subscription=self._subscription_of(message))
         if item.subscription is None:
             info = message.delivery_info or {}
@@ -420,7 +434,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
             return
         retries, limit = item.retries, max_retries()
         if retries < limit:
-            log.warning("%s failed (%s: %s); retry %d of %d after a delay", item.subscription.queue_name,
+            log.warning("%s failed (%s: %s); retry %d of %d after a delay", self._parking_key(item),
                         type(exc).__name__, exc, retries + 1, limit)
             item.retry = f"{type(exc).__name__}: {exc}"
         else:
@@ -435,7 +449,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
                 return self._apply(items)
             except Unavailable as exc:
                 if not self._running:
-                    raise RecoverableConnectionError(f"stopping with the database unavailable ({exc})")
+                    raise RecoverableConnectionError(f"stopping with the database unavailable ({exc})") from exc
                 log.warning("%s: database unavailable (%s); holding %d message(s), again in %.1fs",
                             self.container.service_name, exc.__cause__ or exc, len(items), backoff)
             except DBAPIError as exc:
@@ -447,6 +461,8 @@ class ConsumerHub(SharedExtension, ProviderCollector):
 
     def _apply(self, items: list[Item]) -> None:
         now = self.clock()
+        if self.database.engine is None:
+            raise RuntimeError("the database starts before the consumer")
         try:
             connection = self.database.engine.connect()
         except DBAPIError as exc:
@@ -457,7 +473,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
             with connection.begin():
                 fresh = self._record_inbox(connection, items, now)
                 for provider, sub, group in waves(fresh):
-                    batch = Batch(subscription=sub, events=[item.event for item in group],
+                    batch = Batch(subscription=sub, events=[item.read[2] for item in group],
                                   connection=connection, now=now)
                     self._call(provider, batch)
                     published.extend(batch.published)
@@ -480,12 +496,12 @@ class ConsumerHub(SharedExtension, ProviderCollector):
                 log.exception("after-commit callback failed")
 
     def _record_inbox(self, connection: DbConnection, items: list[Item], now: datetime) -> list[Item]:
-        rows = [{"event_id": item.event.id, "consumer": item.subscription.inbox_key, "processed_at": now}
+        rows = [{"event_id": item.read[2].id, "consumer": item.read[0].inbox_key, "processed_at": now}
                 for item in items]
         new = {tuple(row) for row in connection.execute(self.statements.inbox_insert(connection), rows)}
         fresh = []
         for item in items:
-            key = (item.event.id, item.subscription.inbox_key)
+            key = (item.read[2].id, item.read[0].inbox_key)
             if key in new:
                 new.discard(key)  # a repeat within the batch is a duplicate too
                 fresh.append(item)
@@ -496,7 +512,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
     def _call(self, provider: Consume, batch: Batch) -> None:
         done = GreenEvent()
 
-        def handle_result(worker_ctx, result, exc_info):
+        def handle_result(worker_ctx: WorkerContext, result: Any, exc_info: Any) -> tuple[Any, Any]:
             done.send(exc_info)
             return result, exc_info
 
@@ -527,7 +543,7 @@ class Consume(Entrypoint):
     """The entrypoint behind :func:`consume`; its worker gets a :class:`Batch`."""
 
     def __init__(self, source: str, *event_types: str,
-                 parser: Callable[[Any, Any], Event] | None = None, **kwargs):
+                 parser: Callable[[Any, Any], Event] | None = None, **kwargs: Any) -> None:
         if not event_types:
             raise TypeError("consume(source, event_type, ...) needs at least one event type")
         kwargs.setdefault("expected_exceptions", (EventError, DomainError, PoisonMessage, NotKnownYet))
@@ -550,7 +566,7 @@ class Consume(Entrypoint):
     def kill(self) -> None:
         self.hub.unregister_provider(self)
 
-    def parse(self, body: Any, message, subscription: Subscription) -> Event:
+    def parse(self, body: Any, message: Any, subscription: Subscription) -> Event:
         if self.parser is not None:
             return self.parser(body, message)
         return default_parser(body, message, subscription)
@@ -567,21 +583,18 @@ class _Statements:
         from sqlalchemy import insert
 
         self.outbox = outbox
-        self.inbox = outbox.metadata.tables.get("inbox")
-        if self.inbox is None:
+        inbox = outbox.metadata.tables.get("inbox")
+        if inbox is None:
             raise RuntimeError("the outbox's metadata has no inbox table (shared.outbox.messaging_tables)")
+        self.inbox: Table = inbox
         self.outbox_insert = insert(outbox)
         self._inbox_inserts: dict[str, Any] = {}
 
-    def inbox_insert(self, connection: DbConnection):
+    def inbox_insert(self, connection: DbConnection) -> Any:
         dialect = connection.dialect.name
         statement = self._inbox_inserts.get(dialect)
         if statement is None:
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert
-            statement = (insert(self.inbox).on_conflict_do_nothing()
+            statement = (insert_ignoring(connection, self.inbox)
                          .returning(self.inbox.c.event_id, self.inbox.c.consumer))
             self._inbox_inserts[dialect] = statement
         return statement
@@ -590,13 +603,13 @@ class _Statements:
 class _SidePublisher:
     """Publishes parked and retried copies with confirms, on a channel of the consumer's connection."""
 
-    def __init__(self, channel):
+    def __init__(self, channel: Any) -> None:
         self.channel = channel
         self._returned: list[str] = []
         channel.events["basic_return"].add(lambda exc, exchange, routing_key, message:
                                            self._returned.append(f"{exchange}/{routing_key}: {exc}"))
 
-    def _publish(self, message, exchange: str, routing_key: str, headers: dict) -> None:
+    def _publish(self, message: Any, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
         properties = dict(message.properties or {})
         for name in ("application_headers", "user_id", "expiration"):  # user_id: the broker checks it
             properties.pop(name, None)
@@ -611,11 +624,11 @@ class _SidePublisher:
     def park(self, item: Item, queue_name: str) -> None:
         log.warning("dead-lettering a message from %s: %s", queue_name, item.park)
         headers = {k: v for k, v in (item.message.headers or {}).items() if k != "x-death"}
-        headers.update({REASON_HEADER: item.park[:2000], "x-suqiu-queue": queue_name,
+        headers.update({REASON_HEADER: (item.park or "")[:2000], "x-suqiu-queue": queue_name,
                         "x-suqiu-parked-at": datetime.now(timezone.utc).isoformat()})
         self._publish(item.message, DEAD_LETTER_EXCHANGE, queue_name, headers)
 
     def retry(self, item: Item) -> None:
         headers = dict(item.message.headers or {})
-        headers.update({RETRIES_HEADER: item.retries + 1, "x-suqiu-last-error": item.retry[:2000]})
-        self._publish(item.message, RETRY_EXCHANGE, item.subscription.queue_name, headers)
+        headers.update({RETRIES_HEADER: item.retries + 1, "x-suqiu-last-error": (item.retry or "")[:2000]})
+        self._publish(item.message, RETRY_EXCHANGE, item.read[0].queue_name, headers)

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+from nameko.containers import ServiceContainer, WorkerContext
 from nameko.extensions import DependencyProvider
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import ColumnElement, Insert, MetaData, Row, Table, and_, create_engine, event, func, select, text, true
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import flag
@@ -50,13 +55,13 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:  # pragma: no cover - trivial
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -78,7 +83,10 @@ def migrations_dir(service: str) -> Path:
     if not points:
         raise LookupError(f"no service {service!r} under the suqiu.services entry points (pyproject.toml)")
     module = next(iter(points)).module
-    return Path(find_spec(module).origin).parent / "migrations"
+    spec = find_spec(module)
+    if spec is None or spec.origin is None:
+        raise LookupError(f"the module {module} of the service {service!r} is not installed")
+    return Path(spec.origin).parent / "migrations"
 
 
 def services_with_migrations() -> list[str]:
@@ -88,7 +96,7 @@ def services_with_migrations() -> list[str]:
                   if (migrations_dir(point.name) / "env.py").exists())
 
 
-def alembic_config(service: str, url: str):
+def alembic_config(service: str, url: str) -> AlembicConfig:
     from alembic.config import Config
 
     config = Config()
@@ -107,21 +115,22 @@ def migrate(service: str, url: str, revision: str = "head") -> None:
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"suqiu-migrate-{service}"})
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                                   {"k": f"suqiu-migrate-{service}"})
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     finally:
         engine.dispose()
 
 
-def run_migrations_env(target_metadata) -> None:
+def run_migrations_env(target_metadata: MetaData) -> None:
     """The body of every service's ``migrations/env.py``."""
     from alembic import context
 
     config = context.config
     connection = config.attributes.get("connection")
     if connection is None:
-        engine = make_engine(config.get_main_option("sqlalchemy.url"))
+        engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
         with engine.connect() as connection:
             _run(context, connection, target_metadata)
             connection.commit()
@@ -130,7 +139,7 @@ def run_migrations_env(target_metadata) -> None:
         _run(context, connection, target_metadata)
 
 
-def _run(context, connection, target_metadata) -> None:
+def _run(context: Any, connection: Connection, target_metadata: MetaData) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():
@@ -143,7 +152,7 @@ class Database(DependencyProvider):
     def __init__(self, service: str):
         self.service = service
         self.engine: Engine | None = None
-        self.sessions: sessionmaker | None = None
+        self.sessions: sessionmaker[Session] | None = None
         self.url: str | None = None
 
     def setup(self) -> None:
@@ -165,18 +174,20 @@ class Database(DependencyProvider):
     def kill(self) -> None:
         self.stop()
 
-    def get_dependency(self, worker_ctx) -> "WorkerDatabase":
+    def get_dependency(self, worker_ctx: WorkerContext) -> WorkerDatabase:
+        if self.sessions is None:
+            raise RuntimeError("the database dependency was not set up")
         worker_db = WorkerDatabase(self.sessions)
         worker_ctx.data.setdefault("_suqiu_db", worker_db)
         return worker_db
 
-    def worker_teardown(self, worker_ctx) -> None:
+    def worker_teardown(self, worker_ctx: WorkerContext) -> None:
         worker_db = worker_ctx.data.pop("_suqiu_db", None)
         if worker_db is not None:
             worker_db.close()
 
 
-def database_of(container) -> Database:
+def database_of(container: ServiceContainer) -> Database:
     """The :class:`Database` of a service container (for extensions that share its engine)."""
     for dependency in container.dependencies:
         if isinstance(dependency, Database):
@@ -185,7 +196,7 @@ def database_of(container) -> Database:
 
 
 class WorkerDatabase:
-    def __init__(self, sessions: sessionmaker):
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._session: Session | None = None
 
@@ -212,7 +223,7 @@ class WorkerDatabase:
             self._session = None
 
 
-def bulk_update(connection, table, key: str, rows: list[dict]) -> None:
+def bulk_update(connection: Connection, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
     """One UPDATE for many rows (each a dict of the same columns, ``key`` among them).
 
     PostgreSQL: ``UPDATE t SET c = v.c FROM (VALUES ...) AS v WHERE t.key = v.key``, one
@@ -235,16 +246,30 @@ def bulk_update(connection, table, key: str, rows: list[dict]) -> None:
         {name: cast(changed.c[name], table.c[name].type) for name in names if name != key}))
 
 
-def dialect_name(executor) -> str:
+def dialect_name(executor: Connection | Session) -> str:
     """The database's dialect name, from a ``Connection`` or a ``Session``."""
-    dialect = getattr(executor, "dialect", None)
-    return (dialect or executor.get_bind().dialect).name
+    if isinstance(executor, Session):
+        return executor.get_bind().dialect.name
+    return executor.dialect.name
 
 
-def insert_ignoring(executor, table):
+def insert_ignoring(executor: Connection | Session, table: Table) -> Insert:
     """``INSERT ... ON CONFLICT DO NOTHING`` on ``table`` for the executor's database."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     if dialect_name(executor) == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def paged(executor: Connection | Session, table: Table, conditions: Iterable[ColumnElement[bool]],
+          order_by: Iterable[ColumnElement[Any]], page: int | None,
+          page_size: int | None) -> tuple[list[Row[Any]], int]:
+    """The ``page``-th page (from 1) of ``page_size`` rows of ``table`` that meet every condition,
+    in ``order_by`` order (every row when ``page`` is None), and how many rows meet them."""
+    where = and_(true(), *conditions)
+    total: int = executor.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+    query = select(table).where(where).order_by(*order_by)
+    if page is not None and page_size is not None:
+        query = query.limit(page_size).offset((page - 1) * page_size)
+    return list(executor.execute(query).fetchall()), total

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+from typing import Any
 
 from kombu import Connection, Producer, Queue
 
@@ -22,7 +22,7 @@ from shared.consumers import REASON_HEADER
 from shared.topology import all_queue_names
 
 
-def parking(queue_name: str, channel):
+def parking(queue_name: str, channel: Any) -> Queue:
     """The ``.dlq`` of a consumer queue, bound to ``channel``; LookupError when there is none."""
     try:
         channel.queue_declare(f"{queue_name}.dlq", passive=True)
@@ -96,4 +96,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -6,13 +6,15 @@ Pure rules (``domain.py``), use cases and consumers raise these; the web layer
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base of the errors a client can cause; ``code`` is a stable machine name."""
 
     code = "error"
 
-    def __init__(self, message: str, fields: dict | None = None):
+    def __init__(self, message: str, fields: dict[str, Any] | None = None):
         super().__init__(message)
         self.message = message
         self.fields = fields or {}

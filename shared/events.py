@@ -20,11 +20,14 @@ one place (:data:`UPCASTERS`) before its schema loads it.
 """
 from __future__ import annotations
 
+import builtins
 import functools
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from enum import StrEnum
+from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -42,11 +45,26 @@ SUBJECT_TYPES = ("enterprise", "household", "project")
 PERSON_ROLES = ("cadre", "leader")
 
 
+class DispatchReason(StrEnum):
+    """Why dispatch (re-)dispatched an appeal: ``appeal_dispatched.reason``, which consumers branch on."""
+
+    RULE = "rule"  # the first dispatch, by the first routing rule that matched
+    MANUAL_QUEUE = "manual_queue"  # no unit: the office's manual queue (lead_unit is null)
+    RETURNED = "returned"  # after a return (退单): the next candidate leads
+    ASSIGNED = "assigned"  # the office assigned it (or added co-units)
+    REOPENED = "reopened"  # an unsatisfied callback (重办): back to its lead
+    ESCALATED = "escalated"  # supervision moved it up a rung: the rung's unit leads
+
+
+DISPATCH_REASONS = tuple(reason.value for reason in DispatchReason)
+
+
 class EventError(ValueError):
     """An event that cannot be read: not an envelope, unknown type, or bad data."""
 
-    def __init__(self, message: str, fields: dict | None = None):
+    def __init__(self, message: str, fields: Mapping[str, Any] | list[Any] | None = None) -> None:
         super().__init__(message)
+        # marshmallow's messages: a dict per field, or a list for a body that is not an object
         self.fields = fields or {}
 
 
@@ -102,7 +120,7 @@ class AppealReceivedV2(AppealReceivedV1):
     cadre_unit = _str(allow_none=True, load_default=None)  # the paired cadre's own unit (结对干部所在单位)
 
     @validates_schema
-    def _subject_named(self, data: dict, **kwargs) -> None:
+    def _subject_named(self, data: dict[str, Any], **kwargs: Any) -> None:
         """An enterprise is named by its credit code and name; a household or project by its id and name."""
         needed = ("credit_code", "enterprise_name") if data.get("subject_type", "enterprise") == "enterprise" \
             else ("subject_id", "subject_name")
@@ -112,7 +130,7 @@ class AppealReceivedV2(AppealReceivedV1):
             raise ValidationError(missing)
 
     @post_load
-    def _enterprise_subject(self, data: dict, **kwargs) -> dict:
+    def _enterprise_subject(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """An enterprise's subject is its credit code and name, whether or not the producer repeated them."""
         if data["subject_type"] == "enterprise":
             data["subject_id"] = data["subject_id"] or data["credit_code"]
@@ -120,7 +138,7 @@ class AppealReceivedV2(AppealReceivedV1):
         return data
 
 
-def _appeal_received_v1_to_v2(data: dict) -> dict:
+def _appeal_received_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """Every version-1 appeal was about an enterprise, paired by free-text names."""
     return {**data, "subject_type": "enterprise", "subject_id": data.get("credit_code"),
             "subject_name": data.get("enterprise_name")}
@@ -177,7 +195,7 @@ class AppealSubmittedV1(_Tolerant):
     contact = fields.Dict(allow_none=True, load_default=None)
 
     @validates_schema
-    def _subject_named(self, data: dict, **kwargs) -> None:
+    def _subject_named(self, data: dict[str, Any], **kwargs: Any) -> None:
         needed = ("credit_code", "enterprise_name") if data.get("subject_type", "enterprise") == "enterprise" \
             else ("subject_id",)
         missing = {name: [f"required for a {data.get('subject_type', 'enterprise')}"] for name in needed
@@ -207,7 +225,7 @@ class AppealDispatchedV1(_Tolerant):
     nature = _str(load_default="个性", validate=validate.OneOf(NATURES))
     level = _str(required=True)
     district = _str(allow_none=True, load_default=None)
-    reason = _str(load_default="rule")
+    reason = _str(load_default=DispatchReason.RULE.value, validate=validate.OneOf(DISPATCH_REASONS))
     dispatch_count = fields.Int(load_default=1)
 
 
@@ -369,7 +387,7 @@ class EventSpec:
     type: str
     producer: str
     version: int
-    schema: type[Schema]
+    schema: builtins.type[Schema]
     summary: str
     about_appeal: bool = True
 
@@ -432,14 +450,14 @@ CATALOGUE: dict[str, EventSpec] = _specs(
               "A policy push reached its enterprises (政策推送).", about_appeal=False),
 )
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _schema(schema_class: type[Schema]) -> Schema:
     """One instance per schema class: building a marshmallow schema costs more than using it."""
     return schema_class()
 
 
 # (type, from_version) -> function(data) -> data of from_version + 1
-UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("appeal_received", 1): _appeal_received_v1_to_v2,
 }
 
@@ -461,7 +479,7 @@ class EnvelopeSchema(_Tolerant):
 @dataclass
 class Event:
     type: str
-    data: dict
+    data: dict[str, Any]
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     source: str = ""
     time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -473,7 +491,7 @@ class Event:
     def producer(self) -> str:
         return self.source.removeprefix("suqiu/")
 
-    def to_message(self) -> dict:
+    def to_message(self) -> dict[str, Any]:
         """The JSON-ready envelope, data dumped through its schema."""
         spec = CATALOGUE[self.type]
         return {
@@ -496,7 +514,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-def make_event(event_type: str, data: dict, *, producer: str, now: datetime,
+def make_event(event_type: str, data: dict[str, Any], *, producer: str, now: datetime,
                correlation_id: str | None = None, event_id: str | None = None) -> Event:
     """Build a new event of the catalogue; the data is validated now, not on the wire."""
     spec = CATALOGUE.get(event_type)
@@ -548,12 +566,3 @@ def read_event(message: Any, expected_type: str | None = None) -> Event:
         correlationid=envelope["correlationid"],
     )
 
-
-def read_payload(schema: type[Schema], body: Any) -> dict:
-    """Load a bare payload (the upstream ingress accepts one without an envelope)."""
-    if not isinstance(body, dict):
-        raise EventError("the message must be a JSON object")
-    try:
-        return schema().load(body)
-    except ValidationError as exc:
-        raise EventError("invalid message", exc.messages) from None

@@ -21,7 +21,7 @@ def xlsx_safe(value: Any) -> Any:
     return value
 
 
-def csv_bytes(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
+def csv_bytes(sheets: list[tuple[str, list[str], list[list[Any]]]]) -> bytes:
     """Tables as one CSV, UTF-8 with a BOM (Excel on a Chinese Windows opens it right): each table's
     rows prefixed by its title, under one heading row of the first table's shape."""
     import csv
@@ -36,7 +36,7 @@ def csv_bytes(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def xlsx_bytes(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
+def xlsx_bytes(sheets: list[tuple[str, list[str], list[list[Any]]]]) -> bytes:
     """Tables as a workbook, one sheet each (title, heading row, rows), every text made XLSX-safe."""
     import io
 
@@ -44,7 +44,8 @@ def xlsx_bytes(sheets: list[tuple[str, list[str], list[list]]]) -> bytes:
     from openpyxl.styles import Font
 
     book = Workbook()
-    book.remove(book.active)
+    if book.active is not None:
+        book.remove(book.active)
     for title, header, rows in sheets:
         sheet = book.create_sheet(xlsx_safe(title)[:31])
         sheet.append(xlsx_safe(list(header)))

@@ -31,9 +31,9 @@ class NotBlank(validate.Validator):
         return value
 
 
-def text(max_length: int, *, min_length: int = 1, **kwargs) -> fields.Str:
+def text(max_length: int, *, min_length: int = 1, **kwargs: Any) -> fields.Str:
     """A string of ``min_length`` to ``max_length`` characters as sent; with ``min_length`` >= 1, not blank."""
-    validators = [validate.Length(min=min_length or None, max=max_length)]
+    validators: list[validate.Validator] = [validate.Length(min=min_length or None, max=max_length)]
     metadata = dict(kwargs.pop("metadata", None) or {})
     if min_length >= 1:
         validators.append(NotBlank())
@@ -51,7 +51,7 @@ def strip_strings(data: Any) -> Any:
 class Bool(fields.Boolean):
     """A JSON boolean: ``true`` or ``false``, nothing that merely looks like one."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
@@ -60,7 +60,7 @@ class Bool(fields.Boolean):
 class Integer(fields.Integer):
     """A JSON integer: JSON Schema counts ``5.0`` as one; a string (``"5"``) or a boolean is not."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.make_error("invalid")
         if isinstance(value, float) and not value.is_integer():

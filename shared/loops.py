@@ -7,10 +7,14 @@ when a pass fails (the broker or the database is away).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+from typing import Any
 
 import eventlet
+from eventlet.greenthread import GreenThread
 from eventlet.queue import Empty, Full, LightQueue
+from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
 
 log = logging.getLogger(__name__)
@@ -23,10 +27,10 @@ class BackgroundLoop(DependencyProvider):
     poll: float = 1.0
     enabled: bool = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._wake = LightQueue(maxsize=1)
         self._running = False
-        self._thread = None
+        self._thread: GreenThread | None = None
 
     def run_once(self) -> bool:
         """One pass; True when more work is waiting and the next pass should start at once."""
@@ -57,12 +61,10 @@ class BackgroundLoop(DependencyProvider):
             self._thread = None
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(Full):
             self._wake.put_nowait(True)
-        except Full:
-            pass
 
-    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+    def worker_result(self, worker_ctx: WorkerContext, result: Any = None, exc_info: Any = None) -> None:
         self.wake()
 
     def _run(self) -> None:
@@ -80,10 +82,8 @@ class BackgroundLoop(DependencyProvider):
             if more:
                 eventlet.sleep(0)
                 continue
-            try:
+            with contextlib.suppress(Empty):
                 self._wake.get(timeout=self.poll)
-            except Empty:
-                pass
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: WorkerContext) -> BackgroundLoop:
         return self

@@ -7,9 +7,11 @@ in its own module, on the same default registry.
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
 ENTRYPOINT_LATENCY = Histogram(
     "suqiu_entrypoint_duration_seconds", "Time spent in a service entrypoint.",
@@ -50,10 +52,10 @@ def exposition() -> tuple[bytes, str]:
 class EntrypointMetrics(DependencyProvider):
     """Times every entrypoint of the service into ``suqiu_entrypoint_duration_seconds``."""
 
-    def worker_setup(self, worker_ctx) -> None:
+    def worker_setup(self, worker_ctx: WorkerContext) -> None:
         worker_ctx.data["_suqiu_started"] = time.perf_counter()
 
-    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+    def worker_result(self, worker_ctx: WorkerContext, result: Any = None, exc_info: Any = None) -> None:
         started = worker_ctx.data.pop("_suqiu_started", None)
         if started is None:
             return
@@ -62,5 +64,5 @@ class EntrypointMetrics(DependencyProvider):
             self.container.service_name, worker_ctx.entrypoint.method_name, outcome
         ).observe(time.perf_counter() - started)
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: WorkerContext) -> None:
         return None

@@ -38,20 +38,20 @@ ERROR_BODY = {
         "fields": {"type": "object", "description": "field -> list of messages"},
     },
 }
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_MAX = 20, 200, 10**6
 
 
-def error(description: str) -> dict:
+def error(description: str) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def json_content(schema: Any) -> dict:
+def json_content(schema: Any) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def paging_parameters(default_size: int = PAGE_SIZE_DEFAULT, max_size: int = PAGE_SIZE_MAX) -> list[dict]:
+def paging_parameters(default_size: int = PAGE_SIZE_DEFAULT, max_size: int = PAGE_SIZE_MAX) -> list[dict[str, Any]]:
     """``page`` and ``page_size`` as :func:`shared.web.paging` reads them."""
     return [
         {"name": "page", "in": "query", "required": False,
@@ -61,7 +61,7 @@ def paging_parameters(default_size: int = PAGE_SIZE_DEFAULT, max_size: int = PAG
     ]
 
 
-def query(schema: Any) -> dict:
+def query(schema: Any) -> dict[str, Any]:
     """The fields of a marshmallow schema as query parameters (apispec expands it)."""
     return {"in": "query", "schema": schema}
 
@@ -77,7 +77,7 @@ PLUMBING = {
 }
 
 
-def _declare_plumbing_statuses(path: str, operation: dict) -> None:
+def _declare_plumbing_statuses(path: str, operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
     wanted = []
     if operation.get("security"):
@@ -142,9 +142,9 @@ JSON_VALUE = {
 }
 
 
-def build_spec(title: str, version: str, schemas: dict[str, Any], paths: dict[str, dict],
-               refinements: dict[str, dict] | None = None,
-               vocabulary: dict[tuple[str, ...], list] | None = None) -> dict:
+def build_spec(title: str, version: str, schemas: dict[str, Any], paths: dict[str, dict[str, Any]],
+               refinements: dict[str, dict[str, Any]] | None = None,
+               vocabulary: dict[tuple[str, ...], list[Any]] | None = None) -> dict[str, Any]:
     """The service's OpenAPI 3.1 document.
 
     ``refinements`` adds JSON Schema keywords to named component schemas: the rules a
@@ -167,7 +167,8 @@ def build_spec(title: str, version: str, schemas: dict[str, Any], paths: dict[st
                       "503": {"description": "a dependency does not answer"}}}})
     spec.path(path="/metrics", operations={"get": {
         "summary": "Prometheus metrics (text exposition format)",
-        "responses": {"200": {"description": "the metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}})
+        "responses": {"200": {"description": "the metrics",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}}}})
     document = spec.to_dict()
     for name, keywords in (refinements or {}).items():
         document["components"]["schemas"][name].update(copy.deepcopy(keywords))

@@ -20,25 +20,45 @@ and changes nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time as _time
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 import eventlet
 from kombu import Connection
-from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
-                        Text, func, insert, select, update)
+from nameko.containers import ServiceContainer, WorkerContext
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from alembic.operations import Operations
 
 from shared import metrics
 from shared.config import flag
 from shared.db import database_of
 from shared.events import Event
 from shared.loops import BackgroundLoop
-from shared.topology import events_exchange, declare_all
+from shared.topology import declare_all, events_exchange
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +92,7 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     return outbox, inbox
 
 
-def outbox_row(event: Event, now: datetime) -> dict:
+def outbox_row(event: Event, now: datetime) -> dict[str, Any]:
     """The outbox row of ``event`` (to insert in the caller's transaction)."""
     return {"event_id": event.id, "event_type": event.type, "exchange": events_exchange(event.producer).name,
             "routing_key": event.type, "body": json.dumps(event.to_message(), ensure_ascii=False),
@@ -111,8 +131,9 @@ class OutboxPublisher:
     def __init__(self, amqp_uri: str, confirm_timeout: float = 10.0):
         self.amqp_uri = amqp_uri
         self.confirm_timeout = confirm_timeout
-        self.connection = None
-        self.channel = None
+        # py-amqp's, unannotated
+        self.connection: Any = None
+        self.channel: Any = None
         self._next_tag = 0
         self._host = 0  # which of the URI's brokers to try first (the last one that answered)
 
@@ -137,10 +158,8 @@ class OutboxPublisher:
                 channel.confirm_select()
             except (OSError, amqp.exceptions.AMQPError) as exc:
                 failures.append(f"{info['hostname']}:{info['port']}: {exc}")
-                try:
+                with contextlib.suppress(Exception):  # pragma: no cover - dropping a half-open connection
                     connection.collect()
-                except Exception:  # pragma: no cover - dropping a half-open connection
-                    pass
                 continue
             self._host = index
             self.connection, self.channel, self._next_tag = connection, channel, 0
@@ -154,22 +173,20 @@ class OutboxPublisher:
 
     def close(self) -> None:
         if self.connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # pragma: no cover - closing a broken connection
                 self.connection.close()
-            except Exception:  # pragma: no cover - closing a broken connection
-                pass
         self.connection = None
         self.channel = None
 
-    def publish_batch(self, rows: list) -> tuple[list, dict]:
+    def publish_batch(self, rows: Sequence[Any]) -> tuple[list[Any], dict[str, Any]]:
         """Publish ``rows``; returns (confirmed rows, {event_id: reason} refused ones)."""
         import amqp
 
         if self.channel is None:
             self.connect()
         channel = self.channel
-        pending: dict[int, object] = {}
-        confirmed: list = []
+        pending: dict[int, Any] = {}
+        confirmed: list[Any] = []
         refused: dict[str, str] = {}
 
         def settle(delivery_tag: int, multiple: bool, ok: bool) -> None:
@@ -183,7 +200,7 @@ class OutboxPublisher:
                 elif row.event_id not in refused:
                     confirmed.append(row)
 
-        def on_return(exc, exchange, routing_key, message) -> None:
+        def on_return(exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
             message_id = message.properties.get("message_id")
             refused[message_id] = f"unroutable: {exc}"
 
@@ -222,50 +239,49 @@ def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, se
     leaders after a node stopped) waits ``2 ** attempts`` seconds, at most ``max_delay``
     (``OUTBOX_RETRY_MAX_SECONDS``), before it is published again."""
     now = now or datetime.now(timezone.utc)
-    with engine.connect() as conn:
-        with conn.begin():
-            query = (select(outbox).where(outbox.c.sent_at.is_(None), outbox.c.available_at <= now)
-                     .order_by(outbox.c.id).limit(batch_size))
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).fetchall()
-            if not rows:
-                return 0
-            try:
-                confirmed, refused = publisher.publish_batch(rows)
-            except Exception as exc:
-                # the connection broke or confirms did not come: nothing is marked, all stay
-                # unsent and are published again (consumers drop the repeats by event id)
-                publisher.close()
-                log.warning("outbox relay: batch of %d not confirmed (%s); will retry", len(rows), exc)
-                raise
-            if confirmed:
-                conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in confirmed])).values(
-                    sent_at=datetime.now(timezone.utc), attempts=outbox.c.attempts + 1))
-                for row in confirmed:
-                    metrics.EVENTS_PUBLISHED.labels(service, row.event_type).inc()
-            if any(reason == NACKED for reason in refused.values()):
-                # a cluster's node can keep nacking what it routes to a queue whose leader it lost,
-                # while the other nodes take it: the next try connects to the next node of the URL
-                publisher.switch()
-            for row in rows:
-                reason = refused.get(row.event_id)
-                if reason is None:
-                    continue
-                delay = min(max_delay, 2 ** min(row.attempts, 8))
-                conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-                    attempts=outbox.c.attempts + 1, last_error=reason[:500],
-                    available_at=now + timedelta(seconds=delay)))
-                metrics.OUTBOX_FAILURES.labels(service, row.event_type).inc()
-                log.warning("outbox relay: %s %s not published (%s); retry in %ss",
-                            row.event_type, row.event_id, reason, delay)
-            return len(confirmed)
+    with engine.connect() as conn, conn.begin():
+        query = (select(outbox).where(outbox.c.sent_at.is_(None), outbox.c.available_at <= now)
+                 .order_by(outbox.c.id).limit(batch_size))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = conn.execute(query).fetchall()
+        if not rows:
+            return 0
+        try:
+            confirmed, refused = publisher.publish_batch(rows)
+        except Exception as exc:
+            # the connection broke or confirms did not come: nothing is marked, all stay
+            # unsent and are published again (consumers drop the repeats by event id)
+            publisher.close()
+            log.warning("outbox relay: batch of %d not confirmed (%s); will retry", len(rows), exc)
+            raise
+        if confirmed:
+            conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in confirmed])).values(
+                sent_at=datetime.now(timezone.utc), attempts=outbox.c.attempts + 1))
+            for row in confirmed:
+                metrics.EVENTS_PUBLISHED.labels(service, row.event_type).inc()
+        if any(reason == NACKED for reason in refused.values()):
+            # a cluster's node can keep nacking what it routes to a queue whose leader it lost,
+            # while the other nodes take it: the next try connects to the next node of the URL
+            publisher.switch()
+        for row in rows:
+            reason = refused.get(row.event_id)
+            if reason is None:
+                continue
+            delay = min(max_delay, 2 ** min(row.attempts, 8))
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                attempts=outbox.c.attempts + 1, last_error=reason[:500],
+                available_at=now + timedelta(seconds=delay)))
+            metrics.OUTBOX_FAILURES.labels(service, row.event_type).inc()
+            log.warning("outbox relay: %s %s not published (%s); retry in %ss",
+                        row.event_type, row.event_id, reason, delay)
+        return len(confirmed)
 
 
 NOTIFY_CHANNEL = "suqiu_outbox"
 
 
-def create_notify_trigger(op) -> None:
+def create_notify_trigger(op: Operations) -> None:
     """For a service's migration: ``NOTIFY suqiu_outbox`` at the commit of a transaction
     that inserted outbox rows (once per statement; PostgreSQL folds repeats in one
     transaction). Nothing on SQLite, where the relay polls."""
@@ -281,14 +297,14 @@ def create_notify_trigger(op) -> None:
                "FOR EACH STATEMENT EXECUTE FUNCTION suqiu_outbox_notify()")
 
 
-def drop_notify_trigger(op) -> None:
+def drop_notify_trigger(op: Operations) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
     op.execute("DROP FUNCTION IF EXISTS suqiu_outbox_notify()")
 
 
-def relay_of(container) -> "OutboxRelay":
+def relay_of(container: ServiceContainer) -> OutboxRelay:
     """The :class:`OutboxRelay` of a service container (the consumer writes into its outbox)."""
     for dependency in container.dependencies:
         if isinstance(dependency, OutboxRelay):
@@ -323,6 +339,7 @@ class OutboxRelay(BackgroundLoop):
     """
 
     identifier = "outbox_relay"
+    engine: Engine  # the service's, from start()
 
     def __init__(self, outbox: Table):
         super().__init__()
@@ -344,7 +361,10 @@ class OutboxRelay(BackgroundLoop):
     def start(self) -> None:
         self._declare_topology()
         self.publisher = OutboxPublisher(self.amqp_uri)
-        self.engine = database_of(self.container).engine
+        engine = database_of(self.container).engine
+        if engine is None:
+            raise RuntimeError(f"{self.container.service_name}: the database starts before the outbox relay")
+        self.engine = engine
         if self.enabled and self.listen and self.engine.dialect.name == "postgresql":
             self.listening = True
             self._listener = self.container.spawn_managed_thread(self._listen, identifier="outbox_listener")
@@ -368,23 +388,23 @@ class OutboxRelay(BackgroundLoop):
                             self.container.service_name, type(exc).__name__, exc)
                 eventlet.sleep(0.5 * attempt)
 
-    def stop(self) -> None:
+    def _stop_listening(self) -> None:
         self.listening = False
         if self._listener is not None:
             self._listener.kill()
             self._listener = None
+
+    def stop(self) -> None:
+        self._stop_listening()
         super().stop()
         if self.publisher is not None:
             self.publisher.close()
 
     def kill(self) -> None:
-        self.listening = False
-        if self._listener is not None:
-            self._listener.kill()
-            self._listener = None
+        self._stop_listening()
         super().kill()
 
-    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+    def worker_result(self, worker_ctx: WorkerContext, result: Any = None, exc_info: Any = None) -> None:
         if not self.listening:  # SQLite: no NOTIFY, so every worker's end might have written rows
             self.wake()
 
@@ -394,7 +414,7 @@ class OutboxRelay(BackgroundLoop):
 
         backoff = 0.5
         while self.listening:
-            connection = None
+            connection: Any = None  # psycopg2's
             try:
                 if self.listen_url:
                     import psycopg2
@@ -412,10 +432,8 @@ class OutboxRelay(BackgroundLoop):
                 self.wake()  # rows may have been written while nobody listened
                 backoff = 0.5
                 while self.listening:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         trampoline(connection.fileno(), read=True, timeout=60, timeout_exc=TimeoutError)
-                    except TimeoutError:
-                        pass
                     connection.poll()
                     if connection.notifies:
                         connection.notifies.clear()
@@ -428,18 +446,19 @@ class OutboxRelay(BackgroundLoop):
                 backoff = min(backoff * 2, 10)
             finally:
                 if connection is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # pragma: no cover
                         connection.close()
-                    except Exception:  # pragma: no cover
-                        pass
 
     def run_once(self) -> bool:
+        if self.publisher is None:
+            raise RuntimeError("the outbox relay runs only once started")
         sent = relay_batch(self.engine, self.outbox, self.publisher, service=self.container.service_name,
                            batch_size=self.batch, max_delay=self.max_delay)
         return sent >= self.batch
 
     def on_failure(self, exc: Exception) -> None:
-        self.publisher.close()
+        if self.publisher is not None:
+            self.publisher.close()
 
     def observe_backlog(self) -> None:
         """Set the outbox gauges from the table (at a scrape: right even when the relay is stuck)."""

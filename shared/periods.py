@@ -10,7 +10,8 @@ takes other scripts' digits, ECMA-262's does not.
 from __future__ import annotations
 
 import re
-from datetime import date, timezone
+from datetime import date, datetime, timezone
+from typing import Any
 
 from marshmallow import ValidationError, fields
 
@@ -65,11 +66,11 @@ def parse_day(label: str) -> date:
 class Day(fields.Date):
     """A day ``YYYY-MM-DD`` within the bounds (marshmallow's ``Date`` also reads ``20261120`` and ``2026-W47-1``)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs["metadata"] = {"pattern": DATE_PATTERN, **(kwargs.get("metadata") or {})}
         super().__init__(**kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs) -> date:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
         try:
             return parse_day(value)
         except ValueError as exc:
@@ -83,7 +84,7 @@ class Instant(fields.AwareDateTime):
     and more), or without its offset when the field has a ``default_timezone``; loaded as UTC:
     RFC 3339 allows offsets up to 23:59, PostgreSQL only up to 15:59."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         local = kwargs.get("default_timezone") is not None
         self.pattern = LOCAL_INSTANT_PATTERN if local else INSTANT_PATTERN
         # a time without an offset is no RFC 3339 date-time: then the pattern alone says what is read
@@ -91,7 +92,7 @@ class Instant(fields.AwareDateTime):
         kwargs["metadata"] = {**described, **(kwargs.get("metadata") or {})}
         super().__init__(**kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         if not isinstance(value, str) or not re.fullmatch(self.pattern, value):
             raise ValidationError("a time is written like 2026-11-20T10:00:00+08:00"
                                   + (" (no offset: Asia/Shanghai)" if self.pattern == LOCAL_INSTANT_PATTERN else "")

@@ -35,7 +35,7 @@ class ProfileError(ValueError):
     pass
 
 
-def profile_dir(config: dict) -> Path:
+def profile_dir(config: dict[str, Any]) -> Path:
     value = config.get("PROFILE_DIR") or DEFAULT_PROFILE
     path = Path(value)
     return path if path.is_absolute() else ROOT / path
@@ -80,7 +80,7 @@ class UnitsPart(Strict):
     units = fields.List(fields.Nested(UnitSchema), required=True, validate=validate.Length(min=1))
 
     @validates_schema
-    def _references(self, data: dict, **kwargs) -> None:
+    def _references(self, data: dict[str, Any], **kwargs: Any) -> None:
         codes = [u["code"] for u in data["units"]]
         dupes = sorted({c for c in codes if codes.count(c) > 1})
         if dupes:
@@ -96,7 +96,7 @@ class UnitsPart(Strict):
             raise ValidationError(f"unknown unit {data['office']!r}", "office")
 
 
-def _line_of(node: yaml.Node | None, path: list) -> int | None:
+def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
     """The line (1-based) of the deepest node on ``path`` in the composed YAML."""
     line = node.start_mark.line + 1 if node is not None else None
     for key in path:
@@ -116,7 +116,7 @@ def _line_of(node: yaml.Node | None, path: list) -> int | None:
     return line
 
 
-def _flatten(messages: Any, path: list) -> list[tuple[list, str]]:
+def _flatten(messages: Any, path: list[Any]) -> list[tuple[list[Any], str]]:
     if isinstance(messages, dict):
         out = []
         for key, value in messages.items():
@@ -127,14 +127,14 @@ def _flatten(messages: Any, path: list) -> list[tuple[list, str]]:
     return [(path, str(messages))]
 
 
-def _dotted(path: list) -> str:
+def _dotted(path: list[Any]) -> str:
     text = ""
     for key in path:
         text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
     return text or "(top)"
 
 
-def load_part(directory: str | Path, part: str, schema: type[Schema] | Schema) -> dict:
+def load_part(directory: str | Path, part: str, schema: type[Schema] | Schema) -> dict[str, Any]:
     """Read ``<directory>/<part>.yaml`` and validate it; errors name file and line."""
     path = Path(directory) / f"{part}.yaml"
     try:
@@ -150,7 +150,8 @@ def load_part(directory: str | Path, part: str, schema: type[Schema] | Schema) -
         raise ProfileError(f"{path}:1: the file must be a mapping")
     instance = schema() if isinstance(schema, type) else schema
     try:
-        return instance.load(document)
+        loaded: dict[str, Any] = instance.load(document)
+        return loaded
     except ValidationError as exc:
         lines = []
         for field_path, message in _flatten(exc.messages, []):
@@ -159,7 +160,7 @@ def load_part(directory: str | Path, part: str, schema: type[Schema] | Schema) -
         raise ProfileError("\n".join(lines)) from None
 
 
-def load_units(directory: str | Path) -> dict:
+def load_units(directory: str | Path) -> dict[str, Any]:
     return load_part(directory, "units", UnitsPart)
 
 
@@ -187,7 +188,8 @@ def part_schema(part: str) -> type[Schema] | None:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError:
         return None
-    return getattr(module, name)
+    schema: type[Schema] = getattr(module, name)
+    return schema
 
 
 def check(directory: str | Path) -> list[str]:

@@ -8,19 +8,20 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from kombu import Connection
+from nameko.containers import ServiceContainer, WorkerContext
 from nameko.extensions import DependencyProvider
 from sqlalchemy import text
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
 from shared.config import flag
 from shared.db import Database
-from shared.metrics import EntrypointMetrics, exposition
 from shared.errors import InvalidInput
+from shared.metrics import EntrypointMetrics, exposition
 from shared.web import http, json_response
-
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +71,18 @@ class Clock(DependencyProvider):
         """Now, by this service's clock (the machine's, shifted by ``CLOCK_START``)."""
         return utcnow() + self.offset
 
-    def now(self, request=None) -> datetime:
+    def now(self, request: Request | None = None) -> datetime:
         if self.simulated and request is not None:
             value = request.headers.get(SIMULATED_NOW_HEADER)
             if value:
                 return parse_instant(value, SIMULATED_NOW_HEADER)
         return self.current()
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: WorkerContext) -> Callable[..., datetime]:
         return self.now
 
 
-def clock_of(container) -> Clock:
+def clock_of(container: ServiceContainer) -> Clock:
     """The :class:`Clock` of a service container (for its background loops)."""
     for dependency in container.dependencies:
         if isinstance(dependency, Clock):
@@ -105,7 +106,7 @@ class Health(DependencyProvider):
     def check(self) -> dict[str, str]:
         checks: dict[str, str] = {}
         database = next((d for d in self.container.dependencies if isinstance(d, Database)), None)
-        if database is not None:
+        if database is not None and database.engine is not None:
             try:
                 with database.engine.connect() as connection:
                     connection.execute(text("SELECT 1"))
@@ -121,7 +122,7 @@ class Health(DependencyProvider):
                 checks["broker"] = f"down: {type(exc).__name__}"
         return checks
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: WorkerContext) -> Health:
         return self
 
 
@@ -133,14 +134,14 @@ class OperableService:
     clock = Clock()
 
     @http("GET", "/healthz")
-    def healthz(self, request):
+    def healthz(self, request: Request) -> Response:
         checks = self.health.check()
         healthy = all(value == "ok" for value in checks.values())
         return json_response({"status": "ok" if healthy else "unavailable", "checks": checks,
                               "instance": self.health.instance}, status=200 if healthy else 503)
 
     @http("GET", "/metrics")
-    def metrics(self, request):
+    def metrics(self, request: Request) -> Response:
         relay = getattr(self, "relay", None)  # shared.outbox.OutboxRelay: the outbox's backlog, read now
         if relay is not None and hasattr(relay, "observe_backlog"):
             try:

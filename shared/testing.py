@@ -18,16 +18,22 @@ import shutil
 import subprocess
 import time
 import uuid
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 import requests
 from kombu import Connection
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Table, create_engine, text
+from sqlalchemy.engine import Engine, make_url
 
 from shared.db import normalise_url
+
+_T = TypeVar("_T")
+# (the AMQP URI without a vhost, the management API's URL or None, (user, password))
+BrokerBase = tuple[str, str | None, tuple[str, str]]
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -46,7 +52,7 @@ def _docker_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def broker_base():
+def broker_base() -> Iterator[BrokerBase]:
     """(amqp uri without vhost, management url or None, credentials)."""
     uri = os.environ.get("TEST_AMQP_URI")
     container = None
@@ -56,7 +62,7 @@ def broker_base():
         container = RabbitMqContainer("rabbitmq:3.13-management").start()
         host, port = container.get_container_host_ip(), container.get_exposed_port(5672)
         uri = f"amqp://guest:guest@{host}:{port}/"
-        management = f"http://{host}:{container.get_exposed_port(15672)}"
+        management: str | None = f"http://{host}:{container.get_exposed_port(15672)}"
     else:
         uri = uri or LOCAL_AMQP
         parts = urlsplit(uri)
@@ -86,7 +92,7 @@ def _rabbitmqctl(*args: str) -> None:
 
 
 @contextmanager
-def fresh_vhost(broker_base):
+def fresh_vhost(broker_base: BrokerBase) -> Iterator[tuple[str, str]]:
     base, management, (user, password) = broker_base
     vhost = f"test-{uuid.uuid4().hex[:12]}"
     if management:
@@ -120,14 +126,14 @@ def fresh_vhost(broker_base):
 
 
 @pytest.fixture
-def amqp_uri(broker_base):
+def amqp_uri(broker_base: BrokerBase) -> Iterator[str]:
     """An AMQP URI on a vhost of this test's own."""
     with fresh_vhost(broker_base) as (uri, _vhost):
         yield uri
 
 
 @pytest.fixture(scope="session")
-def database_base():
+def database_base() -> Iterator[tuple[str, Engine]]:
     url = os.environ.get("TEST_DATABASE_URL")
     container = None
     if not url and _docker_answers():  # pragma: no cover - no Docker engine here
@@ -155,7 +161,7 @@ def database_base():
 
 
 @contextmanager
-def fresh_database(database_base):
+def fresh_database(database_base: tuple[str, Engine]) -> Iterator[str]:
     url, engine = database_base
     name = f"test_{uuid.uuid4().hex[:16]}"
     with engine.connect() as connection:
@@ -168,16 +174,16 @@ def fresh_database(database_base):
 
 
 @pytest.fixture
-def database_url(database_base):
+def database_url(database_base: tuple[str, Engine]) -> Iterator[str]:
     """A PostgreSQL database of this test's own."""
     with fresh_database(database_base) as url:
         yield url
 
 
 @pytest.fixture
-def make_database_url(database_base):
+def make_database_url(database_base: tuple[str, Engine]) -> Iterator[Callable[[], str]]:
     """More databases for the same test (one per service of a mesh)."""
-    stack = []
+    stack: list[AbstractContextManager[str]] = []
 
     def make() -> str:
         manager = fresh_database(database_base)
@@ -190,18 +196,19 @@ def make_database_url(database_base):
 
 
 @pytest.fixture
-def db(database_url):
+def db(database_url: str) -> Iterator[Engine]:
     """An engine on this test's database, to look at what a service stored."""
     engine = create_engine(normalise_url(database_url))
     yield engine
     engine.dispose()
 
 
-def count_rows(engine, table, *where) -> int:
+def count_rows(engine: Engine, table: Table, *where: Any) -> int:
     from sqlalchemy import func, select
 
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+        count: int = conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+        return count
 
 
 def free_port() -> int:
@@ -209,11 +216,12 @@ def free_port() -> int:
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @pytest.fixture
-def service_config(amqp_uri, database_url):
+def service_config(amqp_uri: str, database_url: str) -> dict[str, Any]:
     """A nameko config for one service on this test's vhost and database."""
     port = free_port()
     return {
@@ -226,7 +234,8 @@ def service_config(amqp_uri, database_url):
     }
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
+def wait_for(predicate: Callable[[], _T], timeout: float = 10.0, interval: float = 0.05,
+             message: str = "condition") -> _T:
     """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -243,6 +252,7 @@ class EventTap:
 
     def __init__(self, amqp_uri: str, service: str, routing_key: str = "#"):
         from kombu import Queue
+
         from shared.topology import events_exchange
 
         self.connection = Connection(amqp_uri)
@@ -250,16 +260,16 @@ class EventTap:
                            routing_key=routing_key, exclusive=True, auto_delete=True)
         self.queue = self.queue(self.connection.channel())
         self.queue.declare()
-        self.messages: list[dict] = []
+        self.messages: list[dict[str, Any]] = []
 
-    def drain(self) -> list[dict]:
+    def drain(self) -> list[dict[str, Any]]:
         while True:
             message = self.queue.get(no_ack=True, accept=["json"])
             if message is None:
                 return self.messages
             self.messages.append(message.decode() if hasattr(message, "decode") else message.payload)
 
-    def of_type(self, event_type: str) -> list[dict]:
+    def of_type(self, event_type: str) -> list[dict[str, Any]]:
         return [m for m in self.drain() if m.get("type") == event_type]
 
     def close(self) -> None:
@@ -285,7 +295,7 @@ def consumed(service: str) -> float:
 
 
 @contextmanager
-def settled(service: str, messages: int = 1, timeout: float = 20.0):
+def settled(service: str, messages: int = 1, timeout: float = 20.0) -> Iterator[None]:
     """``with settled("notify"): publish(...)``: on leaving, ``messages`` more were settled."""
     before = consumed(service)
     yield

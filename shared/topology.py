@@ -46,6 +46,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from typing import Any, overload
 
 from kombu import Connection, Exchange, Queue, binding
 from nameko.rpc import Rpc as _NamekoRpc
@@ -82,7 +83,7 @@ def queue_type() -> str:
     return value
 
 
-def queue_arguments(**arguments) -> dict:
+def queue_arguments(**arguments: Any) -> dict[str, Any]:
     """A durable queue's arguments with the mesh's queue type (nothing more for classic ones,
     so a broker whose queues predate the setting accepts the declarations as before)."""
     if queue_type() == "quorum":
@@ -122,7 +123,7 @@ def service_queue_name(consumer: str) -> str:
 
 
 # ---------------------------------------------------------------- where subscriptions come from
-def subscriptions_of(service_cls) -> list[Subscription]:
+def subscriptions_of(service_cls: Any) -> list[Subscription]:
     """The subscriptions a service class declares with ``shared.consumers.consume``."""
     from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
@@ -148,10 +149,10 @@ def service_classes() -> list[type]:
     return classes
 
 
-class _MeshSubscriptions(Sequence):
+class _MeshSubscriptions(Sequence[Subscription]):
     """Every subscription of the mesh, read from the services on first use (then cached)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._items: list[Subscription] | None = None
 
     def _load(self) -> list[Subscription]:
@@ -164,7 +165,12 @@ class _MeshSubscriptions(Sequence):
             self._items = items
         return self._items
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> Subscription: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Subscription]: ...
+
+    def __getitem__(self, index: int | slice) -> Subscription | Sequence[Subscription]:
         return self._load()[index]
 
     def __len__(self) -> int:

@@ -8,21 +8,35 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import eventlet
 from marshmallow import ValidationError
-from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from nameko.exceptions import BadRequest
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Request, Response
 
-from shared.errors import (Conflict, DomainError, Forbidden, InvalidInput, NotFound, PayloadTooLarge,
-                           Unauthorized, Unavailable, UnsupportedMediaType)
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+from shared.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +96,7 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def json_response(body: Any, status: int = 200, headers: dict | None = None) -> Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, Any] | None = None) -> Response:
     return Response(json.dumps(body, ensure_ascii=False, default=_default), status=status,
                     headers=headers, mimetype="application/json")
 
@@ -141,7 +155,7 @@ def paging(request: Request, default_size: int = 20, max_size: int = 200) -> tup
     return values["page"], values["page_size"]
 
 
-def page_body(items: list, total: int, page: int, page_size: int) -> dict:
+def page_body(items: list[Any], total: int, page: int, page_size: int) -> dict[str, Any]:
     return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
@@ -154,7 +168,7 @@ def routing_error_response(exc: HTTPException) -> Response:
 
 
 class JsonWsgiApp(WsgiApp):
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ, shallow=True)  # as nameko's: nobody reads the body before the entrypoint
         refused = self._concrete_path_refuses(environ)
         if refused is not None:
@@ -165,10 +179,11 @@ class JsonWsgiApp(WsgiApp):
             if exc.code is not None and exc.code < 400:  # a redirect (e.g. a trailing slash): as nameko does
                 return exc(environ, start_response)
             return routing_error_response(exc)(environ, start_response)
-        request.path_values = values
-        return provider.handle_request(request)(environ, start_response)
+        request.path_values = values  # type: ignore[attr-defined]  # what nameko's handlers read
+        response: Iterable[bytes] = provider.handle_request(request)(environ, start_response)
+        return response
 
-    def _concrete_path_refuses(self, environ) -> MethodNotAllowed | None:
+    def _concrete_path_refuses(self, environ: WSGIEnvironment) -> MethodNotAllowed | None:
         """A 405 when a concrete path has no rule for the method, even if a templated one would match.
 
         OpenAPI matches a concrete path (``/api/v1/appeals/import``) before a templated one
@@ -198,7 +213,7 @@ class JsonWebServer(WebServer):
         # nameko's, but without SO_REUSEPORT, which eventlet.listen sets by default: with it a second
         # copy of the mesh binds the same port and the kernel shares the connections between the two
         # processes (issue 11: /healthz answered from the other mesh, then a 401). Now it fails to bind.
-        if not self._starting:
+        if not getattr(self, "_starting", False):
             self._starting = True
             self._sock = listen(self.bind_addr)
             self._sock.settimeout(None)  # https://github.com/celery/kombu/issues/838, as nameko
@@ -213,9 +228,10 @@ class JsonWebServer(WebServer):
         super().kill()
 
 
-def listen(address: tuple[str, int]):
+def listen(address: tuple[str, int]) -> socket.socket:
     """A listening socket that no other process can share (SO_REUSEADDR, never SO_REUSEPORT)."""
-    return eventlet.listen(address, reuse_port=False)
+    sock: socket.socket = eventlet.listen(address, reuse_port=False)
+    return sock
 
 
 class HttpEntrypoint(HttpRequestHandler):
@@ -223,14 +239,15 @@ class HttpEntrypoint(HttpRequestHandler):
 
     server = JsonWebServer()
 
-    def __init__(self, method: str, url: str, **kwargs):
+    def __init__(self, method: str, url: str, **kwargs: Any) -> None:
         # client errors are expected: nameko should not log them as failures
         kwargs.setdefault("expected_exceptions", (DomainError, ValidationError, BadRequest))
         super().__init__(method, url, **kwargs)
 
-    def get_entrypoint_parameters(self, request: Request):
+    def get_entrypoint_parameters(self, request: Request) -> Any:
         # a NUL in the path or the query would reach PostgreSQL, which refuses it with a 500
-        if any("\x00" in str(value) for value in request.path_values.values()) or \
+        path_values = request.path_values  # type: ignore[attr-defined]  # set by JsonWsgiApp
+        if any("\x00" in str(value) for value in path_values.values()) or \
                 any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
             raise InvalidInput("the URL holds a NUL character (%00), which no text may contain")
         repeated = sorted({key for key, values in request.args.lists() if len(values) > 1})
@@ -242,4 +259,6 @@ class HttpEntrypoint(HttpRequestHandler):
         return error_response(exc)
 
 
-http = HttpEntrypoint.decorator
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+# nameko's decorator, typed: it registers the method and returns it unchanged
+http: Callable[..., Callable[[_Handler], _Handler]] = HttpEntrypoint.decorator

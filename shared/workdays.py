@@ -37,7 +37,7 @@ _warned_years: set[int] = set()
 @lru_cache(maxsize=8192)
 def _known_workday(day: date) -> bool | None:
     try:
-        return chinese_calendar.is_workday(day)
+        return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:
         return None
 

@@ -106,7 +106,8 @@ def start_console_mesh(broker_base, database_base, var_dir: Path, stack: ExitSta
     mesh.start(timeout=180)
     add_people(databases["console"])
     office = {"Authorization": "Bearer t-office"}
-    for code, name, cadre in ((CODE, LABOUR["enterprise_name"], "张明"), (OTHER_CODE, NOWHERE["enterprise_name"], "李华")):
+    for code, name, cadre in ((CODE, LABOUR["enterprise_name"], "张明"),
+                              (OTHER_CODE, NOWHERE["enterprise_name"], "李华")):
         requests.put(f"{mesh.url('intake')}/api/v1/enterprises/{code}", headers=office, timeout=30,
                      json={"name": name, "district": "汉台区", "cadre": cadre, "industry": "制造业"}).raise_for_status()
     return ConsoleMesh(mesh, mesh.url("console"))

@@ -225,7 +225,8 @@ def test_leftover_databases_are_named_with_their_tables_and_fresh_starts_clean(c
     database = cli.database("a")
     engine = create_engine(make_url(cli.server).set(database=database))
     with engine.connect() as conn:
-        tables = conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")).scalar_one()
+        tables = conn.execute(text("SELECT count(*) FROM pg_tables "
+                                   "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")).scalar_one()
     engine.dispose()
 
     refused = cli.start("a", with_postgres=True)
@@ -264,7 +265,8 @@ def running(pid: int) -> bool:
 def test_the_simulated_clock_option_lets_a_request_carry_its_time(cli):
     assert cli.start("a", extra=("--simulated-clock",)).returncode == 0
     moment = "2026-10-12T23:30:00+08:00"
-    put = requests.put(f"{cli.url('a')}/api/v1/enterprises/{CODES[0]}", json={"name": "模拟时钟企业", "district": "汉台区"},
+    put = requests.put(f"{cli.url('a')}/api/v1/enterprises/{CODES[0]}",
+                       json={"name": "模拟时钟企业", "district": "汉台区"},
                        headers={**OFFICE, "X-Suqiu-Now": moment}, timeout=10)
     assert put.status_code == 201
     stored = datetime.fromisoformat(put.json()["updated_at"])  # SQLite keeps UTC without its zone

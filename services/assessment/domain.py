@@ -21,17 +21,17 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from shared import periods
-from shared.periods import Instant
-from shared.inputs import Bool
+from shared import periods, workdays
 from shared.events import OUTCOMES, SATISFACTION
-from shared import workdays
+from shared.inputs import Bool
+from shared.periods import Instant
 from shared.workdays import SHANGHAI
 
 SATISFIED = ("满意", "基本满意")
@@ -67,7 +67,7 @@ def submit_stage(stages: Mapping[str, Mapping[str, int]], difficulty: str | None
     None (measured once the appeal is classified). None too when the profile sets no submit stage."""
     if not stages:
         return None
-    if difficulty in stages:
+    if difficulty is not None and difficulty in stages:
         return stages[difficulty]
     distinct = {tuple(sorted(spec.items())) for spec in stages.values()}
     return dict(distinct.pop()) if len(distinct) == 1 else None
@@ -135,7 +135,7 @@ def counts_for_resolution(end_kinds: list[str | None]) -> bool:
     return any(kind != RETURNED for kind in end_kinds)
 
 
-def is_coordination(code: str | None, units: Mapping[str, Mapping], office: str | None = None) -> bool:
+def is_coordination(code: str | None, units: Mapping[str, Mapping[str, Any]], office: str | None = None) -> bool:
     """The supervising office and the city / province rungs: reported apart, never ranked."""
     if code is None:
         return False
@@ -252,7 +252,7 @@ def new_nonce() -> str:
 def sign_link(secret: str, appeal_id: str, expires_at: datetime, nonce: str) -> str:
     """A token ``payload.signature``: HMAC-SHA256 over appeal id, expiry and a single-use nonce."""
     expiry = int(expires_at.timestamp())
-    payload = _b64(f"{appeal_id}|{expiry}|{nonce}".encode("utf-8"))
+    payload = _b64(f"{appeal_id}|{expiry}|{nonce}".encode())
     return f"{payload}.{_signature(secret, payload)}"
 
 
@@ -287,11 +287,11 @@ class CallbackInput(Schema):
 FUTURE_TOLERANCE = timedelta(minutes=10)
 
 
-def validate_callback(raw: Any, now: datetime) -> dict:
+def validate_callback(raw: Any, now: datetime) -> dict[str, Any]:
     """Load a callback answer; ``called_at`` defaults to now and cannot lie in the future."""
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
-    data = CallbackInput().load(raw)
+    data: dict[str, Any] = CallbackInput().load(raw)
     if data["called_at"] is None:
         data["called_at"] = now
     elif data["called_at"] > now + FUTURE_TOLERANCE:
@@ -361,22 +361,24 @@ def rates(counts: Mapping[str, int]) -> dict[str, float | None]:
             for key, (num, den, _label) in RATES.items()}
 
 
-def score(unit_rates: Mapping[str, float | None], counts: Mapping[str, int], scoring: Mapping) -> float | None:
+def score(unit_rates: Mapping[str, float | None], counts: Mapping[str, int],
+          scoring: Mapping[str, Any]) -> float | None:
     """Weighted sum of the rates on ``scale`` minus deductions; None when no weighted rate has data.
 
     A rate without data (nothing to count in the period) is left out and the
     other weights are rescaled, so a unit is neither rewarded nor punished for
     having had nothing of that kind.
     """
-    weights = scoring["weights"]
-    available = {k: w for k, w in weights.items() if unit_rates.get(k) is not None}
+    weights: dict[str, float] = scoring["weights"]
+    available = {k: (w, rate) for k, w in weights.items() if (rate := unit_rates.get(k)) is not None}
     if not available:
         return None
     total_weight = sum(weights.values())
-    earned = sum(w * unit_rates[k] for k, w in available.items()) * total_weight / sum(available.values())
-    deducted = sum(points * int(counts.get(DEDUCTIONS[name]) or 0)
+    earned = (sum(w * rate for w, rate in available.values()) * total_weight
+              / sum(w for w, _rate in available.values()))
+    deducted: float = sum(points * int(counts.get(DEDUCTIONS[name]) or 0)
                    for name, points in (scoring.get("deductions") or {}).items())
-    return round(scoring.get("scale", 100) * earned / total_weight - deducted, 2)
+    return round(float(scoring.get("scale", 100)) * earned / total_weight - deducted, 2)
 
 
 @dataclass
@@ -414,12 +416,12 @@ def rank(scores: Mapping[str, float | None], groups: Mapping[str, str],
 
 def flagged(unit_rates: Mapping[str, Mapping[str, float | None]], threshold: float) -> list[tuple[str, float]]:
     """Units whose satisfaction rate in the period is under ``threshold`` (限期整改), worst first."""
-    under = [(unit, r["satisfaction"]) for unit, r in unit_rates.items()
-             if r.get("satisfaction") is not None and r["satisfaction"] < threshold]
+    under = [(unit, satisfaction) for unit, r in unit_rates.items()
+             if (satisfaction := r.get("satisfaction")) is not None and satisfaction < threshold]
     return sorted(under, key=lambda pair: (pair[1], pair[0]))
 
 
-def against_targets(overall: Mapping[str, float | None], targets: Mapping[str, float]) -> list[dict]:
+def against_targets(overall: Mapping[str, float | None], targets: Mapping[str, float]) -> list[dict[str, Any]]:
     """Baoding's 三个100%: each target rate against the actual one."""
     rows = []
     for key, target in targets.items():

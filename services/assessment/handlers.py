@@ -11,22 +11,32 @@ outbox in one transaction.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services.assessment import domain
-from services.assessment.models import (appeal_facts, callback_links, callbacks, colour_changes, dispatch_facts,
-                                        escalations, outbox, returns, stint_facts)
+from services.assessment.models import (
+    appeal_facts,
+    callback_links,
+    callbacks,
+    colour_changes,
+    dispatch_facts,
+    escalations,
+    outbox,
+    returns,
+    stint_facts,
+)
 from shared.consumers import NotKnownYet
 from shared.db import bulk_update, dialect_name, insert_ignoring
-from shared.events import Event, make_event
-from shared.outbox import add_event
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.events import DispatchReason, Event, make_event
+from shared.outbox import add_event
 
 SERVICE = "assessment"
 log = logging.getLogger(__name__)
@@ -75,7 +85,8 @@ def _on_time(collected_at, submitted_at, difficulty: str | None, submit_stages: 
 
 def received_facts(row, event: Event, submit_stages: dict | None = None) -> dict[str, Any]:
     data = event.data
-    return {"credit_code": data.get("credit_code"), "enterprise_name": data.get("enterprise_name") or data["subject_name"],
+    return {"credit_code": data.get("credit_code"),
+            "enterprise_name": data.get("enterprise_name") or data["subject_name"],
             "title": data["title"],
             "district": data["district"], "category": row.category or data.get("category"),
             "contact": data.get("contact"), "collected_at": data["collected_at"],
@@ -97,8 +108,9 @@ def dispatched_facts(row, event: Event, submit_stages: dict | None = None) -> di
     if data["difficulty"] != row.difficulty and row.collected_at is not None:
         values["submitted_on_time"] = _on_time(row.collected_at, row.submitted_at, data["difficulty"],
                                                submit_stages or {})
-    keeps_stage = data.get("reason") == "reopened" or (
-        data.get("reason") in ("escalated", "assigned") and row.status in ("replied", "reopened"))
+    reason = data.get("reason")
+    keeps_stage = reason == DispatchReason.REOPENED or (
+        reason in (DispatchReason.ESCALATED, DispatchReason.ASSIGNED) and row.status in ("replied", "reopened"))
     if keeps_stage:
         # a reopen (重办) or a change of lead after the reply starts no new acceptance
         # (supervision restarts the reply stage): the response already measured stands
@@ -462,7 +474,8 @@ def callback_form(session: Session, settings: Settings, token: str, now: datetim
     return {"appeal_id": row.appeal_id, "title": row.title, "enterprise_name": row.enterprise_name,
             "unit": row.lead_unit, "unit_name": unit.get("name", row.lead_unit), "outcome": row.outcome,
             "replied_at": row.replied_at, "expires_at": claim.expires_at,
-            "questions": {"solved": "问题是否真正解决？", "satisfaction": "您对办理结果是否满意？（满意/基本满意/不满意）"}}
+            "questions": {"solved": "问题是否真正解决？",
+                          "satisfaction": "您对办理结果是否满意？（满意/基本满意/不满意）"}}
 
 
 def answer_by_link(session: Session, settings: Settings, token: str, answer: dict, now: datetime) -> CallbackResult:

@@ -28,14 +28,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, literal, null, or_, select, union_all
+from sqlalchemy import and_, case, func, literal, null, or_, select
 from sqlalchemy.orm import Session
 
 from services.assessment import domain
 from services.assessment.domain import COUNTS, Period
-from services.assessment.models import (appeal_facts as f, callbacks as cb, colour_changes as cc,
-                                        dispatch_facts as d, escalations as esc, returns as ret,
-                                        stint_facts as s)
+from services.assessment.models import appeal_facts as f
+from services.assessment.models import callbacks as cb
+from services.assessment.models import colour_changes as cc
+from services.assessment.models import dispatch_facts as d
+from services.assessment.models import escalations as esc
+from services.assessment.models import returns as ret
+from services.assessment.models import stint_facts as s
 
 APPEAL_GROUPS = {"category": f.c.category, "district": f.c.district}
 GROUPS = ("unit", "category", "district")

@@ -16,8 +16,23 @@ period has its own index.
 """
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData,
-                        PrimaryKeyConstraint, String, Table, Text, UniqueConstraint)
+from sqlalchemy import (
+                        JSON,
+                        BigInteger,
+                        Boolean,
+                        Column,
+                        Date,
+                        DateTime,
+                        Float,
+                        Index,
+                        Integer,
+                        MetaData,
+                        PrimaryKeyConstraint,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+)
 
 from shared.outbox import messaging_tables
 

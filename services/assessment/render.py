@@ -24,7 +24,8 @@ CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Serif CJK SC", "Source Han Sans SC", "
                 "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC", "Noto Sans SC")
 SUMMARY_LABELS = {
     "new_appeals": "新增诉求", "dispatched": "本期交办", "pending": "其中待签收（期限内，不计入响应率）",
-    "returned_in_time": "其中期限内退单（不计入响应率）", "resolved": "本期解决", "resolved_within_week": "其中一周内解决",
+    "returned_in_time": "其中期限内退单（不计入响应率）", "resolved": "本期解决",
+    "resolved_within_week": "其中一周内解决",
     "resolved_within_deadline": "其中期限内解决", "closed": "本期办结", "closed_explained": "解释说明办结",
     "closed_long_term": "纳入长期规划", "callbacks_answered": "回访数", "callbacks_unanswered": "回访未应答",
     "overdue": "超期诉求",
@@ -102,7 +103,7 @@ def visit_rows(section: dict | None) -> list[list]:
     out = []
     for title, header, table in tables(section):
         for row in table:
-            out += [[title, row[0], measure, value] for measure, value in zip(header[1:], row[1:])]
+            out += [[title, row[0], measure, value] for measure, value in zip(header[1:], row[1:], strict=False)]
     return out
 
 

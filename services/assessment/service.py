@@ -10,9 +10,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
-from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
@@ -20,16 +20,16 @@ from werkzeug.wrappers import Response
 from services.assessment import domain, handlers, measures, render, reports, schemas, visits
 from services.assessment.models import outbox, published_reports
 from services.assessment.profile import AssessmentPart
+from shared import periods
 from shared import service as base
 from shared.auth import Auth
 from shared.consumers import Batch, consume
 from shared.db import Database
+from shared.errors import Conflict, DomainError, Forbidden, InvalidInput
 from shared.events import SATISFACTION, Event, make_event
-from shared import periods
 from shared.openapi import BEARER, build_spec, error, json_content, query
 from shared.outbox import OutboxRelay, add_event
 from shared.profile import load_part, load_units, part_schema, profile_dir
-from shared.errors import Conflict, DomainError, Forbidden, InvalidInput
 from shared.web import error_response, http, json_body, json_response
 
 log = logging.getLogger(__name__)
@@ -424,10 +424,12 @@ def openapi_document() -> dict:
             "security": BEARER, "parameters": [query(schemas.RatesQuery)],
             "responses": {"200": {"description": "counts and rates"}}}},
         "/api/v1/reports/weekly": {"get": {
-            "summary": "The weekly report (周报); a published week answers with its figures as published", "security": BEARER, "parameters": [week, formats],
+            "summary": "The weekly report (周报); a published week answers with its figures as published",
+            "security": BEARER, "parameters": [week, formats],
             "responses": report_responses}},
         "/api/v1/reports/monthly": {"get": {
-            "summary": "The monthly bulletin (月度通报); a published month answers with its figures as published", "security": BEARER, "parameters": [month, formats],
+            "summary": "The monthly bulletin (月度通报); a published month answers with its figures as published",
+            "security": BEARER, "parameters": [month, formats],
             "responses": report_responses}},
         "/api/v1/reports/visits": {"get": {
             "summary": "The month's visits (走访) per cadre and unit, the subjects not visited within the "

@@ -13,9 +13,9 @@ Pure: no SQL, no clock. The definitions (docs/contracts.md, "Visits and pairing"
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from marshmallow import fields, validate
 
@@ -44,7 +44,7 @@ class VisitRule:
     label: str | None = None
 
     @classmethod
-    def of(cls, section: dict | None) -> "VisitRule":
+    def of(cls, section: dict | None) -> VisitRule:
         section = section or VisitsSection().load({})
         return cls(section["every"], section["at_least"], tuple(section["subject_types"]), section.get("label"))
 

@@ -9,14 +9,13 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from shared.errors import Forbidden, InvalidInput
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from shared.workdays import SHANGHAI
 
 # ---------------------------------------------------------------- roles
 ROLES = ("office", "unit_clerk", "unit_leader", "cadre", "leader", "admin")
@@ -51,7 +50,7 @@ class Person:
 
 
 def validate_account(username: str, display_name: str, role: str, unit: str | None, units: Iterable[str],
-                     password: str | None = None) -> dict:
+                     password: str | None = None) -> dict[str, Any]:
     """An account's fields, checked; raises :class:`InvalidInput` with a Chinese message per field."""
     errors: dict[str, list[str]] = {}
     username = (username or "").strip().lower()
@@ -106,7 +105,7 @@ def window_start(now: datetime, limits: LoginLimits) -> datetime:
 # ---------------------------------------------------------------- CSRF (signed double-submit)
 def csrf_token(secret: str, nonce: str) -> str:
     """The form field for a browser whose CSRF cookie holds ``nonce``: an HMAC only this server makes."""
-    return hmac.new(secret.encode("utf-8"), f"csrf|{nonce}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode("utf-8"), f"csrf|{nonce}".encode(), hashlib.sha256).hexdigest()
 
 
 def csrf_valid(secret: str, nonce: str | None, given: str | None) -> bool:
@@ -125,7 +124,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _link_signature(secret: str, payload: str) -> str:
-    return _b64(hmac.new(secret.encode("utf-8"), f"enterprise|{payload}".encode("utf-8"), hashlib.sha256).digest())
+    return _b64(hmac.new(secret.encode("utf-8"), f"enterprise|{payload}".encode(), hashlib.sha256).digest())
 
 
 def sign_enterprise_link(secret: str, credit_code: str, expires_at: datetime) -> str:
@@ -133,7 +132,7 @@ def sign_enterprise_link(secret: str, credit_code: str, expires_at: datetime) ->
 
     A link (or its QR code on a poster at the enterprise) lets whoever holds it submit problems
     for that enterprise and follow them, and nothing else."""
-    payload = _b64(f"{credit_code}|{int(expires_at.timestamp())}".encode("utf-8"))
+    payload = _b64(f"{credit_code}|{int(expires_at.timestamp())}".encode())
     return f"{payload}.{_link_signature(secret, payload)}"
 
 
@@ -166,7 +165,8 @@ def read_enterprise_link(secret: str, token: str, now: datetime) -> EnterpriseLi
 PERSON_TOKEN_LIFETIME = timedelta(minutes=5)
 
 
-def person_claims(person: Person, now: datetime, issuer: str, lifetime: timedelta = PERSON_TOKEN_LIFETIME) -> dict:
+def person_claims(person: Person, now: datetime, issuer: str,
+                  lifetime: timedelta = PERSON_TOKEN_LIFETIME) -> dict[str, Any]:
     """The claims of the short-lived token the console sends the services on a person's behalf."""
     role = person.service_role
     if role is None:
@@ -177,7 +177,7 @@ def person_claims(person: Person, now: datetime, issuer: str, lifetime: timedelt
 
 
 def enterprise_claims(credit_code: str, now: datetime, issuer: str,
-                      lifetime: timedelta = PERSON_TOKEN_LIFETIME) -> dict:
+                      lifetime: timedelta = PERSON_TOKEN_LIFETIME) -> dict[str, Any]:
     return {"iss": issuer, "aud": "suqiu", "sub": f"enterprise:{credit_code}", "role": "enterprise",
             "credit_code": credit_code, "iat": int(now.timestamp()), "exp": int((now + lifetime).timestamp())}
 
@@ -193,7 +193,7 @@ class ClaimMapping:
     role_map: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, role_claim: str, unit_claim: str, role_map: str) -> "ClaimMapping":
+    def parse(cls, role_claim: str, unit_claim: str, role_map: str) -> ClaimMapping:
         """``role_map`` as configured: ``"idp-value=role,other=role"``."""
         mapping = {}
         for pair in filter(None, (p.strip() for p in (role_map or "").split(","))):
@@ -204,7 +204,7 @@ class ClaimMapping:
         return cls(role_claim or "suqiu_role", unit_claim or "suqiu_unit", mapping)
 
 
-def person_from_claims(claims: dict, mapping: ClaimMapping, units: Iterable[str]) -> dict:
+def person_from_claims(claims: dict[str, Any], mapping: ClaimMapping, units: Iterable[str]) -> dict[str, Any]:
     """The account fields of a person signed in by the identity provider; refused (403) when the
     provider says no role the console knows."""
     raw = claims.get(mapping.role_claim)
@@ -250,17 +250,22 @@ def _when(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def merge_timeline(intake: dict | None, dispatch: dict | None, supervision: dict | None,
-                   assessment: dict | None, unit_names: dict[str, str] | None = None) -> list[TimelineEntry]:
+def merge_timeline(intake: dict[str, Any] | None, dispatch: dict[str, Any] | None, supervision: dict[str, Any] | None,
+                   assessment: dict[str, Any] | None, unit_names: dict[str, str] | None = None) -> list[TimelineEntry]:
     """One timeline from what each service exposes of an appeal, oldest first.
 
     Each argument is that service's JSON view of the appeal (None when the service is not
     deployed here or does not know it): intake's submission, dispatch's history, supervision's
     escalations, orders and pauses, assessment's callbacks."""
     entries: list[TimelineEntry] = []
+
+    def add(at: datetime | None, source: str, what: str, who: str | None = None, note: str | None = None) -> None:
+        if at is not None:  # a line a service gave no time is left out
+            entries.append(TimelineEntry(at, source, what, who, note))
+
     if intake:
-        entries.append(TimelineEntry(_when(intake["submitted_at"]), "intake", "提交诉求", intake.get("submitted_by"),
-                                     f"收集渠道：{CHANNEL_NAMES.get(intake.get('channel'), intake.get('channel'))}"))
+        add(_when(intake["submitted_at"]), "intake", "提交诉求", intake.get("submitted_by"),
+            f"收集渠道：{CHANNEL_NAMES.get(intake.get('channel') or '', intake.get('channel'))}")
     for line in (dispatch or {}).get("history") or []:
         action = line.get("action") or ""
         what = ACTION_NAMES.get(action, action)
@@ -272,28 +277,28 @@ def merge_timeline(intake: dict | None, dispatch: dict | None, supervision: dict
             note = f"{OUTCOME_NAMES.get(details['outcome'], details['outcome'])}：{note or ''}".rstrip("：")
         if action == "colour":
             continue  # supervision's colours are shown as the appeal's state, not as history lines
-        entries.append(TimelineEntry(_when(line["at"]), "dispatch", what, line.get("actor"), note))
+        add(_when(line["at"]), "dispatch", what, line.get("actor"), note)
     for step in (supervision or {}).get("escalations") or []:
         rung = RUNG_NAMES.get(step.get("rung"), step.get("rung"))
-        entries.append(TimelineEntry(_when(step.get("escalated_at")), "supervision", f"提级：{rung}",
-                                     step.get("actor") or "supervision", step.get("reason")))
+        add(_when(step.get("escalated_at")), "supervision", f"提级：{rung}",
+            step.get("actor") or "supervision", step.get("reason"))
     for order in (supervision or {}).get("orders") or []:
-        entries.append(TimelineEntry(_when(order.get("issued_at")), "supervision", "督办单", order.get("issued_by"),
-                                     order.get("text")))
+        add(_when(order.get("issued_at")), "supervision", "督办单", order.get("issued_by"),
+            order.get("text"))
     for pause in (supervision or {}).get("pauses") or []:
-        entries.append(TimelineEntry(_when(pause.get("paused_at")), "supervision", "暂停计时", pause.get("paused_by"),
-                                     pause.get("reason")))
+        add(_when(pause.get("paused_at")), "supervision", "暂停计时", pause.get("paused_by"),
+            pause.get("reason"))
         if pause.get("resumed_at"):
-            entries.append(TimelineEntry(_when(pause["resumed_at"]), "supervision", "恢复计时",
-                                         pause.get("resumed_by")))
+            add(_when(pause["resumed_at"]), "supervision", "恢复计时",
+                pause.get("resumed_by"))
     for call in (assessment or {}).get("callbacks") or []:
         solved = "已解决" if call.get("solved") else "未解决"
         how = "企业通过链接评价" if call.get("channel") == "link" else "电话回访"
         result = "，办结" if call.get("result") == "closed" else "，重办"
-        entries.append(TimelineEntry(_when(call.get("called_at")), "assessment", f"回访（{how}）",
-                                     call.get("caller"), f"{solved}，{call.get('satisfaction')}{result}"
-                                     + (f"：{call['comment']}" if call.get("comment") else "")))
-    return sorted((e for e in entries if e.at is not None), key=lambda e: e.at)
+        add(_when(call.get("called_at")), "assessment", f"回访（{how}）",
+            call.get("caller"), f"{solved}，{call.get('satisfaction')}{result}"
+            + (f"：{call['comment']}" if call.get("comment") else ""))
+    return sorted(entries, key=lambda e: e.at)
 
 
 def actor_label(actor: str | None, people: dict[str, str], units: dict[str, str]) -> str:

@@ -2,8 +2,8 @@
 and OIDC sign-ins under way. Each takes a SQLAlchemy session and "now"; the caller commits."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -45,12 +45,6 @@ def _account(session: Session, username: str):
     if row is None:
         raise NotFound(f"没有账号 {username}")
     return row
-
-
-def update_account(session: Session, username: str, fields: dict, now: datetime) -> None:
-    _account(session, username)
-    session.execute(update(accounts).where(accounts.c.username == username).values(
-        display_name=fields["display_name"], role=fields["role"], unit=fields["unit"], updated_at=now))
 
 
 def set_disabled(session: Session, username: str, disabled: bool, now: datetime) -> None:

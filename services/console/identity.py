@@ -65,7 +65,7 @@ class Signer:
         self._public = {**public, "kid": self.kid, "use": "sig", "alg": "ES256"}
 
     @classmethod
-    def from_file(cls, path: str | Path, create: bool = False) -> "Signer":
+    def from_file(cls, path: str | Path, create: bool = False) -> Signer:
         """The key in a PEM file; ``create``: a new key written there (mode 600) when missing."""
         path = Path(path)
         if not path.exists():

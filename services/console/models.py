@@ -3,8 +3,7 @@ sign-ins under way. The console owns no appeal data: everything about appeals st
 the services it calls."""
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String,
-                        Table, Text)
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 

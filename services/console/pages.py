@@ -3,8 +3,8 @@ answers combine. No HTTP framework here: each function takes a :class:`ServiceCl
 what it needs) and returns the template's context; the entrypoints render it."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 import eventlet
 
@@ -131,7 +131,8 @@ def visit_body(form: dict) -> dict:
                 None, "", "enterprise") else (form.get("subject_id") or "").strip(),
             "visited_on": form.get("visited_on", ""), "no_problem": form.get("no_problem") == "true",
             "findings": form.get("findings") or None,
-            "appeal_ids": [i.strip() for i in (form.get("appeal_ids") or "").replace("，", ",").split(",") if i.strip()]}
+            "appeal_ids": [i.strip() for i in (form.get("appeal_ids") or "").replace("，", ",").split(",")
+                           if i.strip()]}
     missing = [k for k in ("subject_id", "visited_on") if not body[k]]
     if missing:
         raise InvalidInput("请填写必填项", {k: ["必填"] for k in missing})

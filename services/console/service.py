@@ -19,7 +19,7 @@ import qrcode.image.svg
 from werkzeug.wrappers import Response
 
 from services.console import domain, handlers, pages
-from services.console.web import HOME, HERE, Console, page, safe_next
+from services.console.web import HERE, HOME, Console, page, safe_next
 from shared import service as base
 from shared.db import Database
 from shared.errors import Forbidden, InvalidInput, NotFound, Unauthorized

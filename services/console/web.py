@@ -153,7 +153,7 @@ class Console(DependencyProvider):
         self.sessions = sessionmaker(bind=database_of(self.container).engine, expire_on_commit=False)
         self.clock = clock_of(self.container)
 
-    def get_dependency(self, worker_ctx) -> "Visit":
+    def get_dependency(self, worker_ctx) -> Visit:
         request = worker_ctx.args[0] if worker_ctx.args and isinstance(worker_ctx.args[0], Request) else None
         visit = Visit(self.settings, request, self.sessions, self.clock)
         worker_ctx.data["_console_visit"] = visit
@@ -344,7 +344,7 @@ ERROR_TITLES = {400: "填写有误", 401: "请先登录", 403: "无权访问", 4
                 503: "服务暂不可用", 200: "本地未部署"}
 
 
-def error_page(exc: Exception, visit: "Visit | None" = None) -> Response:
+def error_page(exc: Exception, visit: Visit | None = None) -> Response:
     """Every error as a page in Chinese, in the signed-in person's layout where there is one."""
     if isinstance(exc, NotSignedIn):
         response = Response("", status=303, headers={"Location": f"/login?next={quote(exc.next_path, safe='/')}"})

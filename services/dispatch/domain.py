@@ -15,13 +15,13 @@ unit one rung up leads, the previous lead becomes a co-unit). With
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
-
-from shared.events import DIFFICULTIES, NATURES, OUTCOMES
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from typing import Any
 
 from services.dispatch.profile import LOCALITY, PAIRED_UNITS
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.events import DIFFICULTIES, NATURES, OUTCOMES, DispatchReason
 
 QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED, CLOSED = (
     "queued", "dispatched", "accepted", "replied", "reopened", "closed")
@@ -65,11 +65,11 @@ class Candidate:
     lead: str
     co_units: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "lead": self.lead, "co_units": list(self.co_units)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Candidate":
+    def from_dict(cls, data: dict[str, Any]) -> Candidate:
         return cls(data["rule"], data["lead"], tuple(data.get("co_units") or ()))
 
 
@@ -101,7 +101,7 @@ class Classification:
 class Rules:
     """The dispatch part of the profile with the unit directory, ready to apply."""
 
-    def __init__(self, part: dict, units: dict):
+    def __init__(self, part: dict[str, Any], units: dict[str, Any]):
         self.part = part
         self.units = {u["code"]: u for u in units["units"]}
         self.office = units["office"]
@@ -121,7 +121,8 @@ class Rules:
         return unit in self.units
 
     def level_of(self, unit: str | None) -> str:
-        return self.units[unit or self.office]["level"]
+        level: str = self.units[unit or self.office]["level"]
+        return level
 
     def locality_of(self, district: str | None) -> str | None:
         return self._locality_by_district.get(district or "")
@@ -153,8 +154,8 @@ class Rules:
         levels = self.part[part]
         for rule in levels["rules"]:
             if (category in rule["categories"]) or any(word in text for word in rule["keywords"]):
-                return rule["value"]
-        return levels["default_value"]
+                return str(rule["value"])
+        return str(levels["default_value"])
 
     def classify(self, given_category: str | None, title: str, description: str) -> Classification:
         text = f"{title} {description}"
@@ -189,7 +190,7 @@ class Rules:
         return name if name in self.units else None
 
 
-def _matches(match: dict, facts: Facts) -> bool:
+def _matches(match: dict[str, Any], facts: Facts) -> bool:
     checks = (("categories", facts.category), ("districts", facts.district), ("cadres", facts.cadre),
               ("leaders", facts.leader), ("channels", facts.channel), ("subject_types", facts.subject_type))
     for key, value in checks:
@@ -210,7 +211,7 @@ class Change:
     status_to: str
     unit: str | None = None
     note: str | None = None
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -233,7 +234,7 @@ class Appeal:
     reply_text: str | None = None
     colour: str | None = None
     colour_stage: str | None = None
-    events: list[tuple[str, dict]] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
 
     # -- who
@@ -256,21 +257,21 @@ class Appeal:
                 {"status": [self.status], "allowed_from": sorted(ALLOWED_FROM[action])})
 
     # -- dispatching
-    def _dispatch(self, rules: Rules, lead: str | None, co_units: Iterable[str], reason: str,
+    def _dispatch(self, rules: Rules, lead: str | None, co_units: Iterable[str], reason: DispatchReason,
                   status: str | None = None, unit: str | None = None, note: str | None = None) -> None:
         before = self.status
         self.lead_unit = lead
         self.co_units = [u for u in dict.fromkeys(co_units) if u != lead]
         if lead is None:
-            self.co_units, reason, status = [], "manual_queue", QUEUED
+            self.co_units, reason, status = [], DispatchReason.MANUAL_QUEUE, QUEUED
         self.status = status or DISPATCHED
         self.dispatch_count += 1
         self.events.append(("appeal_dispatched", {
             "appeal_id": self.id, "lead_unit": lead, "co_units": list(self.co_units), "category": self.category,
             "difficulty": self.difficulty, "nature": self.nature, "level": rules.level_of(lead),
-            "district": self.district, "reason": reason, "dispatch_count": self.dispatch_count}))
+            "district": self.district, "reason": reason.value, "dispatch_count": self.dispatch_count}))
         self.changes.append(Change("dispatched", before, self.status, unit=unit, note=note, details={
-            "reason": reason, "lead_unit": lead, "co_units": list(self.co_units),
+            "reason": reason.value, "lead_unit": lead, "co_units": list(self.co_units),
             "dispatch_count": self.dispatch_count}))
 
     def route(self, rules: Rules, facts: Facts) -> None:
@@ -278,7 +279,8 @@ class Appeal:
         self.candidates = rules.candidates(facts)
         first = self.candidates[0] if self.candidates else None
         details = {"rule": first.rule} if first else {}
-        self._dispatch(rules, first.lead if first else None, first.co_units if first else (), "rule")
+        self._dispatch(rules, first.lead if first else None, first.co_units if first else (),
+                       DispatchReason.RULE)
         self.changes[-1].details.update(details)
 
     def next_candidate(self) -> Candidate | None:
@@ -329,7 +331,7 @@ class Appeal:
                                    details={"return_count": self.return_count}))
         following = self.next_candidate()
         self._dispatch(rules, following.lead if following else None, following.co_units if following else (),
-                       "returned", unit=unit)
+                       DispatchReason.RETURNED, unit=unit)
         if following:
             self.changes[-1].details["rule"] = following.rule
         if self.return_count % rules.max_returns == 0:
@@ -357,12 +359,12 @@ class Appeal:
             raise InvalidInput("unknown units", {"units": [f"unknown unit code: {u}" for u in unknown]})
         if self.lead_unit is not None and rules.first_responder and not replace_lead and lead != self.lead_unit:
             added = [u for u in [lead, *co_units] if u != self.lead_unit]
-            self._dispatch(rules, self.lead_unit, [*self.co_units, *added], "assigned", status=self.status,
+            self._dispatch(rules, self.lead_unit, [*self.co_units, *added], DispatchReason.ASSIGNED, status=self.status,
                            note=note)
             self.changes[-1].details["first_responder_kept"] = True
             return
         status = self.status if lead == self.lead_unit else DISPATCHED
-        self._dispatch(rules, lead, co_units, "assigned", status=status, note=note)
+        self._dispatch(rules, lead, co_units, DispatchReason.ASSIGNED, status=status, note=note)
 
     def reclassify(self, rules: Rules, category: str | None = None, difficulty: str | None = None,
                    nature: str | None = None) -> None:
@@ -398,7 +400,7 @@ class Appeal:
                                        details={"reason": reason, "reopen_count": reopen_count}))
             return False
         self.reopen_count = max(self.reopen_count + 1, reopen_count)
-        self._dispatch(rules, self.lead_unit, self.co_units, "reopened", status=REOPENED, note=reason)
+        self._dispatch(rules, self.lead_unit, self.co_units, DispatchReason.REOPENED, status=REOPENED, note=reason)
         return True
 
     def close(self, outcome: str | None, satisfaction: str | None) -> bool:
@@ -421,7 +423,7 @@ class Appeal:
             raise InvalidInput(f"appeal_escalated names an unknown unit {to_unit!r}")
         previous = [self.lead_unit] if self.lead_unit else []
         status = {ACCEPTED: DISPATCHED, QUEUED: DISPATCHED}.get(self.status, self.status)
-        self._dispatch(rules, to_unit, [*previous, *self.co_units], "escalated", status=status)
+        self._dispatch(rules, to_unit, [*previous, *self.co_units], DispatchReason.ESCALATED, status=status)
         self.changes[-1].details.update(details)
         return True
 

@@ -8,21 +8,21 @@ inbox) and write each table with one statement per batch.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select
+from sqlalchemy import bindparam, delete, exists, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services.dispatch import domain
 from services.dispatch.models import appeals, history, holders, outbox
 from shared.consumers import Batch, NotKnownYet
-from shared.db import bulk_update
+from shared.db import bulk_update, paged
+from shared.errors import NotFound
 from shared.events import Event, make_event
 from shared.outbox import add_event
-from shared.errors import NotFound
 
 SERVICE = "dispatch"
 
@@ -230,9 +230,5 @@ def list_appeals(session: Session, filters: dict, page: int, page_size: int,
         conditions.append(appeals.c.colour == "red")
     elif filters.get("overdue") is False:
         conditions.append(or_(appeals.c.colour.is_(None), appeals.c.colour != "red"))
-    where = and_(True, *conditions)
-    total = session.execute(select(func.count()).select_from(appeals).where(where)).scalar_one()
-    rows = session.execute(select(appeals).where(where)
-                           .order_by(appeals.c.received_at.desc(), appeals.c.id)
-                           .limit(page_size).offset((page - 1) * page_size)).fetchall()
+    rows, total = paged(session, appeals, conditions, (appeals.c.received_at.desc(), appeals.c.id), page, page_size)
     return [dict(r._mapping) for r in rows], total

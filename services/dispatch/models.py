@@ -1,7 +1,7 @@
 """The dispatch service's tables: appeals as dispatch sees them, who holds them, their history."""
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text)
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
 from shared.outbox import messaging_tables
 

@@ -29,7 +29,6 @@ from shared.profile import Strict
 LOCALITY = "locality"  # "条块结合、以块为主": the locality unit whose district is the appeal's
 # the subject's own units, from intake's registry as appeal_received carries them
 PAIRED_UNITS = ("lead_department", "cadre_unit")
-UNIT_TYPES_THAT_LEAD = ("department", "locality", "coordination", "office")
 
 
 def _words(**kw) -> fields.List:
@@ -62,7 +61,8 @@ class RoutingRuleSchema(Strict):
     def _matches_something(self, data: dict, **kwargs) -> None:
         if not any(data["match"].values()):
             raise ValidationError("a rule must match on something (categories, districts, cadres, leaders, "
-                                  "channels, keywords or subject_types); put a catch-all unit in the last rule's categories",
+                                  "channels, keywords or subject_types); put a catch-all unit in the last "
+                                  "rule's categories",
                                   "match")
 
 

@@ -6,9 +6,8 @@ serialises the answer.
 """
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
-
 from nameko.extensions import DependencyProvider
+from prometheus_client import Counter, Histogram
 
 from services.dispatch import domain, handlers, schemas
 from services.dispatch.models import outbox
@@ -110,14 +109,17 @@ class DispatchService(base.OperableService):
         if batch.events:
             self._on_events(batch, lambda appeal, data: appeal.set_colour(data["colour"], data.get("stage")))
 
+    def _listed(self, request, filters: dict, unit: str | None = None):
+        """A page of the appeals that match ``filters`` (a unit's own only, when ``unit`` is given)."""
+        page, size = paging(request)
+        items, total = handlers.list_appeals(self.db.session, filters, page, size, unit=unit)
+        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+
     # ------------------------------------------------------------ the unit's desk
     @http("GET", "/api/v1/desk")
     def desk(self, request):
         principal = self.auth.require(request, "unit")
-        page, size = paging(request)
-        filters = schemas.DeskFilters().load(request.args.to_dict())
-        items, total = handlers.list_appeals(self.db.session, filters, page, size, unit=principal.unit)
-        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+        return self._listed(request, schemas.DeskFilters().load(request.args.to_dict()), unit=principal.unit)
 
     @http("GET", "/api/v1/desk/appeals/<string:appeal_id>")
     def desk_appeal(self, request, appeal_id):
@@ -168,28 +170,20 @@ class DispatchService(base.OperableService):
         """An enterprise follows its own appeals, a cadre those of the enterprises paired with it
         (status, lead unit, reply), never their internal history."""
         principal = self.auth.require(request, "enterprise", "cadre")
-        page, size = paging(request)
         filters = {"credit_code": principal.credit_code} if principal.role == "enterprise" else \
             {"cadre": principal.name, "credit_code": request.args.get("credit_code")}
-        items, total = handlers.list_appeals(self.db.session, filters, page, size)
-        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+        return self._listed(request, filters)
 
     # ------------------------------------------------------------ the office
     @http("GET", "/api/v1/office/queue")
     def office_queue(self, request):
         self.auth.require(request, "office")
-        page, size = paging(request)
-        filters = {**schemas.DeskFilters().load(request.args.to_dict()), "status": domain.QUEUED}
-        items, total = handlers.list_appeals(self.db.session, filters, page, size)
-        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+        return self._listed(request, {**schemas.DeskFilters().load(request.args.to_dict()), "status": domain.QUEUED})
 
     @http("GET", "/api/v1/office/appeals")
     def office_appeals(self, request):
         self.auth.require(request, "office")
-        page, size = paging(request)
-        filters = schemas.OfficeFilters().load(request.args.to_dict())
-        items, total = handlers.list_appeals(self.db.session, filters, page, size)
-        return json_response(page_body(schemas.appeal_out.dump(items, many=True), total, page, size))
+        return self._listed(request, schemas.OfficeFilters().load(request.args.to_dict()))
 
     @http("GET", "/api/v1/office/appeals/<string:appeal_id>")
     def office_appeal(self, request, appeal_id):

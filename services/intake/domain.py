@@ -49,11 +49,11 @@ class CreditCode(fields.Str):
     OpenAPI documents name it ``format: uscc`` (JSON Schema cannot state the check character).
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs["metadata"] = {"format": "uscc", **(kwargs.get("metadata") or {})}
         super().__init__(**kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs) -> str:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         problem = credit_code_problem(text)
         if problem:
@@ -68,7 +68,7 @@ class _Input(Schema):
         unknown = EXCLUDE
 
     @post_load
-    def _strip(self, data: Any, **kwargs) -> Any:
+    def _strip(self, data: Any, **kwargs: Any) -> Any:
         return strip_strings(data)
 
 
@@ -104,7 +104,7 @@ class AppealInput(_Input):
     contact = fields.Nested(ContactSchema, load_default=None, allow_none=True)
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
-    def _subject(self, data: dict, original: Any, **kwargs) -> None:
+    def _subject(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         """Which fields a subject needs; a field already refused for its value is not "missing" too."""
         subject_type = original.get("subject_type", "enterprise") if isinstance(original, dict) else None
         if subject_type == "enterprise":
@@ -156,7 +156,7 @@ class SubjectInput(_Input):
     lead_department = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
 
     @validates_schema
-    def _household(self, data: dict, **kwargs) -> None:
+    def _household(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data["subject_type"] == "household" and not data.get("community"):
             raise ValidationError({"community": ["required for a household"]})
 
@@ -175,7 +175,7 @@ class VisitInput(_Input):
                              validate=validate.Length(max=50))
 
     @validates_schema
-    def _what_was_found(self, data: dict, **kwargs) -> None:
+    def _what_was_found(self, data: dict[str, Any], **kwargs: Any) -> None:
         problem = visit_problem(data.get("no_problem", False), data.get("findings"), data.get("appeal_ids") or [])
         if problem:
             raise ValidationError({"no_problem": [problem]})
@@ -190,11 +190,11 @@ def visit_problem(no_problem: bool, findings: str | None, appeal_ids: list[str])
     return None
 
 
-def validate_visit(raw: Any, today: date) -> dict:
+def validate_visit(raw: Any, today: date) -> dict[str, Any]:
     """Load and check a visit; ``today`` is the city's date (a visit cannot lie in the future)."""
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
-    data = VisitInput().load(raw)
+    data: dict[str, Any] = VisitInput().load(raw)
     if data["visited_on"] > today:
         raise ValidationError({"visited_on": ["lies in the future"]})
     if data["subject_type"] == "enterprise" and credit_code_problem(data["subject_id"]) is None:
@@ -202,16 +202,18 @@ def validate_visit(raw: Any, today: date) -> dict:
     return data
 
 
-def validate_person(raw: Any) -> dict:
+def validate_person(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
-    return PersonInput().load(raw)
+    person: dict[str, Any] = PersonInput().load(raw)
+    return person
 
 
-def validate_subject(raw: Any) -> dict:
+def validate_subject(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
-    return SubjectInput().load(raw)
+    subject: dict[str, Any] = SubjectInput().load(raw)
+    return subject
 
 
 # ---------------------------------------------------------------- personal data
@@ -244,7 +246,7 @@ def shown_name(subject_type: str, name: str | None, unmasked: bool) -> str | Non
     return name if subject_type != "household" or unmasked else mask_name(name)
 
 
-def masked_contact(contact: dict | None) -> dict | None:
+def masked_contact(contact: dict[str, Any] | None) -> dict[str, Any] | None:
     if not contact:
         return contact
     return {**contact, "name": mask_name(contact.get("name")), "phone": mask_phone(contact.get("phone"))}
@@ -254,23 +256,24 @@ def city_date(moment: datetime) -> date:
     return moment.astimezone(SHANGHAI).date()
 
 
-def validate_appeal(raw: Any, now: datetime) -> dict:
+def validate_appeal(raw: Any, now: datetime) -> dict[str, Any]:
     """Load and check a submission; raises ``ValidationError`` with a message per field."""
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
-    data = AppealInput().load(raw)
+    data: dict[str, Any] = AppealInput().load(raw)
     if data["collected_at"] > now + FUTURE_TOLERANCE:
         raise ValidationError({"collected_at": ["lies in the future"]})
     return data
 
 
-def validate_enterprise(raw: Any) -> dict:
+def validate_enterprise(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["the body must be a JSON object"]})
-    return EnterpriseInput().load(raw)
+    loaded: dict[str, Any] = EnterpriseInput().load(raw)
+    return loaded
 
 
-def request_fingerprint(data: dict) -> str:
+def request_fingerprint(data: dict[str, Any]) -> str:
     """A stable hash of a submission, to tell a retry from a different use of the same key."""
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -303,7 +306,7 @@ SHEET_COLUMNS = {
 ENGLISH_COLUMNS = set(SHEET_COLUMNS.values())
 
 
-def sheet_row_to_input(row: dict[str, Any], default_channel: str = "sheet") -> dict:
+def sheet_row_to_input(row: dict[str, Any], default_channel: str = "sheet") -> dict[str, Any]:
     """One spreadsheet row (heading -> cell) as the JSON body of a submission."""
     data: dict[str, Any] = {}
     for heading, value in row.items():

@@ -5,20 +5,22 @@ outbox in the caller's transaction.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.intake import domain, registry
 from services.intake.models import appeal_states, appeals, enterprises, idempotency_keys, outbox
 from shared.consumers import Batch
+from shared.db import paged
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.events import Event, make_event
 from shared.outbox import add_event
-from shared.errors import Conflict, InvalidInput, NotFound
 
 SERVICE = "intake"
 # what an appeal copies from its subject's registry entry (the pairing as references and names)
@@ -161,7 +163,8 @@ def receive_upstream(batch: Batch) -> list[Submitted]:
         BY_EXTERNAL_IDS, {"keys": [(data["channel"], data["external_id"]) for _, data, _ in offered]})}
     profiles = {row.credit_code: dict(row._mapping) for row in connection.execute(
         PROFILES, {"codes": sorted({data["credit_code"] for _, data, _ in offered if data.get("credit_code")})})}
-    names = registry.people_named(connection, [row[key] for row in profiles.values() for key in ("cadre_id", "leader_id")])
+    names = registry.people_named(connection,
+                                  [row[key] for row in profiles.values() for key in ("cadre_id", "leader_id")])
     results, rows = [], []
     for event, data, now in offered:
         key = (data["channel"], data["external_id"])
@@ -169,7 +172,8 @@ def receive_upstream(batch: Batch) -> list[Submitted]:
             results.append(Submitted(known[key], created=False))
             continue
         row = _appeal_row(data, now=now, actor=f"platform:{event.source or data['channel']}",
-                          correlation_id=event.correlationid, profile=_subject_profile(connection, data, profiles, names))
+                          correlation_id=event.correlationid,
+                          profile=_subject_profile(connection, data, profiles, names))
         known[key] = row
         rows.append(row)
         batch.publish(_received(row, now))
@@ -223,11 +227,7 @@ def list_appeals(session: Session, filters: dict, page: int, page_size: int,
     if submitted_by:
         mine = (submitted_by,) if isinstance(submitted_by, str) else tuple(submitted_by)
         conditions.append(appeals.c.submitted_by.in_(mine))
-    where = and_(True, *conditions)
-    total = session.execute(select(func.count()).select_from(appeals).where(where)).scalar_one()
-    rows = session.execute(select(appeals).where(where)
-                           .order_by(appeals.c.submitted_at.desc(), appeals.c.id)
-                           .limit(page_size).offset((page - 1) * page_size)).fetchall()
+    rows, total = paged(session, appeals, conditions, (appeals.c.submitted_at.desc(), appeals.c.id), page, page_size)
     return [_appeal_dict(r) for r in rows], total
 
 
@@ -267,10 +267,7 @@ def list_enterprises(session: Session, district: str | None, page: int, page_siz
     conditions = [enterprises.c.district == district] if district else []
     if cadre:
         conditions.append(enterprises.c.cadre == cadre)
-    where = and_(True, *conditions)
-    total = session.execute(select(func.count()).select_from(enterprises).where(where)).scalar_one()
-    rows = session.execute(select(enterprises).where(where).order_by(enterprises.c.credit_code)
-                           .limit(page_size).offset((page - 1) * page_size)).fetchall()
+    rows, total = paged(session, enterprises, conditions, (enterprises.c.credit_code,), page, page_size)
     return [dict(r._mapping) for r in rows], total
 
 

@@ -2,8 +2,20 @@
 appeals, visits, idempotency keys, outbox, inbox."""
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Index, MetaData, PrimaryKeyConstraint, String,
-                        Table, Text, UniqueConstraint)
+from sqlalchemy import (
+                        JSON,
+                        Boolean,
+                        Column,
+                        Date,
+                        DateTime,
+                        Index,
+                        MetaData,
+                        PrimaryKeyConstraint,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+)
 
 from shared.outbox import messaging_tables
 

@@ -34,7 +34,7 @@ from shared.errors import DomainError
 
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 GROUP = "企业诉求"
-# DOMAIN.md's categories, for a deployment whose profile has no dispatch part
+# The ten categories of docs/domain.md, for a deployment whose profile has no dispatch part
 DEFAULT_CATEGORIES = ["用工", "用地", "资金/融资", "审批", "政策", "人才", "能源", "市场", "法律", "其他"]
 SUBMITTERS = ("platform", "cadre", "office")
 MAX_REQUESTS = 1000

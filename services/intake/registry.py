@@ -8,8 +8,9 @@ masked), which is how other services learn pairing coverage without reading thes
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import and_, func, insert, select, update

@@ -3,8 +3,15 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 
-from services.intake.domain import (SHANGHAI, AppealInput, ContactSchema, EnterpriseInput, PersonInput,
-                                    SubjectInput, VisitInput)
+from services.intake.domain import (
+    SHANGHAI,
+    AppealInput,
+    ContactSchema,
+    EnterpriseInput,
+    PersonInput,
+    SubjectInput,
+    VisitInput,
+)
 from shared.events import PERSON_ROLES, SUBJECT_TYPES
 from shared.inputs import text
 from shared.periods import Instant

@@ -20,15 +20,15 @@ from werkzeug.wrappers import Response
 from services.intake import domain, handlers, open311, registry, schemas, sheets, visits
 from services.intake.models import outbox
 from services.intake.profile import load_intake_part
+from shared import service as base
 from shared.auth import Auth, Principal
-from shared.profile import load_units, profile_dir
 from shared.consumers import Batch, PoisonMessage, consume
 from shared.db import Database
+from shared.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
 from shared.events import Event, read_event
 from shared.openapi import BEARER, build_spec, error, json_content, paging_parameters, query
 from shared.outbox import OutboxRelay
-from shared import service as base
-from shared.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
+from shared.profile import load_units, profile_dir
 from shared.web import error_response, http, json_body, json_response, page_body, paging
 
 SUBMITTERS = ("office", "cadre", "platform", "enterprise")
@@ -97,7 +97,7 @@ class Campaign(DependencyProvider):
         self.subject_types = list(self.part["subject_types"])
         self.units = {unit["code"] for unit in load_units(directory)["units"]}
 
-    def get_dependency(self, worker_ctx) -> "Campaign":
+    def get_dependency(self, worker_ctx) -> Campaign:
         return self
 
     def require(self, subject_type: str) -> None:
@@ -108,7 +108,7 @@ class Campaign(DependencyProvider):
 
 class Open311Catalogue(DependencyProvider):
     """Open311's services: the campaign's categories, as the profile's dispatch part writes them
-    (read-only, ``categories``), or DOMAIN.md's ten when the profile has no dispatch part."""
+    (read-only, ``categories``), or the ten of ``docs/domain.md`` when the profile has no dispatch part."""
 
     def setup(self) -> None:
         path = profile_dir(self.container.config) / "dispatch.yaml"
@@ -117,7 +117,7 @@ class Open311Catalogue(DependencyProvider):
             categories = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("categories") or categories
         self.services = {service.code: service for service in open311.services_from_categories(categories)}
 
-    def get_dependency(self, worker_ctx) -> "Open311Catalogue":
+    def get_dependency(self, worker_ctx) -> Open311Catalogue:
         return self
 
 
@@ -677,7 +677,8 @@ def registry_paths(sheet_body: dict, report: dict, page: dict, ref) -> dict:
 
 def open311_paths(services: list[str] | None) -> dict:
     """Open311 GeoReport v2 (services/intake/open311.py): every answer, errors too, in the format asked."""
-    fmt = {"name": "format", "in": "path", "required": True, "schema": {"type": "string", "enum": list(open311.FORMATS)},
+    fmt = {"name": "format", "in": "path", "required": True,
+           "schema": {"type": "string", "enum": list(open311.FORMATS)},
            "description": "json or xml"}
     api_key = {"name": "api_key", "in": "query", "required": True, "schema": {"type": "string"},
                "description": "a platform's, cadre's or office's token"}
@@ -718,7 +719,8 @@ def open311_paths(services: list[str] | None) -> dict:
         "/open311/v2/services/{service_code}.{format}": {"get": {
             "summary": "Open311: a service's definition (the attributes an appeal needs)",
             "parameters": [{"name": "service_code", "in": "path", "required": True, "schema": text}, fmt],
-            "responses": {"200": answer("the definition", {"type": "object", "required": ["service_code", "attributes"]}),
+            "responses": {"200": answer("the definition",
+                                        {"type": "object", "required": ["service_code", "attributes"]}),
                           **errors}}},
         "/open311/v2/requests.{format}": {
             "post": {"summary": "Open311: submit a service request (an appeal), with api_key", "parameters": [fmt],
@@ -736,7 +738,8 @@ def open311_paths(services: list[str] | None) -> dict:
                     "responses": {"200": answer("the requests", {"type": "array", "items": request_out}), **errors}}},
         "/open311/v2/requests/{service_request_id}.{format}": {"get": {
             "summary": "Open311: one service request, with api_key",
-            "parameters": [{"name": "service_request_id", "in": "path", "required": True, "schema": text}, fmt, api_key],
+            "parameters": [{"name": "service_request_id", "in": "path", "required": True, "schema": text},
+                           fmt, api_key],
             "responses": {"200": answer("the request", {"type": "array", "items": request_out}), **errors}}},
         "/open311/v2/tokens/{token}.{format}": {"get": {
             "summary": "Open311: the request a token stands for (requests are made in real time: the token is "

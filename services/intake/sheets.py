@@ -47,7 +47,7 @@ def read_xlsx(raw: bytes) -> list[dict[str, Any]]:
     if not headings:
         raise InvalidInput("the workbook's first sheet has no heading row")
     headings = [str(h).strip() if h is not None else None for h in headings]
-    records = [dict(zip(headings, values)) for values in rows]
+    records = [dict(zip(headings, values, strict=False)) for values in rows]  # short rows: blank cells
     workbook.close()
     return _bounded(records)
 

@@ -5,7 +5,7 @@ monthly bulletin (assessment) counts visits without reading intake's tables.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session

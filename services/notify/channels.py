@@ -7,6 +7,7 @@ between sending and recording the result can cause. A send raises
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import smtplib
 import threading
@@ -67,18 +68,14 @@ class EmailChannel:
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
-            try:
+            with contextlib.suppress(Exception):  # pragma: no cover - closing a broken socket
                 smtp.close()
-            except Exception:  # pragma: no cover - closing a broken socket
-                pass
 
     def close(self) -> None:
         with self._lock:
             if self._smtp is not None:
-                try:
+                with contextlib.suppress(Exception):
                     self._smtp.quit()
-                except Exception:
-                    pass
             self._drop()
 
 

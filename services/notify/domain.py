@@ -11,7 +11,9 @@ import json
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
+
 from shared.workdays import SHANGHAI
 
 URGENT_EVENTS = frozenset({"appeal_escalated"})  # SMS even in quiet hours
@@ -25,7 +27,7 @@ class Recipient:
     key: str
     name: str
     audience: str  # the template family: unit, office, leader, enterprise, cadre
-    contact: dict = field(default_factory=dict, compare=False, hash=False)
+    contact: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     role: str | None = None  # lead / co (units of an appeal)
 
     def channels(self) -> list[str]:
@@ -41,7 +43,7 @@ class Recipient:
 class Directory:
     """Units, their leaders, the office, the cadres: from ``units.yaml`` and the notify part."""
 
-    def __init__(self, units_part: dict, notify_part: dict):
+    def __init__(self, units_part: dict[str, Any], notify_part: dict[str, Any]):
         self.office = units_part["office"]
         self.units = {u["code"]: u for u in units_part["units"]}
         self.cadres = notify_part.get("cadres") or {}
@@ -67,7 +69,7 @@ class Directory:
         name = f"{unit['name']}{leader.get('name') or '负责人'}"
         return Recipient(f"leader:{code}", name, "leader", dict(leader))
 
-    def enterprise(self, credit_code: str | None, name: str | None, contact: dict | None) -> Recipient | None:
+    def enterprise(self, credit_code: str | None, name: str | None, contact: dict[str, Any] | None) -> Recipient | None:
         if not credit_code:
             return None
         contact = dict(contact or {})
@@ -80,7 +82,7 @@ class Directory:
             return None
         return Recipient(f"cadre:{name}", name, "cadre", dict(self.cadres.get(name) or {"channels": ["inbox"]}))
 
-    def contact_of(self, key: str) -> dict:
+    def contact_of(self, key: str) -> dict[str, Any]:
         """The directory's contact for a recipient key (webhook secrets are never stored with a message)."""
         kind, _, ident = key.partition(":")
         if kind == "unit":
@@ -97,7 +99,8 @@ def _units_of_appeal(directory: Directory, lead: str | None, co_units: list[str]
     return [r for r in found if r is not None]
 
 
-def recipients_for(event_type: str, data: dict, appeal: dict | None, directory: Directory) -> list[Recipient]:
+def recipients_for(event_type: str, data: dict[str, Any], appeal: dict[str, Any] | None,
+                   directory: Directory) -> list[Recipient]:
     """Who hears this event. ``appeal`` is what notify knows of the appeal (enterprise, cadre, units)."""
     appeal = appeal or {}
     found: list[Recipient | None] = []
@@ -210,7 +213,7 @@ class TokenBucket:
 # ---------------------------------------------------------------- webhooks
 def dingtalk_signed_url(url: str, secret: str, timestamp_ms: int) -> str:
     """DingTalk robot signing: base64(HMAC-SHA256(secret, "<timestamp>\\n<secret>")), URL-encoded."""
-    to_sign = f"{timestamp_ms}\n{secret}".encode("utf-8")
+    to_sign = f"{timestamp_ms}\n{secret}".encode()
     digest = hmac.new(secret.encode("utf-8"), to_sign, hashlib.sha256).digest()
     sign = urllib.parse.quote_plus(base64.b64encode(digest))
     separator = "&" if "?" in url else "?"
@@ -222,11 +225,11 @@ def body_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-def webhook_body(kind: str, notification: dict) -> bytes:
+def webhook_body(kind: str, notification: dict[str, Any]) -> bytes:
     """The JSON a group robot accepts (DingTalk, WeCom: a text message), or Suqiu's own."""
     text = f"{notification['subject']}\n{notification['body']}"
     if kind in ("dingtalk", "wecom"):
-        payload = {"msgtype": "text", "text": {"content": text}}
+        payload: dict[str, Any] = {"msgtype": "text", "text": {"content": text}}
     else:
         payload = {"id": notification["id"], "event_id": notification["event_id"],
                    "event_type": notification["event_type"], "recipient": notification["recipient"],
@@ -239,7 +242,7 @@ def webhook_body(kind: str, notification: dict) -> bytes:
 TARGET_FIELDS = ("district", "industry", "size")
 
 
-def matches_targets(enterprise: dict, targets: dict) -> bool:
+def matches_targets(enterprise: dict[str, Any], targets: dict[str, Any]) -> bool:
     """Every criterion given must hold: district/industry/size one of the listed, one tag in common, pairing."""
     for name in TARGET_FIELDS:
         wanted = targets.get(name)

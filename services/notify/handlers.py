@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -22,10 +22,10 @@ from services.notify.domain import Directory, Recipient
 from services.notify.models import appeals, enterprises, notifications, outbox, policy_pushes
 from services.notify.templates import Renderer
 from shared.consumers import NotKnownYet
-from shared.db import bulk_update, insert_ignoring
+from shared.db import bulk_update, insert_ignoring, paged
+from shared.errors import InvalidInput
 from shared.events import Event, make_event
 from shared.outbox import add_event
-from shared.errors import InvalidInput
 
 SERVICE = "notify"
 ENTERPRISE_FIELDS = ("name", "district", "industry", "size", "cadre", "contact", "tags")
@@ -36,7 +36,7 @@ NEEDS_APPEAL = frozenset({"appeal_accepted", "appeal_replied", "callback_request
 
 def notification_id(event_id: str, recipient: str, channel: str) -> str:
     """Stable: the same (event, recipient, channel) always has the same message id."""
-    return hashlib.sha256(f"{event_id}\x1f{recipient}\x1f{channel}".encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(f"{event_id}\x1f{recipient}\x1f{channel}".encode()).hexdigest()[:32]
 
 
 def _insert_ignoring_duplicates(session: Session, table, rows: list[dict]) -> int:
@@ -187,11 +187,8 @@ def list_notifications(session: Session, filters: dict, page: int, page_size: in
         conditions.append(notifications.c.created_at < filters["until"])
     if recipients is not None:
         conditions.append(notifications.c.recipient.in_(recipients))
-    where = and_(True, *conditions)
-    total = session.execute(select(func.count()).select_from(notifications).where(where)).scalar_one()
-    rows = session.execute(select(notifications).where(where)
-                           .order_by(notifications.c.created_at.desc(), notifications.c.id)
-                           .limit(page_size).offset((page - 1) * page_size)).fetchall()
+    rows, total = paged(session, notifications, conditions, (notifications.c.created_at.desc(), notifications.c.id),
+                        page, page_size)
     return [dict(r._mapping) for r in rows], total
 
 

@@ -1,8 +1,7 @@
 """Notify's tables: what it knows of enterprises and appeals, the notifications, the pushes."""
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
-                        UniqueConstraint)
+from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 from shared.outbox import messaging_tables
 

@@ -37,9 +37,9 @@ from shared.config import flag
 from shared.db import database_of
 from shared.events import make_event
 from shared.loops import BackgroundLoop
-from shared.service import clock_of
 from shared.outbox import add_events
 from shared.profile import load_part, load_units, profile_dir
+from shared.service import clock_of
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,9 @@ def send_due(engine: Engine, *, now: datetime, channels: dict, directory: domain
              buckets: dict[str, domain.TokenBucket], monotonic=time.monotonic, limit: int = 100) -> PassReport:
     """One pass: send what is due at ``now`` (at most ``limit`` rows)."""
     report = PassReport()
-    with engine.connect() as claim, engine.connect().execution_options(isolation_level="AUTOCOMMIT") as receipt:
-        with claim.begin():
+    with (engine.connect() as claim,
+          engine.connect().execution_options(isolation_level="AUTOCOMMIT") as receipt,
+          claim.begin()):
             query = _CLAIM
             waiting = [channel for channel, bucket in buckets.items() if not bucket.ready(monotonic())]
             if waiting:  # a channel over its rate holds no place in the batch
@@ -187,8 +188,8 @@ class Notifier(BackgroundLoop):
 
     Config: ``PROFILE_DIR``, ``TEMPLATES_DIR`` (overrides, searched first), ``SMTP_HOST``,
     ``SMTP_PORT``, ``SMTP_FROM``, ``SMS_GATEWAY_URL``, ``NOTIFY_SENDER`` (true: run the loop),
-    ``NOTIFY_POLL_SECONDS`` (1), ``NOTIFY_BATCH`` (100 rows a pass), ``NOTIFY_MAX_ATTEMPTS`` / ``NOTIFY_BACKOFF_SECONDS`` (override
-    the profile's ``max_attempts`` / ``backoff.base_seconds``).
+    ``NOTIFY_POLL_SECONDS`` (1), ``NOTIFY_BATCH`` (100 rows a pass), ``NOTIFY_MAX_ATTEMPTS`` /
+    ``NOTIFY_BACKOFF_SECONDS`` (override the profile's ``max_attempts`` / ``backoff.base_seconds``).
     """
 
     identifier = "notify_sender"

@@ -13,9 +13,9 @@ from shared import service as base
 from shared.auth import Auth
 from shared.consumers import Batch, consume
 from shared.db import Database
+from shared.errors import Forbidden, InvalidInput
 from shared.openapi import BEARER, build_spec, json_content, paging_parameters, query
 from shared.outbox import OutboxRelay
-from shared.errors import Forbidden, InvalidInput
 from shared.web import http, json_body, json_response, page_body, paging
 
 

@@ -6,9 +6,9 @@ template renders is the subject, the rest the body.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 

@@ -20,19 +20,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
 from shared import periods, workdays
 
 COLOURS = ("green", "yellow", "red")
 COLOUR_NAMES = {"green": "绿", "yellow": "黄", "red": "红", None: ""}
-STATUSES = ("queued", "dispatched", "accepted", "replied", "reopened", "closed")
-STATUS_NAMES = {"queued": "待派单", "dispatched": "已派单", "accepted": "已签收", "replied": "已反馈",
-                "reopened": "重办", "closed": "已办结"}
+QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED, CLOSED = (
+    "queued", "dispatched", "accepted", "replied", "reopened", "closed")
+STATUSES = (QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED, CLOSED)
+STATUS_NAMES = {QUEUED: "待派单", DISPATCHED: "已派单", ACCEPTED: "已签收", REPLIED: "已反馈",
+                REOPENED: "重办", CLOSED: "已办结"}
+# the statuses in which a unit still owes the appeal something (a supervision order's due time
+# passing in one of them climbs a rung)
+AWAITING_UNIT = (QUEUED, DISPATCHED, ACCEPTED, REOPENED)
+# a supervision order (督办单): open until the reply meets it, or overdue when its due time passes
+ORDER_OPEN, ORDER_MET, ORDER_OVERDUE = "open", "met", "overdue"
 STAGE_NAMES = {"accept": "签收", "reply": "办理反馈", None: ""}
 RUNG_NAMES = {"unit_leader": "单位领导督办", "office": "督办办公室督办", "city": "市级协调",
               "province": "省级协调"}
-OPEN_STATUSES = ("queued", "dispatched", "accepted", "replied", "reopened")
-ESCALATION_REASONS = ("overdue", "returns", "unsatisfied", "requested", "order")
+OPEN_STATUSES = (QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED)
 
 
 class RuleError(ValueError):
@@ -46,7 +53,7 @@ class Duration:
     amount: int
 
     @classmethod
-    def of(cls, spec: dict) -> "Duration":
+    def of(cls, spec: dict[str, Any]) -> Duration:
         (unit, amount), = spec.items()
         return cls(unit, int(amount))
 
@@ -101,7 +108,7 @@ class Policy:
     monthly: tuple[int, time] = (1, time(9))
 
     @classmethod
-    def from_profile(cls, part: dict) -> "Policy":
+    def from_profile(cls, part: dict[str, Any]) -> Policy:
         stages = {stage: {d: Duration.of(spec) for d, spec in per.items()}
                   for stage, per in part["stages"].items()}
         ladder = tuple(Rung(r["rung"], r["to_unit"], Duration.of(r["deadline"]) if r.get("deadline") else None,
@@ -158,7 +165,7 @@ def yellow_time(policy: Policy, measure: str, start: datetime, due: datetime) ->
 
 
 def colour_at(watch: Watch, now: datetime) -> str | None:
-    if not watch.running:
+    if watch.stage is None or watch.due_at is None:  # no stage runs
         return None
     if now >= watch.due_at:
         return "red"
@@ -169,7 +176,7 @@ def colour_at(watch: Watch, now: datetime) -> str | None:
 
 def next_check(watch: Watch, policy: Policy) -> datetime | None:
     """When the tick must next look at this appeal (None: nothing can change by itself)."""
-    if not watch.running or watch.paused_at is not None:
+    if watch.stage is None or watch.due_at is None or watch.paused_at is not None:
         return None
     if watch.colour == "green" and watch.yellow_at is not None and watch.yellow_at < watch.due_at:
         return watch.yellow_at
@@ -190,10 +197,10 @@ def start_stage(policy: Policy, stage: str, difficulty: str | None, start: datet
 
 def reclassify(policy: Policy, watch: Watch, difficulty: str, now: datetime) -> Watch:
     """The running stage recomputed for a new difficulty, from its start, keeping paused time."""
-    if not watch.running:
+    if watch.stage is None or watch.due_at is None or watch.started_at is None:  # no stage runs
         return replace(watch, difficulty=difficulty)
     fresh = start_stage(policy, watch.stage, difficulty, watch.started_at, watch.level)
-    if fresh.due_at is None:
+    if fresh.due_at is None or fresh.yellow_at is None or fresh.measure is None:
         return replace(watch, difficulty=difficulty)
     due = shift(fresh.measure, fresh.due_at, watch.paused_seconds)
     yellow = shift(fresh.measure, fresh.yellow_at, watch.paused_seconds)
@@ -217,6 +224,8 @@ def resume(watch: Watch, now: datetime) -> tuple[Watch, float]:
         raise RuleError("the clock is not paused")
     if now < watch.paused_at:
         raise RuleError("cannot resume before the pause")
+    if watch.measure is None or watch.due_at is None:
+        raise RuleError("no running deadline to resume")
     paused = elapsed(watch.measure, watch.paused_at, now)
     return replace(watch, paused_at=None, paused_seconds=watch.paused_seconds + paused,
                    due_at=shift(watch.measure, watch.due_at, paused),
@@ -246,7 +255,7 @@ def reopen_escalates(policy: Policy, reopen_count: int) -> bool:
 @dataclass
 class Advance:
     watch: Watch
-    colour_change: tuple[str | None, str] | None = None
+    colour_change: tuple[str | None, str | None] | None = None
     escalations: list[Escalation] = field(default_factory=list)
     new_due: datetime | None = None
 
@@ -259,22 +268,24 @@ def advance(policy: Policy, watch: Watch, now: datetime) -> Advance:
     time; each further missed deadline climbs one more rung. One colour change at
     most (the colour now), one escalation per missed deadline.
     """
-    if not watch.running or watch.paused_at is not None:
+    if watch.stage is None or watch.due_at is None or watch.paused_at is not None:
         return Advance(watch)
     result = Advance(watch)
-    current = watch
-    while now >= current.due_at:
+    current, due = watch, watch.due_at
+    while now >= due:
         step = escalate(policy, current.level, "overdue")
         if step is None:
             break
-        result.escalations.append(step)
         rung = policy.ladder[step.level - 1]
-        duration = rung.deadline or policy.duration(current.stage, current.difficulty)
-        due = duration.due(current.due_at)
+        duration = rung.deadline or policy.duration(watch.stage, current.difficulty)
+        if duration is None:  # the profile no longer times this stage: no further deadline
+            break
+        result.escalations.append(step)
+        due = duration.due(due)
         current = replace(current, level=step.level, due_at=due, measure=duration.measure)
         result.new_due = due
     # red stays red until the stage ends: the stage is late, whatever deadline a rung gave it
-    late = result.escalations or now >= current.due_at or watch.colour == "red"
+    late = result.escalations or now >= due or watch.colour == "red"
     colour = "red" if late else colour_at(current, now)
     if colour != watch.colour:
         result.colour_change = (watch.colour, colour)

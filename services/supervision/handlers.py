@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, ContextManager
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.supervision import domain
-from shared import workdays
 from services.supervision.models import appeals, clock_pauses, digests, escalations, orders, outbox
+from shared import workdays
 from shared.auth import Principal
 from shared.consumers import Batch, NotKnownYet
-from shared.db import bulk_update, dialect_name, insert_ignoring
-from shared.events import Event, make_event
-from shared.outbox import add_event, add_events
+from shared.db import bulk_update, dialect_name, insert_ignoring, paged
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.events import DispatchReason, Event, make_event
+from shared.outbox import add_event, add_events
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,6 @@ class Effects:
 
 
 # ---------------------------------------------------------------- rows and watches
-WATCH_COLUMNS = ("stage", "measure", "difficulty", "stage_started_at", "due_at", "yellow_at", "colour",
-                 "paused_at", "paused_seconds", "level")
-
-
 def watch_of(row) -> domain.Watch:
     return domain.Watch(stage=row.stage, measure=row.measure, difficulty=row.difficulty,
                         started_at=row.stage_started_at, due_at=row.due_at, yellow_at=row.yellow_at,
@@ -86,7 +84,7 @@ def _deadline_set(session: Session, appeal_id: str, watch: domain.Watch, unit: s
           now, correlation_id)
 
 
-def _recoloured(before: str | None, after: str | None, effects: "Effects") -> None:
+def _recoloured(before: str | None, after: str | None, effects: Effects) -> None:
     """A colour change carried by ``appeal_deadline_set`` (the starting colour is none)."""
     if before is not None and after is not None and after != before:
         effects.colour_changes += 1
@@ -171,10 +169,10 @@ def on_dispatched_batch(batch: Batch, policy: domain.Policy) -> list[Effects]:
                "updated_at": at, "dispatched_at": None}
         if d["lead_unit"] is None:  # the office's manual queue: no deadline runs
             watch = domain.Watch(level=0, difficulty=d["difficulty"])
-            row.update(watch_values(watch, policy), status="queued")
+            row.update(watch_values(watch, policy), status=domain.QUEUED)
         else:
             watch = domain.start_stage(policy, "accept", d["difficulty"], at, 0)
-            row.update(watch_values(watch, policy), status="dispatched", dispatched_at=at)
+            row.update(watch_values(watch, policy), status=domain.DISPATCHED, dispatched_at=at)
             if watch.running:
                 duration = policy.duration("accept", d["difficulty"])
                 batch.publish(make_event("appeal_deadline_set", {
@@ -197,7 +195,7 @@ def on_dispatched(session: Session, policy: domain.Policy, event: Event) -> Effe
     effects = Effects()
     d, at = event.data, event.time
     row = _locked(session, d["appeal_id"])
-    if row is not None and (d["dispatch_count"] < row.dispatch_count or row.status == "closed"):
+    if row is not None and (d["dispatch_count"] < row.dispatch_count or row.status == domain.CLOSED):
         log.info("stale appeal_dispatched %s for %s ignored", d["dispatch_count"], d["appeal_id"])
         return effects
     fields_ = {"lead_unit": d["lead_unit"], "co_units": d.get("co_units") or [], "category": d["category"],
@@ -205,7 +203,7 @@ def on_dispatched(session: Session, policy: domain.Policy, event: Event) -> Effe
                "dispatch_count": d["dispatch_count"]}
     if row is None:
         session.execute(insert(appeals).values(
-            appeal_id=d["appeal_id"], status="queued", difficulty=d["difficulty"], level=0,
+            appeal_id=d["appeal_id"], status=domain.QUEUED, difficulty=d["difficulty"], level=0,
             correlation_id=event.correlationid or d["appeal_id"], updated_at=at, **fields_))
         row = _locked(session, d["appeal_id"])
     if row.paused_at is not None:
@@ -213,33 +211,34 @@ def on_dispatched(session: Session, policy: domain.Policy, event: Event) -> Effe
     if d["lead_unit"] is None:  # the office's manual queue: no deadline runs
         session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id).values(
             **watch_values(domain.Watch(level=row.level, difficulty=d["difficulty"]), policy),
-            **fields_, status="queued", updated_at=at))
+            **fields_, status=domain.QUEUED, updated_at=at))
         return effects
     reason = d.get("reason")
-    if reason == "reopened" or (reason == "escalated" and row.status in ("replied", "reopened")):
+    if reason == DispatchReason.REOPENED or (reason == DispatchReason.ESCALATED
+                                             and row.status in (domain.REPLIED, domain.REOPENED)):
         # appeal_reopened (re)starts the reply stage; an escalation of a replied or reopened
         # appeal changes who leads, not the stage that runs: only the units change
         session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id).values(**fields_, updated_at=at))
         return effects
     _start(session, policy, row.appeal_id, "accept", d["difficulty"], at, row.level, row.colour, d["lead_unit"],
-           row.correlation_id, {**fields_, "status": "dispatched", "dispatched_at": at}, effects)
+           row.correlation_id, {**fields_, "status": domain.DISPATCHED, "dispatched_at": at}, effects)
     return effects
 
 
 def on_accepted(session: Session, policy: domain.Policy, event: Event) -> Effects:
     effects = Effects()
     row = _known(session, event.data["appeal_id"], event)
-    if row.status == "reopened":  # the reply stage restarted on the reopen keeps running
+    if row.status == domain.REOPENED:  # the reply stage restarted on the reopen keeps running
         session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id)
-                        .values(status="accepted", accepted_at=event.time, updated_at=event.time))
+                        .values(status=domain.ACCEPTED, accepted_at=event.time, updated_at=event.time))
         return effects
-    if row.status != "dispatched":
+    if row.status != domain.DISPATCHED:
         log.info("appeal_accepted for %s in status %s ignored", row.appeal_id, row.status)
         return effects
     if row.paused_at is not None:
         _close_pause(session, row.appeal_id, event.time, "dispatch")
     _start(session, policy, row.appeal_id, "reply", row.difficulty, event.time, row.level, row.colour,
-           row.lead_unit, row.correlation_id, {"status": "accepted", "accepted_at": event.time}, effects)
+           row.lead_unit, row.correlation_id, {"status": domain.ACCEPTED, "accepted_at": event.time}, effects)
     return effects
 
 
@@ -247,9 +246,9 @@ def _stop(session: Session, policy: domain.Policy, row, status: str, at: datetim
     if row.paused_at is not None:
         _close_pause(session, row.appeal_id, at, "dispatch")
     # a supervision order is met by the reply (or the closing) before its due time
-    session.execute(update(orders).where(orders.c.appeal_id == row.appeal_id, orders.c.status == "open",
+    session.execute(update(orders).where(orders.c.appeal_id == row.appeal_id, orders.c.status == domain.ORDER_OPEN,
                                          orders.c.due_at > at)
-                    .values(status="met", settled_at=at, next_check_at=None))
+                    .values(status=domain.ORDER_MET, settled_at=at, next_check_at=None))
     session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id).values(
         **watch_values(domain.Watch(level=row.level, difficulty=row.difficulty), policy),
         status=status, **{stamp: at}, updated_at=at))
@@ -258,14 +257,14 @@ def _stop(session: Session, policy: domain.Policy, row, status: str, at: datetim
 def on_replied(session: Session, policy: domain.Policy, event: Event) -> Effects:
     """The reply stops the clock: the appeal waits for the callback."""
     row = _known(session, event.data["appeal_id"], event)
-    if row.status != "closed":
-        _stop(session, policy, row, "replied", event.time, "replied_at")
+    if row.status != domain.CLOSED:
+        _stop(session, policy, row, domain.REPLIED, event.time, "replied_at")
     return Effects()
 
 
 def on_closed(session: Session, policy: domain.Policy, event: Event) -> Effects:
     row = _known(session, event.data["appeal_id"], event)
-    _stop(session, policy, row, "closed", event.time, "closed_at")
+    _stop(session, policy, row, domain.CLOSED, event.time, "closed_at")
     return Effects()
 
 
@@ -275,7 +274,7 @@ def on_escalation_requested(session: Session, policy: domain.Policy, event: Even
     if reason not in ("requested", "returns"):
         raise InvalidInput(f"appeal_escalation_requested with reason {reason!r}; expected requested or returns")
     row = _known(session, event.data["appeal_id"], event)
-    if row.status != "closed":
+    if row.status != domain.CLOSED:
         _escalate_once(session, policy, row, reason, event.time, effects)
     return effects
 
@@ -313,7 +312,7 @@ def on_reopened(session: Session, policy: domain.Policy, event: Event) -> Effect
     reopen_count = max(d["reopen_count"], row.reopen_count)
     _start(session, policy, row.appeal_id, "reply", row.difficulty, event.time, row.level, row.colour,
            row.lead_unit, row.correlation_id,
-           {"status": "reopened", "reopen_count": reopen_count, "closed_at": None}, effects)
+           {"status": domain.REOPENED, "reopen_count": reopen_count, "closed_at": None}, effects)
     if domain.reopen_escalates(policy, d["reopen_count"]):
         _escalate_once(session, policy, _locked(session, row.appeal_id), "unsatisfied", event.time, effects)
     return effects
@@ -341,7 +340,7 @@ def tick_batch(session: Session, policy: domain.Policy, now: datetime, limit: in
             change.update(rung=step.escalations[-1].rung, overdue_count=row.overdue_count + 1)
         changes.append(change)
 
-        def event(event_type: str, data: dict) -> None:
+        def event(event_type: str, data: dict, row=row) -> None:
             events.append(make_event(event_type, {"appeal_id": row.appeal_id, **data}, producer=SERVICE, now=now,
                                      correlation_id=row.correlation_id))
 
@@ -383,13 +382,13 @@ def order_batch(session: Session, policy: domain.Policy, now: datetime, limit: i
         row = _locked(session, order.appeal_id)
         # still open at the tick: not met in time (a reply before the due time settled it as met)
         session.execute(update(orders).where(orders.c.order_id == order.order_id).values(
-            status="overdue", settled_at=now, next_check_at=None))
-        if row is not None and row.status in ("queued", "dispatched", "accepted", "reopened"):
+            status=domain.ORDER_OVERDUE, settled_at=now, next_check_at=None))
+        if row is not None and row.status in domain.AWAITING_UNIT:
             _escalate_once(session, policy, row, "order", now, effects)
     return effects
 
 
-def run_tick(transaction: Callable[[], ContextManager[Session]], policy: domain.Policy, now: datetime,
+def run_tick(transaction: Callable[[], AbstractContextManager[Session]], policy: domain.Policy, now: datetime,
              office: str, batch: int = 200) -> Effects:
     """One tick: due appeals, then due orders, in batches (a transaction each), then the digests."""
     total = Effects()
@@ -525,14 +524,14 @@ def issue_order(session: Session, policy: domain.Policy, appeal_id: str, data: d
     """A supervision order (督办单) with its own deadline; optionally one rung up (reason order)."""
     effects = Effects()
     row = _visible(session, appeal_id, principal, lock=True)
-    if row.status == "closed":
+    if row.status == domain.CLOSED:
         raise Conflict(f"appeal {appeal_id} is closed")
     due = data.get("due_at") or workdays.add_working_days(now, data["working_days"])
     if due <= now:
         raise InvalidInput("the order's deadline must be later than now", {"due_at": ["must be in the future"]})
     order = {"order_id": uuid.uuid4().hex, "appeal_id": appeal_id, "unit": row.lead_unit, "text": data["text"],
              "due_at": due.astimezone(timezone.utc), "issued_at": now, "issued_by": principal.actor,
-             "status": "open"}
+             "status": domain.ORDER_OPEN}
     session.execute(insert(orders).values(**order, next_check_at=order["due_at"]))
     _emit(session, "supervision_order_issued", {k: order[k] for k in ("appeal_id", "order_id", "unit", "due_at",
                                                                       "text")}, now, row.correlation_id)
@@ -565,12 +564,9 @@ def _ledger_conditions(filters: dict, unit: str | None) -> list:
 
 def list_ledger(session: Session, filters: dict, page: int | None, page_size: int | None,
                 unit: str | None = None) -> tuple[list[dict], int]:
-    where = and_(True, *_ledger_conditions(filters, unit))
-    total = session.execute(select(func.count()).select_from(appeals).where(where)).scalar_one()
-    query = select(appeals).where(where).order_by(appeals.c.due_at.nulls_last(), appeals.c.appeal_id)
-    if page is not None:
-        query = query.limit(page_size).offset((page - 1) * page_size)
-    return [dict(r._mapping) for r in session.execute(query).fetchall()], total
+    rows, total = paged(session, appeals, _ledger_conditions(filters, unit),
+                        (appeals.c.due_at.nulls_last(), appeals.c.appeal_id), page, page_size)
+    return [dict(r._mapping) for r in rows], total
 
 
 def get_appeal(session: Session, appeal_id: str, principal: Principal | None = None) -> dict:

@@ -2,8 +2,7 @@
 clock pauses, digests sent, outbox, inbox."""
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
-                        text)
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text, text
 
 from shared.outbox import messaging_tables
 

@@ -23,7 +23,6 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared.profile import Strict
 
-STAGES = ("submit", "accept", "reply")
 DIFFICULTIES = ("A", "B", "C", "D")
 RUNGS = ("unit_leader", "office", "city", "province")
 

@@ -13,7 +13,6 @@ from shared.periods import Instant
 from shared.workdays import SHANGHAI
 
 
-
 class LedgerFilters(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -136,7 +135,8 @@ def _local(moment) -> str:
 
 def export_row(entry: dict) -> list:
     return [entry["appeal_id"], entry["lead_unit"] or "（办公室待派）", "、".join(entry.get("co_units") or []),
-            entry["category"] or "", entry["difficulty"] or "", domain.STATUS_NAMES.get(entry["status"], entry["status"]),
+            entry["category"] or "", entry["difficulty"] or "",
+            domain.STATUS_NAMES.get(entry["status"], entry["status"]),
             domain.STAGE_NAMES.get(entry["stage"], entry["stage"]), _local(entry["due_at"]),
             domain.COLOUR_NAMES.get(entry["colour"], entry["colour"]),
             domain.RUNG_NAMES.get(entry["rung"], entry["rung"] or "") if entry["rung"] else "",

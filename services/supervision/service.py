@@ -19,17 +19,17 @@ from werkzeug.wrappers import Response
 from services.supervision import domain, handlers, schemas
 from services.supervision.models import outbox
 from services.supervision.profile import SupervisionPart
+from shared import periods
 from shared import service as base
 from shared.auth import Auth
 from shared.config import flag
 from shared.consumers import Batch, consume
 from shared.db import Database
-from shared import periods
+from shared.errors import Forbidden, InvalidInput
 from shared.openapi import BEARER, build_spec, error, json_content, paging_parameters, query
-from shared.topology import rpc  # nameko's @rpc, its queue of the mesh's QUEUE_TYPE (a quorum queue on a cluster)
 from shared.outbox import OutboxRelay
 from shared.profile import load_part, load_units, profile_dir
-from shared.errors import Forbidden, InvalidInput
+from shared.topology import rpc  # nameko's @rpc, its queue of the mesh's QUEUE_TYPE (a quorum queue on a cluster)
 from shared.web import http, json_body, json_response, page_body, paging
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Supervisor(DependencyProvider):
         self._gauges_at = _time.monotonic()
         return True
 
-    def get_dependency(self, worker_ctx) -> "Supervisor":
+    def get_dependency(self, worker_ctx) -> Supervisor:
         return self
 
 
@@ -148,7 +148,7 @@ class SupervisionService(base.OperableService):
         try:
             now = schemas.TickInput().load({"now": value})["now"].astimezone(timezone.utc)
         except Exception as exc:
-            raise InvalidInput("now must be an ISO 8601 time with a zone", getattr(exc, "messages", None))
+            raise InvalidInput("now must be an ISO 8601 time with a zone", getattr(exc, "messages", None)) from None
         if not self.supervisor.simulated and now > self.clock() + FUTURE_TOLERANCE:
             raise Forbidden("a tick in the future needs SIMULATED_CLOCK: true (simulations only)")
         return now

@@ -5,7 +5,6 @@ from alembic.script import ScriptDirectory
 from shared.db import alembic_config, migrations_dir
 from shared.topology import service_classes
 
-
 SERVICES = sorted({cls.name for cls in service_classes() if migrations_dir(cls.name).exists()})
 
 

@@ -1,7 +1,7 @@
 """Each role's path through the console in Chromium, against the whole mesh (six processes).
 
 Every request happens at ``NOW`` (``X-Suqiu-Now``, honoured with ``SIMULATED_CLOCK``). The
-expected states come from the loop (DOMAIN.md): an accepted and replied appeal waits for its
+expected states come from the loop (``docs/domain.md``): an accepted and replied appeal waits for its
 callback; a callback "solved and satisfied" closes it; a unit reads only its own appeals.
 """
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """The whole loop, end to end: the five services as processes on the real broker and
 PostgreSQL, driven through their public interfaces, one appeal down every branch.
 
-The expected numbers are computed here from DOMAIN.md's definitions ("Measures"),
+The expected numbers are computed here from the definitions of ``docs/measures.md``,
 not read from the services.
 """
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 import yaml
 
 from scripts.client import Suqiu, write_tokens
@@ -83,7 +82,7 @@ def test_every_branch_of_the_loop(campaign):
     client.quiesce()
     ids["G"] = next(a["id"] for a in client.intake_appeals(channel="hotline"))
     assert len(client.intake_appeals()) == 7
-    for label, appeal_id in ids.items():  # no rule may leave an appeal nowhere
+    for appeal_id in ids.values():  # no rule may leave an appeal nowhere
         first = client.appeal(appeal_id)
         if first["status"] == "queued":
             client.assign(appeal_id, departments[0], at(MONDAY, 9, 30))
@@ -155,7 +154,7 @@ def test_every_branch_of_the_loop(campaign):
     assert supervised_c["level"] >= 1
     assert all(client.supervised(ids[label]).get("colour") != "red" for label in "ABDEF")
 
-    # the weekly report of the week they came in, against DOMAIN.md's definitions
+    # the weekly report of the week they came in, against the definitions of docs/measures.md
     report = client.report("weekly", WEEK, now=at(MONDAY + timedelta(weeks=7), 20))
     summary, rates = report["summary"], report["overall"]["rates"]
     received = 7

@@ -1,16 +1,18 @@
 """Every profile loads, and the whole mesh starts and routes with each of them.
 
-The five seed campaigns (``../shared/seeds``: Wuhan 000, Hangzhou 001, Huainan 002,
-Hanzhong 003, Baoding 004) each have a folder under ``deploy/profiles``; the demo is the
-sixth. Every profile is validated by the one schema (``shared.profile.check``), a few
-facts each profile must carry from its seed are checked, and then the five services are
-started as processes on the real broker and PostgreSQL with that profile: each answers
-``/healthz``, and one appeal submitted to intake is routed by dispatch to the lead unit that
+The five seed campaigns (Wuhan 双万双联, Hangzhou 千名干部助千企, Huainan 四送一服,
+Hanzhong 助商稳企·护航发展, Baoding 双创双服; ``docs/domain.md``) each have a folder
+under ``deploy/profiles``; the demo is the sixth. Every profile is validated by the one
+schema (``shared.profile.check``), a few facts each profile must carry from its seed are
+checked, and then the five event services are started as processes on the real broker and
+PostgreSQL with that profile (a service missing from the checkout fails, it is not left
+out): each answers ``/healthz``, and one appeal submitted to intake is routed by dispatch to the lead unit that
 the profile's own rules give (so the services really read that profile, not the demo's)
 and reaches supervision's ledger.
 """
 import time
 from datetime import datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,12 +20,15 @@ import pytest
 import requests
 import yaml
 
+from scripts.mesh import available_services
 from shared.profile import PART_SCHEMAS, check, load_units
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES_DIR = ROOT / "deploy" / "profiles"
 PROFILES = sorted(p.name for p in PROFILES_DIR.iterdir() if (p / "units.yaml").exists())
 SEED_CAMPAIGNS = ("wuhan", "hangzhou", "huainan", "hanzhong", "baoding")
+# the five event services; each must start (a missing one fails the test, it is not skipped)
+MESH_SERVICES = ("intake", "dispatch", "supervision", "assessment", "notify")
 OFFICE = {"Authorization": "Bearer t-office"}  # tests/tokens.yaml, the fixture's AUTH_TOKENS_FILE
 CREDIT_CODE = "916107001590830106"
 
@@ -112,14 +117,25 @@ def wait_for(url: str, timeout: float = 60.0) -> dict:
         time.sleep(0.3)
 
 
+def declared_services() -> set[str]:
+    """Every service of the mesh, as pyproject.toml's ``suqiu.services`` entry points name them."""
+    return {point.name for point in entry_points(group="suqiu.services")}
+
+
+def test_every_declared_service_is_in_the_checkout():
+    """A service declared but missing from the checkout (or from the mesh's ports) fails here,
+    never shrinks the mesh the test below starts."""
+    assert declared_services() >= set(MESH_SERVICES), declared_services()
+    assert sorted(available_services()) == sorted(declared_services())
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_service_starts_with_every_profile(start_mesh, profile):
-    mesh = start_mesh(profile)
-    for name in mesh.services:
-        assert requests.get(f"{mesh.url(name)}/healthz", timeout=5).status_code == 200
-    if not {"intake", "dispatch", "supervision"} <= set(mesh.services):
-        return
+    mesh = start_mesh(profile, services=list(MESH_SERVICES))
+    assert sorted(mesh.services) == sorted(MESH_SERVICES)
+    for name in MESH_SERVICES:
+        assert requests.get(f"{mesh.url(name)}/healthz", timeout=5).status_code == 200, name
     appeal, lead = expected_route(profile)
     response = requests.post(f"{mesh.url('intake')}/api/v1/appeals", json=appeal, headers=OFFICE, timeout=10)
     assert response.status_code == 201, response.text

@@ -1,5 +1,6 @@
 """Households, projects, pairing as data and visits (issue 15), end to end: the five services as
-processes on the real broker and PostgreSQL, driven through their public HTTP interfaces only. One campaign per mechanism, each from the profile that states it:
+processes on the real broker and PostgreSQL, driven through their public HTTP interfaces only.
+One campaign per mechanism, each from the profile that states it:
 
 * Wuhan (seed 000): a household in hardship is a subject; its name is masked outside intake; its
   paired cadre's unit co-handles its 生活困难 (``cadre_unit``).
@@ -95,7 +96,7 @@ def test_hanzhong_lead_department_routing_and_the_monthly_visit_rule(mesh_of):
     client = mesh_of("hanzhong")
     put(client, "/api/v1/people/yanghy", {"name": "杨海垚", "role": "cadre", "unit": "tax"})
     put(client, "/api/v1/people/wangli", {"name": "王丽", "role": "cadre", "unit": "hrss"})
-    for code, cadre in zip(CODES, ["yanghy", "wangli", None]):  # the third firm has no cadre
+    for code, cadre in zip(CODES, ["yanghy", "wangli", None], strict=False):  # the third firm has no cadre
         client._call("PUT", "intake", f"/api/v1/enterprises/{code}", OFFICE_TOKEN, at(DAY, 8), json={
             "name": f"{code[-4:]}公司", "district": "汉台区", "cadre_id": cadre, "lead_department": "fgw"})
     appeal_id = post(client, "/api/v1/appeals", {

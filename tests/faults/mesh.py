@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from importlib import import_module
 
 import requests
-
 from kombu import Connection, Producer
 from sqlalchemy import create_engine, func, inspect, select, table, text
 
@@ -252,5 +251,15 @@ def outbox_drained(database_url: str) -> bool:
         with engine.connect() as connection:
             return connection.execute(select(func.count()).select_from(table("outbox"))
                                       .where(text("sent_at IS NULL"))).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+def sql_scalar(url: str, query: str):
+    """The one value ``query`` answers in the database at ``url`` (an engine of its own, disposed)."""
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(query)).scalar()
     finally:
         engine.dispose()

@@ -24,8 +24,31 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.faults.mesh import (ACCESS, APPEAL_ID, CODE, KEY, LINK, PUBLIC, ROLE_OF, SERVICE_NAMES, TOKENS, Operation,
-                               operations, seed, start)
+from tests.console_mesh import CODE as CONSOLE_CODE
+from tests.console_mesh import (
+    CONSOLE_SECRET,
+    LABOUR,
+    NOW,
+    OTHER_CODE,
+    PASSWORD,
+    PEOPLE,
+    console_mesh,  # noqa: F401 (the fixture: the module's mesh with the console)
+)
+from tests.faults.mesh import (
+    ACCESS,
+    APPEAL_ID,
+    CODE,
+    KEY,
+    LINK,
+    PUBLIC,
+    ROLE_OF,
+    SERVICE_NAMES,
+    TOKENS,
+    Operation,
+    operations,
+    seed,
+    start,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -128,8 +151,8 @@ def test_another_unit_does_not_find_the_units_appeal_in_any_listing(service, pat
 
 
 @pytest.mark.timeout(120)
-def test_another_cadre_a_platform_or_another_enterprise_neither_reads_nor_lists_a_cadres_appeal(container_factory, service_config,
-                                                                             amqp_uri):
+def test_another_cadre_a_platform_or_another_enterprise_neither_reads_nor_lists_a_cadres_appeal(
+        container_factory, service_config, amqp_uri):
     base = start(container_factory, "intake", service_config)
     appeal_id = seed("intake", base, amqp_uri)
     answers = {}
@@ -143,8 +166,6 @@ def test_another_cadre_a_platform_or_another_enterprise_neither_reads_nor_lists_
 
 
 # ---------------------------------------------------------------- the console's pages
-from tests.console_mesh import CODE as CONSOLE_CODE, CONSOLE_SECRET, LABOUR, NOW, OTHER_CODE, PASSWORD, PEOPLE  # noqa: E402
-from tests.console_mesh import console_mesh  # noqa: E402,F401 (the module's mesh with the console)
 
 OPEN = "open"
 ENTERPRISE_LINK = "enterprise link"
@@ -218,7 +239,7 @@ def person_session(console: str, username: str) -> tuple[requests.Session, str]:
 
 
 @pytest.mark.timeout(600)
-def test_every_person_gets_the_documented_answer_at_every_console_page(console_mesh):
+def test_every_person_gets_the_documented_answer_at_every_console_page(console_mesh):  # noqa: F811
     """No session: sent to sign in (303 to /login); a role the page does not admit: 403 and nothing
     done; an admitted role: the page or the action (a unit clerk of another unit: refused on the
     unit's appeal, and the appeal's history records nothing of that unit)."""
@@ -255,7 +276,7 @@ def test_every_person_gets_the_documented_answer_at_every_console_page(console_m
 
 
 @pytest.mark.timeout(300)
-def test_an_enterprise_link_shows_only_its_own_enterprise(console_mesh):
+def test_an_enterprise_link_shows_only_its_own_enterprise(console_mesh):  # noqa: F811
     from services.console import domain
 
     mesh = console_mesh

@@ -35,8 +35,20 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from shared.testing import EventTap, wait_for
-from tests.faults.mesh import (ACCESS, ANYONE, KEY, LINK, PUBLIC, SERVICE_NAMES, Operation, operations, outbox_drained,
-                               resolve, row_counts, start)
+from tests.faults.mesh import (
+    ACCESS,
+    ANYONE,
+    KEY,
+    LINK,
+    PUBLIC,
+    SERVICE_NAMES,
+    Operation,
+    operations,
+    outbox_drained,
+    resolve,
+    row_counts,
+    start,
+)
 from tests.faults.mesh import seed as seed_appeal
 
 pytestmark = pytest.mark.integration
@@ -78,11 +90,13 @@ json_values = st.recursive(json_scalars, lambda inner: st.one_of(
 wrong_for = {
     "string": st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(), st.lists(json_scalars, max_size=3),
                         st.dictionaries(anything_text, json_scalars, max_size=3)),
-    "integer": st.one_of(st.sampled_from(["abc", "1.5", "", "1e400", "--1"]), st.just(1.5), st.lists(st.integers(), max_size=2),
+    "integer": st.one_of(st.sampled_from(["abc", "1.5", "", "1e400", "--1"]), st.just(1.5),
+                         st.lists(st.integers(), max_size=2),
                          st.dictionaries(anything_text, json_scalars, max_size=2)),
     "boolean": st.one_of(st.sampled_from(["maybe", "2", "", "yes please"]), st.integers(min_value=2),
                          st.lists(st.booleans(), max_size=2), st.dictionaries(anything_text, json_scalars, max_size=2)),
-    "array": st.one_of(st.integers(), anything_text.filter(bool), st.dictionaries(anything_text, json_scalars, max_size=2)),
+    "array": st.one_of(st.integers(), anything_text.filter(bool),
+                       st.dictionaries(anything_text, json_scalars, max_size=2)),
     "object": st.one_of(st.integers(), anything_text, st.lists(json_scalars, max_size=3)),
 }
 
@@ -409,10 +423,12 @@ def test_bad_inputs_get_a_clear_4xx_and_change_nothing(service, container_factor
         def attack(request):
             response = session.request(request["method"], base + request["path"], params=request["params"],
                                        headers=request["headers"], data=request["data"], timeout=30)
-            statuses[(str(op), response.status_code)] += 1
-            found = problem_with(op, request, response)
+            # attack() runs at once, inside this iteration: op is this operation
+            statuses[(str(op), response.status_code)] += 1  # noqa: B023
+            found = problem_with(op, request, response)  # noqa: B023
             if found:
-                problems.setdefault(f"{op}: {found[:120]}", []).append(f"{found}\n    {describe(request)}")
+                problems.setdefault(f"{op}: {found[:120]}", []).append(  # noqa: B023
+                    f"{found}\n    {describe(request)}")
 
         started = time.monotonic()
         attack()

@@ -61,6 +61,7 @@ from scripts.mesh import Mesh
 from shared.db import normalise_url
 from shared.profile import load_units
 from shared.testing import free_port
+from tests.faults.mesh import sql_scalar
 
 pytestmark = pytest.mark.integration
 
@@ -80,46 +81,6 @@ KINDS = [
     ("法律", "合同纠纷欠款", "下游企业拖欠货款，合同纠纷待仲裁", "洋县", "justice"),
 ]
 
-SINK_SCRIPT = r"""
-import json, sys, threading, time
-from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from aiosmtpd.controller import Controller
-
-mail_log, http_log, smtp_port, http_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-lock = threading.Lock()
-
-class Mail:
-    async def handle_DATA(self, server, session, envelope):
-        message = message_from_bytes(envelope.content)
-        line = json.dumps({"message_id": message.get("Message-ID"), "to": list(envelope.rcpt_tos),
-                           "event": message.get("X-Suqiu-Event")})
-        with lock, open(mail_log, "a") as out:
-            out.write(line + "\n")
-        return "250 OK"
-
-class Http(BaseHTTPRequestHandler):
-    def do_POST(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with lock, open(http_log, "a") as out:
-            out.write(json.dumps({"path": self.path, "key": self.headers.get("Idempotency-Key")}) + "\n")
-        answer = b'{"ok": true, "errcode": 0}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-    def log_message(self, *args):
-        pass
-
-controller = Controller(Mail(), hostname="127.0.0.1", port=smtp_port)
-controller.start()
-server = ThreadingHTTPServer(("127.0.0.1", http_port), Http)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-print("ready", flush=True)
-while True:
-    time.sleep(3600)
-"""
 
 
 # ---------------------------------------------------------------- the outside world
@@ -130,8 +91,8 @@ class Sinks:
         self.mail_log, self.http_log = folder / "mail.jsonl", folder / "http.jsonl"
         self.smtp_port, self.http_port = free_port(), free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SINK_SCRIPT, str(self.mail_log), str(self.http_log), str(self.smtp_port),
-             str(self.http_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [sys.executable, "-m", "scripts.sinks", str(self.mail_log), str(self.http_log), str(self.smtp_port),
+             str(self.http_port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         line = self.process.stdout.readline()
         if line.strip() != "ready":
             raise RuntimeError(f"the sinks did not start: {line}{self.process.stdout.read()[:2000]}")
@@ -293,7 +254,7 @@ class Scenario:
                               "LOG_LEVEL": os.environ.get("FAULTS_LOG_LEVEL", "INFO"), **self.sinks.env()})
         self.client = None
 
-    def start(self) -> "Scenario":
+    def start(self) -> Scenario:
         self.mesh.start(timeout=180)
         self.client = Suqiu({name: self.mesh.url(name) for name in SERVICES}, self.amqp_uri)
         return self
@@ -341,15 +302,6 @@ def make_profile(folder: Path) -> Path:
     notify["rate_limits"]["email"] = {"rate": 1000, "burst": 1000}
     (folder / "notify.yaml").write_text(yaml.safe_dump(notify, allow_unicode=True), encoding="utf-8")
     return folder
-
-
-def sql_scalar(url: str, query: str):
-    engine = create_engine(normalise_url(url))
-    try:
-        with engine.connect() as connection:
-            return connection.execute(text(query)).scalar()
-    finally:
-        engine.dispose()
 
 
 def sql_column(url: str, query: str) -> list:

@@ -36,7 +36,8 @@ RECEIVED = {
 DISPATCHED = {"appeal_id": APPEAL_ID, "lead_unit": "tax", "co_units": [], "category": "用工", "difficulty": "B",
               "nature": "个性", "level": "city", "district": "汉台区", "reason": "rule", "dispatch_count": 1}
 UPSTREAM_APPEAL = {
-    "credit_code": "91350100M000100Y43", "enterprise_name": "测试公司", "title": "用工难", "description": "招不到熟练工",
+    "credit_code": "91350100M000100Y43", "enterprise_name": "测试公司", "title": "用工难",
+    "description": "招不到熟练工",
     "district": "甲区", "channel": "message_board", "collected_at": "2026-11-20T10:00:00+08:00",
 }
 

@@ -30,6 +30,7 @@ from scripts.mesh import Mesh
 from shared.db import normalise_url
 from shared.testing import TOKENS_FILE, free_port, wait_for
 from shared.topology import all_queue_names, declare_all
+from tests.faults.mesh import sql_scalar
 
 pytestmark = pytest.mark.integration
 
@@ -67,15 +68,6 @@ class Tap:
             while (message := channel.basic_get(self.queues[key], no_ack=True)) is not None:
                 seen[json.loads(message.body)["subject"]] += 1
         return seen
-
-
-def scalar(url: str, query: str) -> int:
-    engine = create_engine(normalise_url(url))
-    try:
-        with engine.connect() as connection:
-            return connection.execute(text(query)).scalar_one()
-    finally:
-        engine.dispose()
 
 
 def consumed_by(mesh: Mesh, name: str) -> float:
@@ -127,7 +119,7 @@ class ConnectionPeak:
             with self.engine.connect() as connection:
                 self.peak = max(self.peak, connection.execute(query, {"names": self.databases}).scalar_one())
 
-    def __enter__(self) -> "ConnectionPeak":
+    def __enter__(self) -> ConnectionPeak:
         self._thread.start()
         return self
 
@@ -162,16 +154,16 @@ def test_two_replicas_of_every_service_lose_and_double_nothing_under_load(amqp_u
                     feed.result()
 
             def through() -> bool:
-                notified = scalar(databases["notify"], "SELECT count(DISTINCT appeal_id) FROM notifications "
+                notified = sql_scalar(databases["notify"], "SELECT count(DISTINCT appeal_id) FROM notifications "
                                                        "WHERE event_type = 'appeal_dispatched'")
-                assessed = scalar(databases["assessment"],
+                assessed = sql_scalar(databases["assessment"],
                                   "SELECT count(*) FROM appeal_facts WHERE accept_due_at IS NOT NULL")
-                unsent = sum(scalar(url, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                unsent = sum(sql_scalar(url, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
                              for url in databases.values())
                 return notified == total and assessed == total and unsent == 0
 
             wait_for(through, 180, interval=1.0, message=f"{total} appeals through both meshes")
-        counts = {name: scalar(databases[name], query) for name, query in (
+        counts = {name: sql_scalar(databases[name], query) for name, query in (
             ("intake", "SELECT count(*) FROM appeals"), ("dispatch", "SELECT count(*) FROM appeals"),
             ("supervision", "SELECT count(*) FROM appeals"), ("assessment", "SELECT count(*) FROM appeal_facts"),
             ("notify", "SELECT count(*) FROM appeals"))}
@@ -179,7 +171,7 @@ def test_two_replicas_of_every_service_lose_and_double_nothing_under_load(amqp_u
         for key in ("appeal_received", "appeal_dispatched", "appeal_deadline_set"):
             seen = tap.subjects(key)
             assert len(seen) == total and set(seen.values()) == {1}, f"{key}: {Counter(seen.values())}"
-        inbox_repeats = {name: scalar(url, "SELECT count(*) - count(DISTINCT (event_id, consumer)) FROM inbox")
+        inbox_repeats = {name: sql_scalar(url, "SELECT count(*) - count(DISTINCT (event_id, consumer)) FROM inbox")
                          for name, url in databases.items()}
         assert set(inbox_repeats.values()) == {0}
         with Connection(amqp_uri) as conn:

@@ -112,7 +112,7 @@ class Peaks:
                     clients = pool["cl_active"] + pool["cl_waiting"]
                     self.clients[pool["database"]] = max(self.clients[pool["database"]], clients)
 
-    def __enter__(self) -> "Peaks":
+    def __enter__(self) -> Peaks:
         self._thread.start()
         return self
 
@@ -184,7 +184,8 @@ def test_two_replicas_through_pgbouncer_in_transaction_mode(amqp_uri, make_datab
                                                     "WHERE event_type = 'appeal_dispatched'")
                 assessed = scalar(direct["assessment"],
                                   "SELECT count(*) FROM appeal_facts WHERE accept_due_at IS NOT NULL")
-                unsent = sum(scalar(url, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") for url in direct.values())
+                unsent = sum(scalar(url, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                             for url in direct.values())
                 return notified == total and assessed == total and unsent == 0
 
             wait_for(through, 150, interval=1.0, message=f"{total} appeals through both meshes behind PgBouncer "

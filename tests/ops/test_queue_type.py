@@ -6,7 +6,6 @@ mesh on a vhost of the local broker and read back what RabbitMQ made of it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from types import SimpleNamespace
 
@@ -100,9 +99,8 @@ def test_the_whole_mesh_is_declared_as_quorum_queues_and_a_switch_back_is_refuse
     assert expected <= set(queues)
     # the one thing to know before switching a vhost: RabbitMQ refuses the other type
     monkeypatch.setenv("QUEUE_TYPE", "classic")
-    with Connection(amqp_uri) as connection:
-        with pytest.raises(PreconditionFailed, match="x-queue-type"):
-            topology.declare_all(connection)
+    with Connection(amqp_uri) as connection, pytest.raises(PreconditionFailed, match="x-queue-type"):
+        topology.declare_all(connection)
 
 
 @pytest.mark.integration

@@ -9,11 +9,13 @@ publisher with confirms that republishes an unconfirmed appeal with the same ``m
 next node). A third of the way in, node 1, which holds every connection and leads every queue, is
 stopped. Afterwards every appeal is in every service's database once, every hot event was
 published under one event id per appeal (a copy of the same event, republished because its confirm
-was lost with the node or nacked by the nodes left, is allowed and counted; a second event is not), no inbox holds a repeat,
+was lost with the node or nacked by the nodes left, is allowed and counted; a second event is not),
+no inbox holds a repeat,
 nothing is parked or left unsent, and the queues' leaders moved to the two nodes left.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -77,7 +79,7 @@ def submit_http(intake_url: str, feed: Feed, count: int) -> None:
     session = requests.Session()
     for n in range(count):
         key = f"cluster-http-{n}"
-        for attempt in range(60):
+        for _attempt in range(60):
             try:
                 response = session.post(f"{intake_url}/api/v1/appeals", json=appeal(n, "web"), timeout=30,
                                         headers={"Authorization": "Bearer t-office", "Idempotency-Key": key})
@@ -114,14 +116,12 @@ class FailoverPublisher:
 
     def close(self) -> None:
         if self.connection is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.connection.collect()
-            except Exception:
-                pass
         self.connection = self.channel = None
 
     def publish(self, body: dict, message_id: str, feed: Feed) -> None:
-        for attempt in range(60):
+        for _attempt in range(60):
             try:
                 if self.channel is None:
                     self._connect()

@@ -11,7 +11,7 @@ import yaml
 from scripts.client import Suqiu, write_tokens
 from scripts.mesh import Mesh, available_services
 from shared.profile import load_units
-from shared.testing import TOKENS_FILE, fresh_database, fresh_vhost, free_port
+from shared.testing import TOKENS_FILE, free_port, fresh_database, fresh_vhost
 
 PROFILE = "deploy/profiles/demo"
 

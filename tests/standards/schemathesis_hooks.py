@@ -36,9 +36,9 @@ def credit_codes(draw) -> str:
 
 schemathesis.openapi.format("uscc", credit_codes())
 
-SHEET_HEADINGS = ["统一社会信用代码", "企业名称", "问题标题", "问题描述", "问题类别", "所属区县", "收集渠道", "收集时间",
-                  "外部编号", "联系人", "联系电话", "credit_code", "name", "district", "industry", "size", "cadre",
-                  "leader", "tags"]
+SHEET_HEADINGS = ["统一社会信用代码", "企业名称", "问题标题", "问题描述", "问题类别", "所属区县",
+                  "收集渠道", "收集时间", "外部编号", "联系人", "联系电话", "credit_code", "name", "district",
+                  "industry", "size", "cadre", "leader", "tags"]
 # what a spreadsheet cell may hold: no NUL and no control character an XLSX cannot store
 cell_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20)
 cells = st.one_of(cell_text, credit_codes(), st.sampled_from(["visit", "hotline", "2026-11-20 10:00", "小型", "甲区"]))

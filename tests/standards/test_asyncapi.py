@@ -22,9 +22,9 @@ import pytest
 import requests
 import yaml
 from jsonschema import Draft7Validator, FormatChecker
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Queue
 
-from scripts.client import OFFICE_TOKEN, PLATFORM_TOKEN, UPSTREAM, unit_token
+from scripts.client import OFFICE_TOKEN, UPSTREAM, unit_token
 from shared import asyncapi
 from shared.events import CATALOGUE
 from shared.topology import events_exchange

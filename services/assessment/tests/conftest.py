@@ -31,12 +31,19 @@ def sessions(database_url):
     engine.dispose()
 
 
+# the facts the service records set-based for a batch (handlers.record_facts), by event type
+RECORDED_FACTS = {"appeal_received": handlers.received_facts, "appeal_dispatched": handlers.dispatched_facts,
+                  "appeal_deadline_set": handlers.deadline_facts}
+
+
 def apply_event(session, settings, event) -> None:
-    """Run the handler the service would run for ``event``."""
-    name = {"appeal_received": "on_received", "appeal_dispatched": "on_dispatched",
-            "appeal_accepted": "on_accepted", "appeal_replied": "on_replied", "appeal_returned": "on_returned",
-            "appeal_reclassified": "on_reclassified", "appeal_deadline_set": "on_deadline_set",
-            "appeal_colour_changed": "on_colour_changed", "appeal_escalated": "on_escalated"}[event.type]
+    """Run the handler the service runs for ``event`` (a batch of one)."""
+    if event.type in RECORDED_FACTS:
+        handlers.record_facts(session.connection(), [event], RECORDED_FACTS[event.type])
+        return
+    name = {"appeal_accepted": "on_accepted", "appeal_replied": "on_replied", "appeal_returned": "on_returned",
+            "appeal_reclassified": "on_reclassified", "appeal_colour_changed": "on_colour_changed",
+            "appeal_escalated": "on_escalated"}[event.type]
     handler = getattr(handlers, name)
     if name == "on_replied":
         handler(session, event, settings)

@@ -1,7 +1,7 @@
 """A small hand-made campaign around week 2026-W47 (Mon 16 to Sun 22 Nov 2026, Shanghai).
 
 The expected numbers in :data:`EXPECTED_W47` are worked out by hand from the
-definitions in ``/work/shared/DOMAIN.md`` ("Measures"), with the arithmetic in the
+definitions in ``docs/measures.md``, with the arithmetic in the
 comments; they are not copied from the code's output.
 
 Appeals (all times Asia/Shanghai):
@@ -186,7 +186,8 @@ EXPECTED_W47 = {
         "hrss": None,  # nothing rated in the week (its return and unanswered callback are still listed)
     },
     # week 46: tax had A6 (received, not solved; no callback): 100 * 0.6 * 0 / 0.6 = 0, rank 1 of 1
-    "ranking": {"tax": (1, 1, 0), "district-a": (1, None, None), "nanzheng": (2, None, None), "hrss": (None, None, None)},
+    "ranking": {"tax": (1, 1, 0), "district-a": (1, None, None), "nanzheng": (2, None, None),
+                "hrss": (None, None, None)},
     "rectification": [("district-a", 1 / 2), ("tax", 2 / 3)],  # under 0.8, worst first
     "by_category_received": {"税费": 2, "用地": 1, "用工": 1, "融资": 1},
     "by_district_received": {"汉台区": 4, "南郑区": 1},

@@ -8,12 +8,13 @@ import requests
 from kombu import Connection, Producer
 from openpyxl import load_workbook
 
+from services.assessment import render
 from services.assessment.models import callbacks, inbox, outbox
 from services.assessment.service import AssessmentService
-from services.assessment import render
 from services.assessment.tests import dataset, stints
 from shared.events import Event
-from shared.testing import EventTap, wait_for, count_rows as count
+from shared.testing import EventTap, wait_for
+from shared.testing import count_rows as count
 from shared.topology import events_exchange
 
 pytestmark = pytest.mark.integration

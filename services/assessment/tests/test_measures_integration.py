@@ -103,9 +103,10 @@ def test_the_overdue_list_names_the_overdue_appeal(week47):
 
 
 def test_the_beijing_scheme_scores_the_same_facts_on_three_rates(week47, settings):
+    from pathlib import Path
+
     from services.assessment.profile import AssessmentPart
     from shared.profile import load_part
-    from pathlib import Path
 
     beijing = load_part(Path(__file__).parent / "profiles" / "beijing", "assessment", AssessmentPart)
     session, _report = week47
@@ -119,8 +120,9 @@ def test_the_beijing_scheme_scores_the_same_facts_on_three_rates(week47, setting
 
 
 def test_a_reopen_dispatch_keeps_the_response_already_measured(sessions, settings):
-    from services.assessment.models import appeal_facts
     from sqlalchemy import select
+
+    from services.assessment.models import appeal_facts
 
     t = dataset.t
     with sessions() as session:

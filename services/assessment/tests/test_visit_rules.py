@@ -2,6 +2,7 @@
 
 Expected figures are counted by hand from the definitions in visit_rules' docstring."""
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -88,7 +89,8 @@ def test_the_rule_reads_in_the_campaigns_words():
 
 def test_hanzhong_states_a_monthly_visit_to_every_enterprise():
     part = load_part("deploy/profiles/hanzhong", "assessment", AssessmentPart)
-    assert VisitRule.of(part["visits"]) == VisitRule("month", 1, ("enterprise",), "包抓领导和干部每月到企业服务或联系不少于1次")
+    assert VisitRule.of(part["visits"]) == VisitRule("month", 1, ("enterprise",),
+                                                     "包抓领导和干部每月到企业服务或联系不少于1次")
 
 
 @pytest.mark.parametrize("campaign", ["wuhan", "baoding", "hangzhou", "huainan"])
@@ -97,7 +99,7 @@ def test_the_other_campaigns_state_no_frequency(campaign):
 
 
 def test_a_wrong_rule_is_named_with_its_file_and_line(tmp_path):
-    text = open("deploy/profiles/hanzhong/assessment.yaml", encoding="utf-8").read()
+    text = Path("deploy/profiles/hanzhong/assessment.yaml").read_text(encoding="utf-8")
     (tmp_path / "assessment.yaml").write_text(text.replace("  every: month", "  every: fortnight"), encoding="utf-8")
     line = text.splitlines().index("  every: month") + 1
     with pytest.raises(ProfileError, match=rf"assessment.yaml:{line}: visits.every: Must be one of"):

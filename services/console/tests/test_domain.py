@@ -113,7 +113,8 @@ def test_a_missing_service_leaves_its_part_out_of_the_timeline():
 
 @pytest.mark.parametrize("actor, label", [
     ("unit:tax/wangfang", "王芳（市税务局）"), ("office/chenzr", "陈主任（专班）"), ("unit:tax", "市税务局"),
-    ("event:appeal_received", "系统"), ("enterprise:" + CODE, "企业"), (None, "系统"), ("cadre/unknown", "unknown（助企干部）"),
+    ("event:appeal_received", "系统"), ("enterprise:" + CODE, "企业"), (None, "系统"),
+    ("cadre/unknown", "unknown（助企干部）"),
 ])
 def test_an_actor_reads_as_a_person_and_their_unit(actor, label):
     assert domain.actor_label(actor, {"wangfang": "王芳", "chenzr": "陈主任"}, {"tax": "市税务局"}) == label

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from services.dispatch.models import appeals, history, outbox
 from services.dispatch.service import DispatchService
 from shared.events import Event, make_event
-from shared.testing import EventTap, wait_for, count_rows as count
+from shared.testing import EventTap, wait_for
+from shared.testing import count_rows as count
 from shared.topology import events_exchange, service_queue_name
 
 pytestmark = pytest.mark.integration

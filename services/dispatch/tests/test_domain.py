@@ -4,8 +4,8 @@ import pytest
 from services.dispatch import domain
 from services.dispatch.domain import IllegalTransition, NotVisible, NotYours
 from services.dispatch.profile import DispatchPart
-from shared.profile import DEFAULT_PROFILE, load_part, load_units
 from shared.errors import InvalidInput
+from shared.profile import DEFAULT_PROFILE, load_part, load_units
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,8 @@ def test_a_csv_with_bare_cr_line_ends_is_read_like_any_other():
     """Excel's "CSV (Macintosh)" ends lines with a bare CR: it was a 500."""
     from services.intake.sheets import read_csv
 
-    rows = [{"统一社会信用代码": "91350100M000100Y43", "企业名称": "测试公司"}, {"统一社会信用代码": "x", "企业名称": "y"}]
+    rows = [{"统一社会信用代码": "91350100M000100Y43", "企业名称": "测试公司"},
+            {"统一社会信用代码": "x", "企业名称": "y"}]
     for end in ("\r", "\n", "\r\n"):
         text = end.join(["统一社会信用代码,企业名称", "91350100M000100Y43,测试公司", "x,y"]) + end
         assert read_csv(text.encode("gb18030")) == rows

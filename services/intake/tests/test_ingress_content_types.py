@@ -12,7 +12,8 @@ from kombu import Connection, Queue
 
 from services.intake.models import appeals
 from services.intake.service import IntakeService
-from shared.testing import count_rows as count, wait_for
+from shared.testing import count_rows as count
+from shared.testing import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,8 @@ from kombu import Connection, Exchange, Producer, Queue
 
 from services.intake.models import appeals, outbox
 from services.intake.service import IntakeService
-from shared.testing import EventTap, settled, wait_for, count_rows as count
+from shared.testing import EventTap, settled, wait_for
+from shared.testing import count_rows as count
 
 pytestmark = pytest.mark.integration
 

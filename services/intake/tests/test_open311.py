@@ -15,7 +15,8 @@ from kombu import Connection, Producer
 from services.intake.models import appeals, inbox
 from services.intake.service import IntakeService
 from shared.events import make_event
-from shared.testing import count_rows as count, wait_for
+from shared.testing import count_rows as count
+from shared.testing import wait_for
 from shared.topology import events_exchange
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,7 @@ SPEC_SERVICES_XML = """<?xml version="1.0" encoding="utf-8"?>
     <keywords>lorem, ipsum, dolor</keywords>
     <group>sanitation</group>
   </service>
-</services>"""
+</services>"""  # noqa: E501 (the specification's example, verbatim)
 SPEC_SERVICES_JSON = [{"service_code": "001", "service_name": "Cans left out 24x7",
                        "description": "Garbage or recycling cans that have been left out for more than 24 hours.",
                        "metadata": True, "type": "realtime", "keywords": "lorem, ipsum, dolor",

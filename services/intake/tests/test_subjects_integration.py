@@ -165,7 +165,8 @@ def test_an_enterprise_paired_by_reference_shows_its_peoples_names(paired, tap):
     assert (response.json()["cadre"], response.json()["leader"]) == ("杨运", "侯晓平")
     enterprise = wait_for(lambda: [e["data"] for e in tap.of_type("subject_updated")
                                    if e["data"]["subject_type"] == "enterprise"], message="subject_updated")[0]
-    assert (enterprise["subject_id"], enterprise["cadre_id"], enterprise["lead_department"]) == (CODE, "t-cadre-2", "tax")
+    assert (enterprise["subject_id"], enterprise["cadre_id"], enterprise["lead_department"]) == \
+        (CODE, "t-cadre-2", "tax")
 
 
 def test_projects_load_from_a_sheet_row_by_row(paired):

@@ -193,7 +193,7 @@ def test_dingtalk_signature_is_computed_as_dingtalk_documents():
 
 
 def test_the_generic_signature_is_the_hmac_of_the_body():
-    body = '{"a":"诉求"}'.encode("utf-8")
+    body = '{"a":"诉求"}'.encode()
     assert domain.body_signature("k", body) == "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest()
 
 

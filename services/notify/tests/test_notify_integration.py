@@ -1,24 +1,19 @@
 """The notify service on the real broker and PostgreSQL, with a real SMTP server and HTTP servers on loopback."""
-import json
-import threading
-import urllib.parse
 from datetime import datetime, timedelta, timezone
-from email import message_from_bytes, policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 import yaml
-from aiosmtpd.controller import Controller
 from kombu import Connection, Producer
 from sqlalchemy import delete, func, select
 
+from scripts.sinks import HttpSink, MailSink
 from services.notify.domain import SHANGHAI, body_signature
 from services.notify.models import inbox, notifications, receipts
 from services.notify.service import NotifyService
 from shared.events import make_event
 from shared.profile import DEFAULT_PROFILE
-from shared.testing import EventTap, free_port, settled, wait_for
+from shared.testing import EventTap, settled, wait_for
 from shared.topology import declare_all, events_exchange
 
 pytestmark = pytest.mark.integration
@@ -34,80 +29,18 @@ LATE = datetime(2026, 11, 20, 23, 0, tzinfo=SHANGHAI).astimezone(UTC)
 
 
 # ---------------------------------------------------------------- loopback servers
-class Mailbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        self.messages.append((envelope.rcpt_tos, message))
-        return "250 OK"
-
-    def to(self, address):
-        return [m for rcpt, m in self.messages if address in rcpt]
-
-
 @pytest.fixture
 def smtp():
-    mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    mailbox.port = port
-    yield mailbox
-    controller.stop()
-
-
-class Receiver:
-    """Webhooks and the SMS gateway: records every request; ``fail[path]`` requests answer 503 first."""
-
-    def __init__(self):
-        self.requests = []
-        self.fail = {}
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                parts = urllib.parse.urlsplit(self.path)
-                receiver.requests.append({"path": parts.path, "query": urllib.parse.parse_qs(parts.query),
-                                          "headers": dict(self.headers), "raw": body,
-                                          "json": json.loads(body.decode("utf-8"))})
-                if receiver.fail.get(parts.path, 0) > 0:
-                    receiver.fail[parts.path] -= 1
-                    self.send_response(503)
-                    self.end_headers()
-                    self.wfile.write(b"busy")
-                    return
-                answer = b'{"errcode":0,"errmsg":"ok"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def at(self, path):
-        return [r for r in self.requests if r["path"] == path]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    """A real SMTP server on loopback (scripts.sinks, as the demo's)."""
+    with MailSink() as mailbox:
+        yield mailbox
 
 
 @pytest.fixture
 def http_receiver():
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
+    """Webhooks and the SMS gateway: ``at(path)`` what was POSTed; ``fail[path]`` requests answer 503 first."""
+    with HttpSink() as receiver:
+        yield receiver
 
 
 # ---------------------------------------------------------------- the service
@@ -276,7 +209,8 @@ def test_an_escalation_reaches_the_units_leader_and_the_units_inbox(start, amqp_
     assert "超期未办" in leader_mail.get_content()
     inbox_page = requests.get(f"{base_url}/api/v1/inbox", headers={"Authorization": "Bearer t-unit-tax"}).json()
     assert {m["subject"] for m in inbox_page["items"]} == {
-        "【新诉求待签收】汉中测试有限公司：用工难", "【诉求提级督办】汉中测试有限公司：用工难", "【提级督办提醒】汉中测试有限公司：用工难"}
+        "【新诉求待签收】汉中测试有限公司：用工难", "【诉求提级督办】汉中测试有限公司：用工难",
+        "【提级督办提醒】汉中测试有限公司：用工难"}
 
 
 # ---------------------------------------------------------------- exactly once

@@ -88,7 +88,8 @@ def status_is(engine, appeal_id, status):
 
 def drained(engine):
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one() == 0
+        unsent = select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+        return conn.execute(unsent).scalar_one() == 0
 
 
 def tick(url: str, when: datetime) -> dict:
@@ -124,7 +125,7 @@ def test_a_month_left_alone_goes_green_yellow_red_and_up_the_ladder_once_with_tw
     moment = at(2026, 11, 2, 12)
     while moment <= at(2026, 12, 2, 12):
         # both replicas tick at the same simulated time, at the same moment
-        list(pool.imap(lambda url: tick(url, moment), replicas))
+        list(pool.imap(lambda url, moment=moment: tick(url, moment), replicas))
         moment += timedelta(hours=6)
     events = settle(tap, db)
     for appeal_id in ids:
@@ -234,7 +235,7 @@ def test_the_second_unsatisfied_callback_escalates(supervision, amqp_uri, tap, d
     for count, day in ((1, 5), (2, 9)):
         publish(amqp_uri, "appeal_reopened", {"appeal_id": "SQ-R", "reason": "不满意", "reopen_count": count},
                 at(2026, 11, day, 10), producer="assessment")
-        wait_for(lambda: row(db, "SQ-R").reopen_count == count, 20, message=f"reopen {count}")
+        wait_for(lambda count=count: row(db, "SQ-R").reopen_count == count, 20, message=f"reopen {count}")
     events = settle(tap, db)
     escalated = [e["data"] for e in events if e["type"] == "appeal_escalated"]
     assert [(e["rung"], e["reason"], e["level"]) for e in escalated] == [("unit_leader", "unsatisfied", 1)]
@@ -305,7 +306,9 @@ def test_the_ledger_filters_pages_and_exports_with_chinese_headings(supervision,
     wait_for(lambda: all(status_is(db, i, "dispatched")() for i in ("SQ-L1", "SQ-L2", "SQ-L3")), 20,
              message="dispatched")
     tick(supervision, at(2026, 11, 4, 1))  # B is overdue; D (2 working days) is yellow
-    ledger = lambda **params: requests.get(f"{supervision}/api/v1/ledger", params=params, headers=OFFICE).json()
+    def ledger(**params):
+        return requests.get(f"{supervision}/api/v1/ledger", params=params, headers=OFFICE).json()
+
     assert [i["appeal_id"] for i in ledger(overdue="true")["items"]] == ["SQ-L1", "SQ-L2"]
     assert [i["appeal_id"] for i in ledger(colour="yellow")["items"]] == ["SQ-L3"]
     assert [i["appeal_id"] for i in ledger(unit="hrss", level=1)["items"]] == ["SQ-L2"]

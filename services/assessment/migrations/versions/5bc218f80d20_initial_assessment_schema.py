@@ -1,12 +1,11 @@
 """initial assessment schema
 
 Revision ID: 5bc218f80d20
-Revises: 
+Revises:
 Create Date: 2026-11-23 05:10:11.752184
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '5bc218f80d20'
 down_revision = None

@@ -4,9 +4,8 @@ Revision ID: e15d3c0a6e54
 Revises: c8e2a4f6b1d3
 Create Date: 2026-12-05 07:20:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'e15d3c0a6e54'
 down_revision = 'c8e2a4f6b1d3'

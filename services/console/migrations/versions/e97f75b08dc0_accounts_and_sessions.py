@@ -1,12 +1,11 @@
 """accounts and sessions
 
 Revision ID: e97f75b08dc0
-Revises: 
+Revises:
 Create Date: 2026-12-04 17:52:59.041441
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'e97f75b08dc0'
 down_revision = None

@@ -1,12 +1,11 @@
 """initial dispatch schema
 
 Revision ID: 77b8ea7f38f3
-Revises: 
+Revises:
 Create Date: 2026-11-23 04:52:44.941542
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '77b8ea7f38f3'
 down_revision = None

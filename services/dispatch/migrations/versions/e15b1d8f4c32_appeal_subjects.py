@@ -4,9 +4,8 @@ Revision ID: e15b1d8f4c32
 Revises: 9e4b1c7d2a50
 Create Date: 2026-12-05 07:10:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'e15b1d8f4c32'
 down_revision = '9e4b1c7d2a50'

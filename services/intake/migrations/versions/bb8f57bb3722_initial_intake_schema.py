@@ -1,12 +1,11 @@
 """initial intake schema
 
 Revision ID: bb8f57bb3722
-Revises: 
+Revises:
 Create Date: 2026-11-23 04:27:47.632173
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'bb8f57bb3722'
 down_revision = None

@@ -4,9 +4,8 @@ Revision ID: c3a1e5d2f911
 Revises: 3a1f0c9e2b41
 Create Date: 2026-12-04 19:10:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'c3a1e5d2f911'
 down_revision = '3a1f0c9e2b41'

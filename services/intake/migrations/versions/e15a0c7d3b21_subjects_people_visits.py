@@ -4,9 +4,8 @@ Revision ID: e15a0c7d3b21
 Revises: c3a1e5d2f911
 Create Date: 2026-12-05 07:00:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'e15a0c7d3b21'
 down_revision = 'c3a1e5d2f911'

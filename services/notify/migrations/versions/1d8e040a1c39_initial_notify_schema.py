@@ -1,12 +1,11 @@
 """initial notify schema
 
 Revision ID: 1d8e040a1c39
-Revises: 
+Revises:
 Create Date: 2026-11-23 04:52:06.726877
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '1d8e040a1c39'
 down_revision = None

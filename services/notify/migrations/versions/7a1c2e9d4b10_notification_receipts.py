@@ -4,9 +4,8 @@ Revision ID: 7a1c2e9d4b10
 Revises: 1d8e040a1c39
 Create Date: 2026-12-04 18:10:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '7a1c2e9d4b10'
 down_revision = '1d8e040a1c39'

@@ -4,9 +4,8 @@ Revision ID: e15c2a9b5d43
 Revises: d2f4a6c8e0b5
 Create Date: 2026-12-05 07:15:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'e15c2a9b5d43'
 down_revision = 'd2f4a6c8e0b5'

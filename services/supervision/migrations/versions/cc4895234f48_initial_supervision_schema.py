@@ -1,12 +1,11 @@
 """initial supervision schema
 
 Revision ID: cc4895234f48
-Revises: 
+Revises:
 Create Date: 2026-11-23 05:08:38.200433
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'cc4895234f48'
 down_revision = None
