@@ -65,3 +65,39 @@ def suggest(appeals: list[OpenAppeal], threshold: float = similarity.THRESHOLD) 
             found.append(Suggestion(category, district, tuple(pool[i].id for i in indices), len(enterprises),
                                     round(weakest, 4)))
     return sorted(found, key=lambda s: (-len(s.members), s.category, s.district or "", s.members))
+
+
+OPEN_STATES = ("queued", "dispatched", "accepted", "reopened")
+
+
+def check_group(members: list[dict], requested: list[str], grouped: set[str], lead: str, known_unit: bool) -> None:
+    """What the office may confirm as one common problem; raises with a message per field.
+
+    ``members``: the requested appeals found (id, credit_code, category, status); ``grouped``:
+    those already in a common problem. At least two appeals of at least two enterprises, one
+    category, all open (not replied or closed), none in another group, a known lead unit.
+    """
+    from shared.errors import Conflict, InvalidInput, NotFound
+
+    errors: dict[str, list[str]] = {}
+    if not known_unit:
+        errors["lead_unit"] = [f"unknown unit code: {lead}"]
+    if len(set(requested)) != len(requested):
+        errors["appeal_ids"] = ["an appeal is named twice"]
+    if errors:
+        raise InvalidInput("invalid common problem", errors)
+    missing = sorted(set(requested) - {m["id"] for m in members})
+    if missing:
+        raise NotFound(f"没有诉求 {', '.join(missing)}", {"appeal_ids": [f"unknown appeal: {m}" for m in missing]})
+    if len({m["credit_code"] for m in members}) < 2:
+        raise InvalidInput("invalid common problem",
+                           {"appeal_ids": ["a common problem needs appeals of at least two enterprises"]})
+    if len({m["category"] for m in members}) > 1:
+        raise InvalidInput("invalid common problem", {"appeal_ids": [
+            "the appeals are of different categories: " + ", ".join(sorted({m["category"] for m in members}))]})
+    closed = sorted(m["id"] for m in members if m["status"] not in OPEN_STATES)
+    if closed:
+        raise Conflict(f"诉求 {', '.join(closed)} 已答复或已办结，不能归入共性问题", {"appeal_ids": closed})
+    taken = sorted(set(requested) & grouped)
+    if taken:
+        raise Conflict(f"诉求 {', '.join(taken)} 已属于另一个共性问题", {"appeal_ids": taken})
