@@ -48,6 +48,13 @@ class ReportsSection(Strict):
     public_base_url = fields.Str(load_default="http://127.0.0.1:8104")
 
 
+class RectificationSection(Strict):
+    # 限期整改: the order's deadline, in working days after the report's publication
+    deadline_working_days = fields.Int(load_default=10, validate=validate.Range(min=1, max=120))
+    # on the list this many periods in a row: escalated to the leader
+    escalate_after = fields.Int(load_default=2, validate=validate.Range(min=2, max=12))
+
+
 class AssessmentPart(Strict):
     callback = fields.Nested(CallbackSection, load_default=lambda: CallbackSection().load({}))
     scoring = fields.Nested(ScoringSection, required=True)
@@ -55,6 +62,7 @@ class AssessmentPart(Strict):
     targets = fields.Dict(keys=fields.Str(validate=validate.OneOf(RATE_KEYS)),
                           values=fields.Float(validate=validate.Range(min=0, max=1)), load_default=dict)
     reports = fields.Nested(ReportsSection, load_default=lambda: ReportsSection().load({}))
+    rectification = fields.Nested(RectificationSection, load_default=lambda: RectificationSection().load({}))
 
     @staticmethod
     def cross_check(part: dict, units: dict) -> list[str]:
