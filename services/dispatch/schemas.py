@@ -77,7 +77,8 @@ class CommonProblemInput(_Body):
 
     title = text(200, required=True)
     lead_unit = text(64, required=True)
-    appeal_ids = fields.List(text(32), required=True, validate=validate.Length(min=2, max=500))
+    appeal_ids = fields.List(text(32), required=True, validate=validate.Length(min=2, max=500),
+                             metadata={"uniqueItems": True, "description": "each appeal once"})
 
 
 class CandidateFilters(Schema):
