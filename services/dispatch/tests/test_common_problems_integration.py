@@ -4,7 +4,7 @@ import requests
 
 from services.dispatch.models import appeals, common_problem_members
 from services.dispatch.tests.test_dispatch_integration import (LABOUR, auth, dispatch, events_of, post,  # noqa: F401
-                                                               received, settled, tap)
+                                                               received, tap)
 from shared.testing import count_rows as count
 
 pytestmark = pytest.mark.integration
