@@ -385,7 +385,9 @@ class Appeal:
     # -- common problems (共性问题)
     def join_common_problem(self, rules: Rules, problem_id: str, title: str, lead: str) -> None:
         """The office confirmed this appeal as a member of a common problem: its nature becomes
-        共性, and the problem's lead unit leads it (a re-dispatch when it had another lead)."""
+        共性, and the problem's lead unit leads it (a re-dispatch when it had another lead). The
+        group's lead replaces a first responder (首派负责制): one unit takes the common problem
+        over, as the bureau did for 22 firms' land titles (seed 001)."""
         if self.status not in (QUEUED, DISPATCHED, ACCEPTED, REOPENED):
             raise IllegalTransition(f"诉求当前状态为“{STATE_NAMES[self.status]}”，不能归入共性问题",
                                     {"status": [self.status]})
