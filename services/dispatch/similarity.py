@@ -11,8 +11,10 @@ stable weights) discounts what every appeal of a category says (企业, 申请, 
 threshold kept here (0.18) it measured precision 0.912 and recall 0.969 (31 of 34
 suggested pairs right, 31 of 32 found; at its best F1, 0.193: 0.939 / 0.969); jieba's word cut with rapidfuzz's
 token-set ratio measured precision 0.871, recall 0.844 at its own best threshold (0.441);
-character bigrams alone 0.886 / 0.969. The threshold is fitted on the same set: a
-campaign with more confirmed groups should measure it again on its own.
+character bigrams alone 0.886 / 0.969. The threshold is fitted on the same set; with
+the threshold chosen on four categories and judged on the fifth, in turn, TF-IDF keeps
+precision 0.938, recall 0.938, jieba + rapidfuzz 0.794 / 0.844. A campaign with more
+confirmed groups should measure it again on its own.
 
 Pure: no nameko, no SQL, no clock.
 """
