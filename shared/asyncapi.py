@@ -25,7 +25,7 @@ import yaml
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from shared.events import CATALOGUE, EnvelopeSchema
+from shared.events import CATALOGUE, FEEDBACK_STAGES, EnvelopeSchema, PlatformFeedbackV1
 from shared.topology import SUBSCRIPTIONS, UPSTREAM, events_exchange, service_queue_name
 
 ASYNCAPI_PATH = __file__.replace("asyncapi.py", "asyncapi.yaml")
@@ -40,6 +40,7 @@ def _json_schemas() -> dict[str, dict[str, Any]]:
         name = event.schema.__name__
         if name not in spec.components.schemas:
             spec.components.schema(name, schema=event.schema)
+    spec.components.schema(PlatformFeedbackV1.__name__, schema=PlatformFeedbackV1)
     schemas: dict[str, dict[str, Any]] = spec.to_dict()["components"]["schemas"]
     for schema in schemas.values():
         _drop_defaults(schema)
@@ -98,6 +99,58 @@ def _message(event_type: str, envelope_fields: list[str]) -> dict[str, Any]:
     return message
 
 
+FEEDBACK = "appeal_feedback"
+FEEDBACK_CHANNEL = "platform.feedback"
+
+
+def _feedback(envelope_fields: list[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The answers intake sends back to the upstream platform an appeal came from: the channel (each
+    platform's own exchange and routing keys, ``intake.yaml``), the message and the send operation."""
+    described = ("What an upstream platform is told about an appeal it sent (its external_id in data and "
+                 "subject): the acceptance (签收), the reply (办结反馈) and the closing (办结). Published by "
+                 "intake from its outbox to the platform's own exchange, persistent, with the AMQP properties "
+                 f"message_id (the envelope's id, the same for a repeat), type ({FEEDBACK}), timestamp, "
+                 "content_type application/json, content_encoding utf-8.")
+    message = {
+        "name": FEEDBACK, "title": FEEDBACK, "summary": "The answer goes back to the platform the appeal came from.",
+        "description": described, "contentType": "application/json",
+        "headers": {"type": "object", "properties": {
+            "correlation_id": {"type": ["string", "null"], "description": "the envelope's correlationid"}}},
+        "correlationId": {"location": "$message.payload#/correlationid"},
+        "payload": {"allOf": [{"$ref": "#/components/schemas/Envelope"}, {
+            "type": "object", "required": envelope_fields, "properties": {
+                "type": {"const": FEEDBACK}, "dataversion": {"const": 1},
+                "data": {"$ref": f"#/components/schemas/{PlatformFeedbackV1.__name__}"}}}]},
+        "bindings": {"amqp": {"contentEncoding": "utf-8", "messageType": FEEDBACK, "bindingVersion": BINDING_VERSION}},
+        "x-producer": "intake", "x-version": 1,
+    }
+    channel = {
+        "address": "appeal.{stage}",
+        "title": "a platform's own exchange / its routing key per stage",
+        "description": ("Each upstream platform of the deployment profile's intake.yaml has its own durable "
+                        "topic exchange (`exchange`, declared by intake at start) and a routing key per stage "
+                        "(`routing_keys`; by default appeal.accepted, appeal.replied, appeal.closed). The "
+                        "platform binds a queue of its own, or intake declares one for it (`queue`). An appeal "
+                        "belongs to the first platform whose `match` (submitted_by, channels) it meets and "
+                        "that gave it an external_id."),
+        "parameters": {"stage": {"enum": list(FEEDBACK_STAGES), "description": "accepted, replied or closed"}},
+        "messages": {FEEDBACK: {"$ref": f"#/components/messages/{FEEDBACK}"}},
+        "bindings": {"amqp": {"is": "routingKey", "exchange": {
+            "name": "platform.<name>", "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"},
+            "bindingVersion": BINDING_VERSION}},
+    }
+    operation = {
+        "action": "send", "channel": {"$ref": f"#/channels/{FEEDBACK_CHANNEL}"},
+        "title": f"intake publishes {FEEDBACK} to the platform",
+        "summary": "An appeal's acceptance, reply and closing, back to the platform it came from.",
+        "description": "From intake's outbox, with publisher confirms and mandatory routing: until the platform's "
+                       "exchange routes to a queue the answers wait in the outbox, retried with back-off.",
+        "messages": [{"$ref": f"#/channels/{FEEDBACK_CHANNEL}/messages/{FEEDBACK}"}],
+        "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "bindingVersion": BINDING_VERSION}},
+    }
+    return channel, message, operation
+
+
 def document() -> dict[str, Any]:
     schemas = _json_schemas()
     channels: dict[str, dict[str, Any]] = {}
@@ -143,6 +196,8 @@ def document() -> dict[str, Any]:
             "bindings": {"amqp": {"ack": True, "bindingVersion": BINDING_VERSION}},
             "x-queue": queue,
         }
+    channel, message, operation = _feedback(sorted(schemas["Envelope"]["properties"]))
+    channels[FEEDBACK_CHANNEL], messages[FEEDBACK], operations[f"intake.send.{FEEDBACK}"] = channel, message, operation
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -152,7 +207,8 @@ def document() -> dict[str, Any]:
                 "Every event of the Suqiu mesh. Service X publishes to the durable topic exchange "
                 "X.events with the event type as routing key, as persistent JSON messages with "
                 "publisher confirms; the envelope uses CloudEvents 1.0 attribute names. "
-                "Upstream platforms publish appeal_submitted to upstream.events. Readers ignore "
+                "Upstream platforms publish appeal_submitted to upstream.events, and get the answers to "
+                "their appeals back on exchanges of their own (appeal_feedback). Readers ignore "
                 "unknown fields. Generated by `python -m shared.asyncapi`."
             ),
         },

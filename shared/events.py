@@ -260,6 +260,9 @@ class AppealReclassifiedV1(_Tolerant):
     category = _str(required=True)
     difficulty = _str(required=True, validate=validate.OneOf(DIFFICULTIES))
     nature = _str(required=True, validate=validate.OneOf(NATURES))
+    # set when the office confirmed the appeal as a member of a common problem (共性问题)
+    common_problem_id = _str(allow_none=True, load_default=None)
+    common_problem_title = _str(allow_none=True, load_default=None)
 
 
 class AppealDeadlineSetV1(_Tolerant):
@@ -357,6 +360,13 @@ class UnitFlaggedV1(_Tolerant):
     period = _str(required=True)
     satisfaction_rate = fields.Float(required=True)
     threshold = fields.Float(required=True)
+    # the rectification order (限期整改): its id, deadline and named person; how many periods in a row
+    # the unit is on the list, and whether that escalates it to the leader
+    order_id = _str(allow_none=True, load_default=None)
+    deadline = fields.DateTime(allow_none=True, load_default=None)
+    responsible = _str(allow_none=True, load_default=None)
+    consecutive = fields.Int(allow_none=True, load_default=None)
+    escalated = fields.Bool(load_default=False)
 
 
 class ReportPublishedV1(_Tolerant):
@@ -379,6 +389,24 @@ class PolicyPushedV1(_Tolerant):
     push_id = _str(required=True)
     title = _str(required=True)
     reached = fields.Dict(load_default=dict)  # channel -> count
+
+
+FEEDBACK_STAGES = ("accepted", "replied", "closed")
+
+
+class PlatformFeedbackV1(_Tolerant):
+    """appeal_feedback: what intake tells the upstream platform an appeal came from (its acceptance,
+    reply, closing), on the platform's own exchange (not an event of the mesh: no consumer here)."""
+
+    external_id = _str(required=True)  # the platform's own id of the appeal
+    appeal_id = _str(required=True)
+    platform = _str(required=True)
+    stage = _str(required=True, validate=validate.OneOf(FEEDBACK_STAGES))
+    unit = _str(allow_none=True, load_default=None)  # the unit that accepted or replied
+    outcome = _str(allow_none=True, load_default=None, validate=validate.OneOf(OUTCOMES))  # replied / closed
+    reply_text = _str(allow_none=True, load_default=None)  # replied
+    satisfaction = _str(allow_none=True, load_default=None)  # closed: the enterprise's rating
+    at = fields.DateTime(required=True)  # when it happened
 
 
 # ---------------------------------------------------------------- catalogue

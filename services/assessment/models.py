@@ -237,4 +237,51 @@ visit_facts = Table(
 )
 Index("ix_visit_facts_visited_on", visit_facts.c.visited_on)
 
+# ---- issue 16: natures and common problems, rectification orders, the year's manual adjustments
+
+# each appeal's nature (个性/共性/体制机制性) and common problem (共性问题), from dispatch's events
+appeal_natures = Table(
+    "appeal_natures", metadata,
+    Column("appeal_id", String(64), primary_key=True),
+    Column("nature", String(16), nullable=False),
+    Column("common_problem_id", String(32), nullable=True),
+    Column("common_problem_title", String(200), nullable=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),  # the event's time: the later wins
+)
+Index("ix_appeal_natures_common_problem", appeal_natures.c.common_problem_id)
+
+# 限期整改: a unit under the satisfaction threshold in a published report, with a deadline and a
+# named person; followed up in the next period's report; on the list twice in a row: escalated
+rectification_orders = Table(
+    "rectification_orders", metadata,
+    Column("id", String(40), primary_key=True),  # <report>:<period>:<unit>
+    Column("report", String(16), nullable=False),  # weekly / monthly
+    Column("period", String(16), nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("satisfaction_rate", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("responsible", String(64), nullable=False),
+    Column("consecutive", Integer, nullable=False),  # periods in a row on the list, this one included
+    Column("escalated", Boolean, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("issued_by", String(128), nullable=False),
+    UniqueConstraint("report", "period", "unit", name="uq_rectification_orders_report_period_unit"),
+)
+Index("ix_rectification_orders_unit", rectification_orders.c.unit)
+
+# 年度考核: deductions (negative) and bonuses (positive) the office enters by hand; never changed
+# or deleted (an audit trail): a correction is another entry
+score_adjustments = Table(
+    "score_adjustments", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("year", Integer, nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("points", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("entered_by", String(128), nullable=False),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_score_adjustments_year_unit", score_adjustments.c.year, score_adjustments.c.unit)
+
 outbox, inbox = messaging_tables(metadata)

@@ -49,6 +49,13 @@ class ReportsSection(Strict):
     public_base_url = fields.Str(load_default="http://127.0.0.1:8104")
 
 
+class RectificationSection(Strict):
+    # 限期整改: the order's deadline, in working days after the report's publication
+    deadline_working_days = fields.Int(load_default=10, validate=validate.Range(min=1, max=120))
+    # on the list this many periods in a row: escalated to the leader
+    escalate_after = fields.Int(load_default=2, validate=validate.Range(min=2, max=12))
+
+
 class AssessmentPart(Strict):
     callback = fields.Nested(CallbackSection, load_default=lambda: CallbackSection().load({}))
     scoring = fields.Nested(ScoringSection, required=True)
@@ -58,6 +65,7 @@ class AssessmentPart(Strict):
     reports = fields.Nested(ReportsSection, load_default=lambda: ReportsSection().load({}))
     # the campaign's visit rule (走访频次) for the monthly bulletin's visits section
     visits = fields.Nested(VisitsSection, load_default=lambda: VisitsSection().load({}))
+    rectification = fields.Nested(RectificationSection, load_default=lambda: RectificationSection().load({}))
 
     @staticmethod
     def cross_check(part: dict, units: dict) -> list[str]:

@@ -196,9 +196,42 @@ def to_xlsx(report: dict) -> bytes:
             sheet.append(header)
             for row in table:
                 sheet.append(row)
+    _issue16_sheets(book, report)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def _issue16_sheets(book, report: dict) -> None:
+    """问题清单, 问题解决情况清单, natures and common problems, the rectification follow-up (issue 16)."""
+    new = book.create_sheet("问题清单")
+    new.append(["诉求编号", "标题", "企业", "类别", "区县", "牵头单位", "提交时间"])
+    for p in report.get("new_problems", []):
+        new.append([p["appeal_id"], p["title"], p["enterprise_name"], p["category"], p["district"], p["lead_unit"],
+                    _local(p["submitted_at"])])
+    resolved = book.create_sheet("问题解决情况清单")
+    resolved.append(["诉求编号", "标题", "企业", "牵头单位", "办结时间", "一周内解决", "期限内解决"])
+    for p in report.get("resolved_problems", []):
+        resolved.append([p["appeal_id"], p["title"], p["enterprise_name"], p["lead_unit"], _local(p["closed_at"]),
+                         "是" if p["within_week"] else "否", "是" if p["within_deadline"] else "否"])
+    common = book.create_sheet("共性问题")
+    common.append(["性质", "本期新增"])
+    for n in report.get("natures", []):
+        common.append([n["nature"], n["count"]])
+    common.append([])
+    common.append(["共性问题编号", "名称", "诉求编号", "企业", "标题", "牵头单位", "办结情况"])
+    for p in report.get("common_problems", []):
+        for m in p["members"]:
+            common.append([p["id"], p["title"], m["appeal_id"], m["enterprise_name"], m["title"], m["lead_unit"],
+                           m["closed_outcome"] or "在办"])
+    follow = book.create_sheet("整改跟踪")
+    follow.append(["单位代码", "上期满意率", "本期满意率", "阈值", "责任人", "整改期限", "是否回到阈值以上"])
+    for f in report.get("rectification_follow_up", []):
+        follow.append([f["unit"], f["satisfaction_before"], f["satisfaction_now"], f["threshold"], f["responsible"],
+                       _local(f["deadline"]), "本期无回访" if f["back_above"] is None else
+                       ("是" if f["back_above"] else "否")])
+        for column in (2, 3, 4):
+            follow.cell(follow.max_row, column).number_format = XLSX_PERCENT
 
 
 # ---------------------------------------------------------------- charts and HTML

@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.assessment import domain, measures, visits
+from services.assessment import domain, lists, measures, natures, visits
+from services.assessment import rectification as rectifying
 from services.assessment.domain import Period
 from services.assessment.models import published_reports
 
@@ -61,9 +62,12 @@ def build(session: Session, kind: str, period: Period, previous: Period, part: d
                for r in domain.rank({c: scores.get(c) for c in groups}, groups,
                                     {c: before_scores.get(c) for c in groups})]
     threshold = scoring["satisfaction_threshold"]
-    rectification = [{"unit": code, "name": units.get(code, {}).get("name", code), "satisfaction_rate": rate,
-                      "threshold": threshold}
-                     for code, rate in domain.flagged({r["unit"]: r["rates"] for r in unit_rows}, threshold)]
+    # 限期整改, followed up: this period's list (with the named person, how many periods in a row,
+    # escalated), and how the units on the previous period's list did (services/assessment/rectification.py)
+    before_orders = rectifying.previous_orders(session, kind, previous.label)
+    unit_rates = {r["unit"]: r["rates"] for r in unit_rows}
+    rectification = rectifying.entries(domain.flagged(unit_rates, threshold), before_orders, units, threshold,
+                                       part["rectification"]["escalate_after"])
 
     def grouped(group: str) -> list[dict]:
         rows = measures.counts_by(session, period, group, now)
@@ -110,6 +114,27 @@ def build(session: Session, kind: str, period: Period, previous: Period, part: d
         "trend": trend,
         # the monthly bulletin's visits (走访) and pairing coverage (包联覆盖)
         "visits": visits.section(session, period, part, units) if kind == "monthly" else None,
+        **_issue16(session, period, part, unit_rows, before_orders, threshold),
+    }
+
+
+def _issue16(session: Session, period: Period, part: dict, unit_rows: list[dict], before_orders: dict,
+             threshold: float) -> dict:
+    """Natures and common problems, the rectification follow-up, the targets per unit, the weekly lists."""
+    limit = part["reports"]["overdue_list_limit"]
+    new, new_total = lists.new_problems(session, period, limit)
+    resolved, resolved_total = lists.resolved_problems(session, period, limit)
+    targets = part.get("targets") or {}
+    return {
+        "natures": natures.nature_counts(session, period),
+        "common_problems": natures.common_problems(session, period),
+        "rectification_follow_up": rectifying.follow_up(before_orders, {r["unit"]: r["rates"] for r in unit_rows},
+                                                        threshold),
+        "targets_by_unit": [{"unit": r["unit"], "name": r["name"], "group": r["group"],
+                             "targets": domain.against_targets(r["rates"], targets)}
+                            for r in unit_rows if targets],
+        "new_problems": new, "new_problems_total": new_total,
+        "resolved_problems": resolved, "resolved_problems_total": resolved_total,
     }
 
 

@@ -17,7 +17,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from services.assessment import domain, handlers, measures, render, reports, schemas, visits
+from services.assessment import (
+    annual,
+    domain,
+    handlers,
+    measures,
+    natures,
+    rectification,
+    render,
+    reports,
+    schemas,
+    visits,
+)
 from services.assessment.models import outbox, published_reports
 from services.assessment.profile import AssessmentPart
 from shared import periods
@@ -145,6 +156,7 @@ class AssessmentService(base.OperableService):
         handlers.record_facts(batch.connection, batch.events, handlers.dispatched_facts, self.settings.submit_stages)
         for event in batch.events:  # the history: a row per dispatch and per stint
             handlers.record_dispatch(batch.connection, event)
+        natures.record(batch.connection, batch.events)
 
     @consume("dispatch", "appeal_accepted")
     def on_accepted(self, batch: Batch):
@@ -161,6 +173,7 @@ class AssessmentService(base.OperableService):
     @consume("dispatch", "appeal_reclassified")
     def on_reclassified(self, batch: Batch):
         self._record(batch, handlers.on_reclassified, self.settings.submit_stages)
+        natures.record(batch.connection, batch.events)
 
     @consume("supervision", "appeal_deadline_set")
     def on_deadline_set(self, batch: Batch):
@@ -343,12 +356,63 @@ class AssessmentService(base.OperableService):
                                                     "summary": summary}, producer="assessment", now=now)
             reports.publish(session, kind, period, report, event_id=event.id, actor=actor, now=now)
             add_event(session, outbox, event)
+            issued = {order["unit"]: order for order in rectification.issue(
+                session, kind, period.label, report["rectification"], now=now, actor=actor,
+                working_days=self.settings.part["rectification"]["deadline_working_days"])}
             for entry in report["rectification"]:
+                order = issued[entry["unit"]]
                 add_event(session, outbox, make_event("unit_flagged", {
                     "unit": entry["unit"], "period": period.label, "satisfaction_rate": entry["satisfaction_rate"],
-                    "threshold": entry["threshold"]}, producer="assessment", now=now,
-                    correlation_id=event.id))
+                    "threshold": entry["threshold"], "order_id": order["id"], "deadline": order["deadline"],
+                    "responsible": order["responsible"], "consecutive": order["consecutive"],
+                    "escalated": order["escalated"]}, producer="assessment", now=now, correlation_id=event.id))
         return event
+
+    # ------------------------------------------------------------ 限期整改: orders and the leader's list
+    @http("GET", "/api/v1/rectifications")
+    def rectifications(self, request):
+        """The rectification orders (office: all, ``escalated=true`` the leader's list; a unit: its own)."""
+        principal = self.auth.require(request, *READERS)
+        query = schemas.RectificationQuery().load(request.args.to_dict())
+        unit = principal.unit if principal.role == "unit" else query.get("unit")
+        items = rectification.listing(self.db.session, unit=unit, escalated=query.get("escalated"))
+        return json_response({"items": items})
+
+    # ------------------------------------------------------------ 年度考核: the year's score
+    def _known_units(self) -> set[str]:
+        return {code for code, unit in self.settings.units.items() if unit["type"] in annual.GROUP_NAMES}
+
+    @http("GET", "/api/v1/annual")
+    def annual_table(self, request):
+        """The year's ranking (office), or the unit's own row with its adjustments (unit); JSON or XLSX."""
+        principal = self.auth.require(request, *READERS)
+        query = schemas.AnnualQuery().load(request.args.to_dict())
+        table = annual.build(self.db.session, query["year"], self.settings.part, self.settings.units,
+                             self.clock(request))
+        if principal.role == "unit":
+            table = annual.for_unit(table, principal.unit)
+        if query["format"] == "xlsx":
+            return Response(annual.to_xlsx(table), status=200, content_type=CONTENT_TYPES["xlsx"], headers={
+                "Content-Disposition": f'attachment; filename="annual-{query["year"]}.xlsx"'})
+        return json_response(table)
+
+    @http("GET", "/api/v1/annual/adjustments")
+    def annual_adjustments(self, request):
+        principal = self.auth.require(request, *READERS)
+        year = schemas.AnnualQuery().load(request.args.to_dict())["year"]
+        unit = principal.unit if principal.role == "unit" else None
+        return json_response({"year": year, "items": annual.adjustments_of(self.db.session, year, unit)})
+
+    @http("POST", "/api/v1/annual/adjustments")
+    def add_annual_adjustment(self, request):
+        """A manual deduction or bonus, with its reason; who entered it and when are recorded (never changed)."""
+        principal = self.auth.require(request, "office")
+        body = schemas.AdjustmentInput().load(json_body(request))
+        annual.check_adjustment(body, self._known_units())
+        with self.db.transaction() as session:
+            entry = annual.add_adjustment(session, body["year"], body, actor=principal.actor,
+                                          now=self.clock(request))
+        return json_response(entry, status=201)
 
     # ------------------------------------------------------------ documents
     @http("GET", "/openapi.json")

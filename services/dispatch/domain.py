@@ -392,6 +392,36 @@ class Appeal:
         self.changes.append(Change("reclassified", self.status, self.status,
                                    details={"before": before, "after": after}))
 
+    # -- common problems (共性问题)
+    def join_common_problem(self, rules: Rules, problem_id: str, title: str, lead: str) -> None:
+        """The office confirmed this appeal as a member of a common problem: its nature becomes
+        共性, and the problem's lead unit leads it (a re-dispatch when it had another lead). The
+        group's lead replaces a first responder (首派负责制): one unit takes the common problem
+        over, as the bureau did for 22 firms' land titles (seed 001)."""
+        if self.status not in (QUEUED, DISPATCHED, ACCEPTED, REOPENED):
+            raise IllegalTransition(f"诉求当前状态为“{STATE_NAMES[self.status]}”，不能归入共性问题",
+                                    {"status": [self.status]})
+        before = {"category": self.category, "difficulty": self.difficulty, "nature": self.nature}
+        self.nature = "共性"
+        after = {"category": self.category, "difficulty": self.difficulty, "nature": self.nature}
+        self.events.append(("appeal_reclassified", {"appeal_id": self.id, **after, "common_problem_id": problem_id,
+                                                    "common_problem_title": title}))
+        self.changes.append(Change("common_problem", self.status, self.status, unit=lead, note=title, details={
+            "common_problem_id": problem_id, "before": before, "after": after}))
+        if lead != self.lead_unit:
+            self._dispatch(rules, lead, [], DispatchReason.ASSIGNED, note=f"共性问题统一办理：{title}")
+
+    def reply_as_member(self, unit: str, outcome: str, reply_text: str, actor: str | None = None) -> bool:
+        """The lead's reply to the common problem reaches this member: signed for first when it was not
+        yet (the acceptance is then as late as the reply). False when there is nothing to answer:
+        already replied or closed, or led by another unit now (an escalation moved it)."""
+        if self.status in (REPLIED, CLOSED) or self.lead_unit != unit:
+            return False
+        if self.status in (DISPATCHED, REOPENED):
+            self.accept(unit, actor)
+        self.reply(unit, outcome, reply_text, actor)
+        return True
+
     # -- what other services report
     def reopen(self, rules: Rules, reason: str, reopen_count: int) -> bool:
         """重办: back to its lead unit. False (nothing moves) unless it was replied."""

@@ -70,4 +70,31 @@ history = Table(
 )
 Index("ix_history_appeal", history.c.appeal_id, history.c.id)
 
+# Common problems (共性问题): a group of open appeals of several enterprises that the office
+# confirmed as one problem, handled by one lead unit; the reply reaches every member.
+common_problems = Table(
+    "common_problems", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("district", String(64), nullable=True),
+    Column("lead_unit", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # open / replied
+    Column("confirmed_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_by", String(128), nullable=False),
+    Column("outcome", String(16), nullable=True),
+    Column("reply_text", Text, nullable=True),
+    Column("replied_at", DateTime(timezone=True), nullable=True),
+    Column("replied_by", String(128), nullable=True),
+)
+Index("ix_common_problems_lead_unit", common_problems.c.lead_unit)
+
+# an appeal belongs to one common problem at most
+common_problem_members = Table(
+    "common_problem_members", metadata,
+    Column("appeal_id", String(32), primary_key=True),
+    Column("problem_id", String(32), nullable=False),
+)
+Index("ix_common_problem_members_problem", common_problem_members.c.problem_id)
+
 outbox, inbox = messaging_tables(metadata)

@@ -72,6 +72,76 @@ class ClassifyInput(_Body):
             raise ValidationError("give at least one of category, difficulty, nature")
 
 
+class CommonProblemInput(_Body):
+    """The office confirms a common problem (共性问题): its name, the appeals, the one lead unit."""
+
+    title = text(200, required=True)
+    lead_unit = text(64, required=True)
+    appeal_ids = fields.List(text(32), required=True, validate=validate.Length(min=2, max=500),
+                             metadata={"uniqueItems": True, "description": "each appeal once"})
+
+
+class CandidateFilters(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    category = fields.Str()
+    district = fields.Str()
+
+
+class MemberOut(Schema):
+    id = fields.Str()
+    credit_code = fields.Str()
+    enterprise_name = fields.Str()
+    title = fields.Str()
+    status = fields.Str()
+    lead_unit = fields.Str(allow_none=True)
+
+
+class CandidateMemberOut(Schema):
+    id = fields.Str()
+    credit_code = fields.Str()
+    enterprise_name = fields.Str()
+    title = fields.Str()
+    lead_unit = fields.Str(allow_none=True)
+
+
+class CandidateOut(Schema):
+    category = fields.Str()
+    district = fields.Str(allow_none=True)
+    enterprises = fields.Int()
+    similarity = fields.Float(metadata={"description": "the weakest link's similarity inside the group"})
+    members = fields.List(fields.Nested(CandidateMemberOut))
+
+
+class CommonProblemOut(Schema):
+    id = fields.Str()
+    title = fields.Str()
+    category = fields.Str()
+    district = fields.Str(allow_none=True)
+    lead_unit = fields.Str()
+    status = fields.Str(metadata={"description": "open replied"})
+    confirmed_at = fields.DateTime()
+    confirmed_by = fields.Str()
+    outcome = fields.Str(allow_none=True)
+    reply_text = fields.Str(allow_none=True)
+    replied_at = fields.DateTime(allow_none=True)
+    replied_by = fields.Str(allow_none=True)
+    members = fields.List(fields.Nested(MemberOut))
+
+
+class CommonReplyOut(Schema):
+    problem = fields.Nested(CommonProblemOut)
+    replied = fields.List(fields.Str(), metadata={"description": "the members that got the reply"})
+    skipped = fields.List(fields.Str(), metadata={
+        "description": "members already replied or closed, or led by another unit now"})
+
+
+common_problem_out = CommonProblemOut()
+candidate_out = CandidateOut()
+common_reply_out = CommonReplyOut()
+
+
 class DeskFilters(Schema):
     class Meta:
         unknown = EXCLUDE

@@ -9,7 +9,7 @@ from __future__ import annotations
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Histogram
 
-from services.dispatch import domain, handlers, schemas
+from services.dispatch import common_problems, domain, handlers, schemas
 from services.dispatch.models import outbox
 from services.dispatch.profile import DispatchPart
 from shared import service as base
@@ -202,6 +202,62 @@ class DispatchService(base.OperableService):
                          lambda appeal, who, body: appeal.reclassify(self.rules, body["category"],
                                                                      body["difficulty"], body["nature"]))
 
+    # ------------------------------------------------------------ common problems (共性问题)
+    @http("GET", "/api/v1/office/common-problems/candidates")
+    def common_problem_candidates(self, request):
+        """Suggested groups: open appeals of several enterprises, same category and district, alike."""
+        self.auth.require(request, "office")
+        filters = schemas.CandidateFilters().load(request.args.to_dict())
+        found = common_problems.candidates(self.db.session, filters.get("category"), filters.get("district"))
+        return json_response({"items": schemas.candidate_out.dump(found, many=True)})
+
+    @http("GET", "/api/v1/office/common-problems")
+    def common_problem_list(self, request):
+        self.auth.require(request, "office")
+        page, size = paging(request)
+        items, total = common_problems.listing(self.db.session, page, size)
+        return json_response(page_body(schemas.common_problem_out.dump(items, many=True), total, page, size))
+
+    @http("POST", "/api/v1/office/common-problems")
+    def confirm_common_problem(self, request):
+        principal = self.auth.require(request, "office")
+        body = schemas.CommonProblemInput().load(json_body(request))
+        now = self.clock(request)
+        with self.db.transaction() as session:
+            problem_id = common_problems.confirm(session, self.rules, body, now=now, actor=principal.actor)
+        return json_response(schemas.common_problem_out.dump(common_problems.view(self.db.session, problem_id)),
+                             status=201, headers={"Location": f"/api/v1/office/common-problems/{problem_id}"})
+
+    @http("GET", "/api/v1/office/common-problems/<string:problem_id>")
+    def common_problem(self, request, problem_id):
+        self.auth.require(request, "office")
+        return json_response(schemas.common_problem_out.dump(common_problems.view(self.db.session, problem_id)))
+
+    @http("GET", "/api/v1/desk/common-problems")
+    def desk_common_problems(self, request):
+        principal = self.auth.require(request, "unit")
+        page, size = paging(request)
+        items, total = common_problems.listing(self.db.session, page, size, unit=principal.unit)
+        return json_response(page_body(schemas.common_problem_out.dump(items, many=True), total, page, size))
+
+    @http("GET", "/api/v1/desk/common-problems/<string:problem_id>")
+    def desk_common_problem(self, request, problem_id):
+        principal = self.auth.require(request, "unit")
+        return json_response(schemas.common_problem_out.dump(
+            common_problems.view(self.db.session, problem_id, unit=principal.unit)))
+
+    @http("POST", "/api/v1/desk/common-problems/<string:problem_id>/reply")
+    def reply_common_problem(self, request, problem_id):
+        """One reply for the whole group: every open member gets it (its own appeal_replied)."""
+        principal = self.auth.require(request, "unit")
+        body = schemas.ReplyInput().load(json_body(request))
+        now = self.clock(request)
+        with self.db.transaction() as session:
+            result = common_problems.reply(session, problem_id, body, unit=principal.unit, now=now,
+                                           actor=principal.actor)
+        problem = common_problems.view(self.db.session, problem_id)
+        return json_response(schemas.common_reply_out.dump({**result, "problem": problem}))
+
     # ------------------------------------------------------------ documents
     @http("GET", "/openapi.json")
     def openapi(self, request):
@@ -263,13 +319,61 @@ def openapi_document(rules: domain.Rules | None = None) -> dict:
         "/api/v1/office/appeals/{appeal_id}/classify": action("Change category, difficulty, nature",
                                                               "ClassifyInput", "the office"),
     }
+    problem_id = {"name": "problem_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    problem = {"200": {"description": "the common problem with its members",
+                       "content": json_content(ref("CommonProblem"))},
+               "404": error("no such common problem")}
+    problems_page = {"200": {"description": "a page of common problems", "content": json_content({
+        "type": "object", "required": ["items", "total", "page", "page_size"], "properties": {
+            "items": {"type": "array", "items": ref("CommonProblem")}, "total": {"type": "integer"},
+            "page": {"type": "integer"}, "page_size": {"type": "integer"}}})}}
+    paths.update({
+        "/api/v1/office/common-problems/candidates": {"get": {
+            "summary": "Suggested common problems (共性问题): open appeals of several enterprises, same category "
+                       "and district, alike texts", "security": BEARER, "parameters": [query(schemas.CandidateFilters)],
+            "responses": {"200": {"description": "the suggested groups, largest first", "content": json_content({
+                "type": "object", "required": ["items"],
+                "properties": {"items": {"type": "array", "items": ref("Candidate")}}})}}}},
+        "/api/v1/office/common-problems": {
+            "get": {"summary": "The confirmed common problems", "security": BEARER,
+                    "parameters": paging_parameters(), "responses": problems_page},
+            "post": {"summary": "Confirm a common problem: its appeals become 共性, led by one unit",
+                     "security": BEARER, "requestBody": {"required": True,
+                                                         "content": json_content(ref("CommonProblemInput"))},
+                     "responses": {"201": {"description": "confirmed", "content": json_content(ref("CommonProblem"))},
+                                   "400": error("invalid input (fewer than two enterprises, several categories, "
+                                                "an unknown unit), a message per field; nothing changed"),
+                                   "404": error("an appeal that does not exist; nothing changed"),
+                                   "409": error("an appeal already replied, closed or in another group; "
+                                                "nothing changed")}}},
+        "/api/v1/office/common-problems/{problem_id}": {"get": {
+            "summary": "One common problem with its members", "security": BEARER, "parameters": [problem_id],
+            "responses": problem}},
+        "/api/v1/desk/common-problems": {"get": {
+            "summary": "The common problems the unit leads", "security": BEARER,
+            "parameters": paging_parameters(), "responses": problems_page}},
+        "/api/v1/desk/common-problems/{problem_id}": {"get": {
+            "summary": "One common problem the unit leads", "security": BEARER, "parameters": [problem_id],
+            "responses": {**problem, "403": error("not led by this unit")}}},
+        "/api/v1/desk/common-problems/{problem_id}/reply": {"post": {
+            "summary": "Reply once to a common problem: every open member gets the reply (办结反馈)",
+            "security": BEARER, "parameters": [problem_id],
+            "requestBody": {"required": True, "content": json_content(ref("ReplyInput"))},
+            "responses": {"200": {"description": "replied", "content": json_content(ref("CommonReply"))},
+                          "400": error("invalid reply, a message per field; nothing changed"),
+                          "403": error("only the lead unit replies; nothing changed"),
+                          "404": error("no such common problem"),
+                          "409": error("already replied; nothing changed")}}},
+    })
     something = lambda name, kind: {"required": [name], "properties": {name: {"type": kind}}}  # noqa: E731
     return build_spec("Suqiu dispatch", "1.0.0", {
         "Appeal": schemas.AppealOut, "AppealDetail": schemas.AppealDetailOut,
         "AcceptInput": schemas.AcceptInput, "ProgressInput": schemas.ProgressInput,
         "ReplyInput": schemas.ReplyInput, "ReturnInput": schemas.ReturnInput,
         "EscalationRequestInput": schemas.EscalationRequestInput, "AssignInput": schemas.AssignInput,
-        "ClassifyInput": schemas.ClassifyInput,
+        "ClassifyInput": schemas.ClassifyInput, "CommonProblemInput": schemas.CommonProblemInput,
+        "CommonProblem": schemas.CommonProblemOut, "Candidate": schemas.CandidateOut,
+        "CommonReply": schemas.CommonReplyOut,
     }, paths, refinements={
         # ClassifyInput._something_to_change: at least one of them, not null
         "ClassifyInput": {"anyOf": [something("category", "string"), something("difficulty", "string"),
@@ -278,4 +382,5 @@ def openapi_document(rules: domain.Rules | None = None) -> dict:
         ("AssignInput", "lead"): sorted(rules.units),
         ("AssignInput", "co_units", "items"): sorted(rules.units),
         ("ClassifyInput", "category"): [*rules.spellings, None],
+        ("CommonProblemInput", "lead_unit"): sorted(rules.units),
     })

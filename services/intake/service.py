@@ -17,7 +17,7 @@ from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from services.intake import domain, handlers, open311, registry, schemas, sheets, visits
+from services.intake import domain, handlers, open311, registry, schemas, sheets, upstream, visits
 from services.intake.models import outbox
 from services.intake.profile import load_intake_part
 from shared import service as base
@@ -121,6 +121,32 @@ class Open311Catalogue(DependencyProvider):
         return self
 
 
+class Platforms(DependencyProvider):
+    """The upstream platforms of ``intake.yaml`` (none when the profile has no intake part), whose
+    exchanges are declared at start: the answers to their appeals go back there."""
+
+    def setup(self) -> None:
+        self.platforms = load_intake_part(profile_dir(self.container.config))["platforms"]
+
+    def start(self) -> None:
+        if self.platforms:
+            from kombu import Connection, Exchange, Queue
+
+            with Connection(self.container.config["AMQP_URI"], connect_timeout=5) as connection:
+                channel = connection.channel()
+                for platform in self.platforms:
+                    exchange = Exchange(platform["exchange"], type="topic", durable=True)(channel)
+                    exchange.declare()
+                    if platform["queue"]:
+                        queue = Queue(platform["queue"], durable=True)(channel)
+                        queue.declare()
+                        for key in sorted(set(platform["routing_keys"].values())):
+                            queue.bind_to(exchange=exchange, routing_key=key)
+
+    def get_dependency(self, worker_ctx) -> list[dict]:
+        return self.platforms
+
+
 def _described(exc: Exception) -> str:
     fields = getattr(exc, "fields", None) or getattr(exc, "messages", None)
     message = getattr(exc, "message", None) or str(exc)
@@ -138,6 +164,7 @@ class IntakeService(base.OperableService):
     auth = Auth()
     catalogue = Open311Catalogue()
     campaign = Campaign()
+    platforms = Platforms()
 
     # ------------------------------------------------------------ appeals
     @http("POST", "/api/v1/appeals")
@@ -231,6 +258,13 @@ class IntakeService(base.OperableService):
     @consume("assessment", "appeal_closed", "appeal_reopened")
     def on_loop_state(self, batch: Batch):
         handlers.record_loop_states(batch)
+        upstream.publish_feedback(batch, self.platforms)  # the closing goes back to the platform
+
+    # ------------------------------------------------------------ the answer goes back upstream
+    @consume("dispatch", "appeal_accepted", "appeal_replied")
+    def feed_back_upstream(self, batch: Batch):
+        """An appeal's acceptance and reply, to the platform it came from (``intake.yaml``)."""
+        upstream.publish_feedback(batch, self.platforms)
 
     # ------------------------------------------------------------ Open311 GeoReport v2
     def _open311(self, fmt: str, produce) -> Response:
