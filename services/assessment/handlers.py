@@ -206,6 +206,27 @@ def _colour(connection, appeal_id: str, colour: str | None, at: datetime) -> Non
     connection.execute(insert(colour_changes).values(appeal_id=appeal_id, colour=colour, changed_at=at))
 
 
+def record_received(connection: Connection, events: list[Event], submit_stages: dict | None = None) -> None:
+    """The consumer of ``appeal_received``: the facts, set-based."""
+    record_facts(connection, events, received_facts, submit_stages)
+
+
+def record_dispatched(connection: Connection, events: list[Event], submit_stages: dict | None = None) -> None:
+    """The consumer of ``appeal_dispatched``: the facts set-based, then the history (a row per
+    dispatch and per stint)."""
+    record_facts(connection, events, dispatched_facts, submit_stages)
+    for event in events:
+        record_dispatch(connection, event)
+
+
+def record_deadlines(connection: Connection, events: list[Event]) -> None:
+    """The consumer of ``appeal_deadline_set``: the facts set-based, then the deadline of the
+    dispatch or stint it measures and the colour history."""
+    record_facts(connection, events, deadline_facts)
+    for event in events:
+        record_deadline(connection, event)
+
+
 def record_dispatch(connection, event: Event) -> None:
     """A dispatch that counts starts a dispatch row and a stint, ending the previous unit's hold
     (returned / escalated / moved); a reopen (重办) back to the holding unit is no new dispatch:
@@ -232,19 +253,8 @@ def record_dispatch(connection, event: Event) -> None:
                                                   started_at=at, reopened=False))
 
 
-def on_received(session: Session, event: Event, submit_stages: dict | None = None) -> bool:
-    row = _facts(session, event.data["appeal_id"], lock=True)
-    _set(session, row.appeal_id, **received_facts(row, event, submit_stages))
-    return True
 
 
-def on_dispatched(session: Session, event: Event, submit_stages: dict | None = None) -> bool:
-    row = _facts(session, event.data["appeal_id"], lock=True)
-    values = dispatched_facts(row, event, submit_stages)
-    if values:
-        _set(session, row.appeal_id, **values)
-    record_dispatch(session, event)
-    return True
 
 
 def on_accepted(session: Session, event: Event) -> bool:
@@ -353,13 +363,6 @@ def record_deadline(connection, event: Event) -> None:
         connection.execute(update(table).where(table.c.id == target[0]).values({due: data["due_at"], set_at: at}))
 
 
-def on_deadline_set(session: Session, event: Event) -> bool:
-    row = _facts(session, event.data["appeal_id"], lock=True)
-    values = deadline_facts(row, event)
-    if values:
-        _set(session, row.appeal_id, **values)
-    record_deadline(session, event)
-    return True
 
 
 def on_colour_changed(session: Session, event: Event) -> bool:

@@ -141,7 +141,7 @@ class AssessmentService(base.OperableService):
 
     @consume("intake", "appeal_received")
     def on_received(self, batch: Batch):
-        handlers.record_facts(batch.connection, batch.events, handlers.received_facts, self.settings.submit_stages)
+        handlers.record_received(batch.connection, batch.events, self.settings.submit_stages)
 
     @consume("intake", "subject_updated")
     def on_subject_updated(self, batch: Batch):
@@ -153,9 +153,7 @@ class AssessmentService(base.OperableService):
 
     @consume("dispatch", "appeal_dispatched")
     def on_dispatched(self, batch: Batch):
-        handlers.record_facts(batch.connection, batch.events, handlers.dispatched_facts, self.settings.submit_stages)
-        for event in batch.events:  # the history: a row per dispatch and per stint
-            handlers.record_dispatch(batch.connection, event)
+        handlers.record_dispatched(batch.connection, batch.events, self.settings.submit_stages)
         natures.record(batch.connection, batch.events)
 
     @consume("dispatch", "appeal_accepted")
@@ -177,9 +175,7 @@ class AssessmentService(base.OperableService):
 
     @consume("supervision", "appeal_deadline_set")
     def on_deadline_set(self, batch: Batch):
-        handlers.record_facts(batch.connection, batch.events, handlers.deadline_facts)
-        for event in batch.events:  # the deadline of the dispatch / stint it measures, the colour history
-            handlers.record_deadline(batch.connection, event)
+        handlers.record_deadlines(batch.connection, batch.events)
 
     @consume("supervision", "appeal_colour_changed")
     def on_colour_changed(self, batch: Batch):

@@ -31,23 +31,23 @@ def sessions(database_url):
     engine.dispose()
 
 
-# the facts the service records set-based for a batch (handlers.record_facts), by event type
-RECORDED_FACTS = {"appeal_received": handlers.received_facts, "appeal_dispatched": handlers.dispatched_facts,
-                  "appeal_deadline_set": handlers.deadline_facts}
 
 
 def apply_event(session, settings, event) -> None:
     """Run the handler the service runs for ``event`` (a batch of one)."""
-    if event.type in RECORDED_FACTS:
-        handlers.record_facts(session.connection(), [event], RECORDED_FACTS[event.type])
-        return
+    if event.type == "appeal_received":
+        return handlers.record_received(session.connection(), [event], settings.submit_stages)
+    if event.type == "appeal_dispatched":
+        return handlers.record_dispatched(session.connection(), [event], settings.submit_stages)
+    if event.type == "appeal_deadline_set":
+        return handlers.record_deadlines(session.connection(), [event])
     name = {"appeal_accepted": "on_accepted", "appeal_replied": "on_replied", "appeal_returned": "on_returned",
             "appeal_reclassified": "on_reclassified", "appeal_colour_changed": "on_colour_changed",
             "appeal_escalated": "on_escalated"}[event.type]
     handler = getattr(handlers, name)
     if name == "on_replied":
         handler(session, event, settings)
-    elif name in ("on_received", "on_dispatched", "on_reclassified"):
+    elif name == "on_reclassified":
         handler(session, event, settings.submit_stages)
     else:
         handler(session, event)
