@@ -194,8 +194,11 @@ class AppealClockPausedV1(_Tolerant):
     stage = _str(required=True)
     unit = _str(allow_none=True, load_default=None)
     reason = _str(allow_none=True, load_default=None)
-    actor = _str(allow_none=True, load_default=None)
+    actor = _str(allow_none=True, load_default=None)  # paused: who paused it (the office's approver)
     paused_at = fields.DateTime(required=True)
+    # paused on a unit's request (暂停计时申请): who asked, and when the approved days end
+    requested_by = _str(allow_none=True, load_default=None)
+    resume_at = fields.DateTime(allow_none=True, load_default=None)
     # resumed only: the measured time the clock stood still, and the moved deadline
     paused_seconds = fields.Float(allow_none=True, load_default=None)
     due_at = fields.DateTime(allow_none=True, load_default=None)

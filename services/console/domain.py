@@ -286,6 +286,14 @@ def merge_timeline(intake: dict | None, dispatch: dict | None, supervision: dict
         if pause.get("resumed_at"):
             entries.append(TimelineEntry(_when(pause["resumed_at"]), "supervision", "恢复计时",
                                          pause.get("resumed_by")))
+    for asked in (supervision or {}).get("pause_requests") or []:
+        entries.append(TimelineEntry(_when(asked.get("requested_at")), "supervision",
+                                     f"申请暂停计时（{asked.get('days')}个工作日）", asked.get("requested_by"),
+                                     asked.get("reason")))
+        if asked.get("status") in ("approved", "refused"):
+            verdict = "批准暂停申请" if asked["status"] == "approved" else "驳回暂停申请"
+            entries.append(TimelineEntry(_when(asked.get("decided_at")), "supervision", verdict,
+                                         asked.get("decided_by"), asked.get("decision_note")))
     for call in (assessment or {}).get("callbacks") or []:
         solved = "已解决" if call.get("solved") else "未解决"
         how = "企业通过链接评价" if call.get("channel") == "link" else "电话回访"

@@ -73,6 +73,26 @@ def appeal(client: ServiceClient, person: domain.Person, appeal_id: str,
             "timeline": entries, "missing": [m for m in (supervision_missing, intake_missing, assessment_missing) if m]}
 
 
+def _labelled(requests_: list[dict], names_of: Callable[[set[str]], dict[str, str]],
+              unit_names: dict[str, str]) -> list[dict]:
+    actors = [a for r in requests_ for a in (r.get("requested_by"), r.get("decided_by")) if a and "/" in a]
+    names = names_of({a.partition("/")[2] for a in actors})
+    return [{**r, "asker": domain.actor_label(r.get("requested_by"), names, unit_names),
+             "decider": domain.actor_label(r.get("decided_by"), names, unit_names) if r.get("decided_by") else ""}
+            for r in requests_]
+
+
+def pause_requests(client: ServiceClient, names_of: Callable[[set[str]], dict[str, str]],
+                   unit_names: dict[str, str]) -> dict:
+    """The office's pause approvals: the pending requests (oldest first) and the latest decided."""
+    pending = client.get("supervision", "/api/v1/pause-requests", status="pending", page_size=100)
+    decided = [r for status in ("approved", "refused")
+               for r in client.get("supervision", "/api/v1/pause-requests", status=status, page_size=100)["items"]]
+    decided.sort(key=lambda r: r.get("decided_at") or "", reverse=True)
+    return {"items": _labelled(pending["items"], names_of, unit_names), "total": pending["total"],
+            "decided": _labelled(decided[:20], names_of, unit_names)}
+
+
 def with_titles(client: ServiceClient, entries: list[dict]) -> list[dict]:
     """Ledger entries with the enterprise's name and the title (dispatch's), fetched side by side."""
     if not client.deployed("dispatch"):

@@ -164,13 +164,22 @@ class ConsoleService(base.OperableService):
 
     @page("POST", "/appeals/<string:appeal_id>/pause")
     def pause(self, request, appeal_id):
-        """Today supervision pauses at once on a unit's or the office's word; an approval step by
-        the office (pause requests) is another piece of work (see the README)."""
-        self.visit.require(*UNIT_ROLES, "office")
-        reason = self.visit.form().get("reason", "")
-        self.visit.services().post("supervision", f"/api/v1/appeals/{appeal_id}/pause",
-                                   {"reason": reason} if reason else {})
-        return self.visit.redirect(f"/appeals/{quote(appeal_id)}", "已暂停计时")
+        """A unit asks for a clock pause (reason, working days) and the office approves it on its
+        pauses page; the office pauses on its own word."""
+        person = self.visit.require(*UNIT_ROLES, "office")
+        form = self.visit.form()
+        reason = form.get("reason", "")
+        if person.role == "office":
+            self.visit.services().post("supervision", f"/api/v1/appeals/{appeal_id}/pause",
+                                       {"reason": reason} if reason else {})
+            return self.visit.redirect(f"/appeals/{quote(appeal_id)}", "已暂停计时")
+        try:
+            days = int(form.get("days") or 0)
+        except ValueError:
+            raise InvalidInput("暂停天数须为工作日天数", {"days": ["须为整数"]}) from None
+        self.visit.services().post("supervision", f"/api/v1/appeals/{appeal_id}/pause-requests",
+                                   {"reason": reason, "days": days})
+        return self.visit.redirect(f"/appeals/{quote(appeal_id)}", "已提交暂停计时申请，待专班审批")
 
     @page("POST", "/appeals/<string:appeal_id>/resume")
     def resume(self, request, appeal_id):
@@ -257,10 +266,22 @@ class ConsoleService(base.OperableService):
 
     @page("GET", "/office/pauses")
     def office_pauses(self, request):
+        """The units' pause requests waiting for the office (暂停计时审批), oldest first."""
         self.visit.require(*OFFICE)
-        return self.visit.render("pending.html.j2", title="暂停计时审批",
-                                 message="暂停申请的审批功能待上线：目前督办服务在责任单位或专班申请时立即暂停计时，"
-                                         "暂停记录见每件诉求的办理时间线。")
+        view = pages.pause_requests(self.visit.services(), lambda names: handlers.display_names(self.visit.db, names),
+                                    self.visit.settings.unit_names)
+        return self.visit.render("pauses.html.j2", **view)
+
+    @page("POST", "/office/pauses/<string:request_id>/<string:decision>")
+    def office_pause_decision(self, request, request_id, decision):
+        self.visit.require(*OFFICE)
+        form = self.visit.form()
+        if decision not in ("approve", "refuse"):
+            raise NotFound("没有这种审批操作")
+        body = {"note": form["note"]} if form.get("note") else {}
+        decided = self.visit.services().post("supervision", f"/api/v1/pause-requests/{request_id}/{decision}", body)
+        verb = "已批准" if decision == "approve" else "已驳回"
+        return self.visit.redirect("/office/pauses", f"{verb}暂停计时申请：{decided.get('appeal_id', request_id)}")
 
     @page("GET", "/office/reports")
     def office_reports(self, request):

@@ -92,7 +92,11 @@ ACCESS: dict[str, dict[tuple[str, str], tuple[str, ...] | str]] = {
     "supervision": {
         ("POST", "/api/v1/tick"): ("office",),
         ("GET", "/api/v1/appeals/{appeal_id}"): ("office", "unit"),
-        ("POST", "/api/v1/appeals/{appeal_id}/pause"): ("office", "unit"),
+        ("POST", "/api/v1/appeals/{appeal_id}/pause"): ("office",),
+        ("POST", "/api/v1/appeals/{appeal_id}/pause-requests"): ("unit",),
+        ("GET", "/api/v1/pause-requests"): ("office", "unit"),
+        ("POST", "/api/v1/pause-requests/{request_id}/approve"): ("office",),
+        ("POST", "/api/v1/pause-requests/{request_id}/refuse"): ("office",),
         ("POST", "/api/v1/appeals/{appeal_id}/resume"): ("office", "unit"),
         ("POST", "/api/v1/appeals/{appeal_id}/orders"): ("office",),
         ("GET", "/api/v1/ledger"): ("office", "unit"),

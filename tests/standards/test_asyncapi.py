@@ -180,7 +180,10 @@ def drive_the_loop(mesh, client) -> None:
     client.progress(lead, a, "已联系企业", at(MONDAY, 11))
     client.quiesce()
     supervision = lambda path: office("supervision", f"/api/v1/appeals/{a}{path}")  # noqa: E731
-    http("POST", supervision("/pause"), unit_token(lead), at(MONDAY, 11, 30), json={"reason": "等待企业补充材料"})
+    asked = http("POST", supervision("/pause-requests"), unit_token(lead), at(MONDAY, 11, 20),
+                 json={"reason": "等待企业补充材料", "days": 2})
+    http("POST", office("supervision", f"/api/v1/pause-requests/{asked['request_id']}/approve"), OFFICE_TOKEN,
+         at(MONDAY, 11, 30))
     http("POST", supervision("/resume"), unit_token(lead), at(MONDAY + timedelta(days=1), 9))
     http("POST", supervision("/orders"), OFFICE_TOKEN, at(MONDAY + timedelta(days=1), 10),
          json={"text": "请加快办理", "working_days": 2})
