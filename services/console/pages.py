@@ -13,7 +13,7 @@ from services.console.backends import NotDeployed, ServiceClient, ServiceRefused
 from shared.errors import DomainError, InvalidInput
 
 DESK_FILTERS = ("status", "colour", "overdue", "category")
-LEDGER_FILTERS = ("unit", "status", "colour", "category", "difficulty", "level", "overdue")
+LEDGER_FILTERS = ("unit", "status", "colour", "category", "difficulty", "level", "overdue", "phone_callback")
 
 
 def _filters(args, names) -> dict:
@@ -116,6 +116,19 @@ def ledger(client: ServiceClient, person: domain.Person, args) -> dict:
     if person.service_role == "office":
         items = with_titles(client, items)
     return {"items": items, "total": listing["total"], "page": page, "page_size": 30, "filters": filters}
+
+
+def phone_callbacks(client: ServiceClient, args) -> dict:
+    """The phone-callback list (assessment) and the replies waiting for their link's answer (dispatch)."""
+    reason = args.get("reason") if args.get("reason") in ("expired", "round") else None
+    listing, missing = _optional(client.get, "assessment", "/api/v1/callbacks/phone-list", page_size=100,
+                                 reason=reason)
+    waiting, dispatch_missing = _optional(client.get, "dispatch", "/api/v1/office/appeals", status="replied",
+                                          page_size=100)
+    phone_ids = {e["appeal_id"] for e in (listing or {}).get("items", [])}
+    return {"items": (listing or {}).get("items", []), "total": (listing or {}).get("total", 0), "reason": reason,
+            "waiting": [a for a in (waiting or {}).get("items", []) if a["id"] not in phone_ids],
+            "missing": [m for m in (missing, dispatch_missing) if m]}
 
 
 def enterprise_home(client: ServiceClient, credit_code: str) -> dict:

@@ -229,8 +229,13 @@ class ConsoleService(base.OperableService):
                 "caller": person.display_name}
         if form.get("comment"):
             body["comment"] = form["comment"]
+        if form.get("reopen_unit"):
+            body["reopen_unit"] = form["reopen_unit"]
+        body["channel"] = "phone"
         result = self.visit.services().post("assessment", f"/api/v1/appeals/{appeal_id}/callback", body)
-        outcome = "已办结" if result and result.get("result") == "closed" else "已转重办"
+        outcome = {"closed": "已办结", "confirmed": "确认已解决"}.get((result or {}).get("result"), "已转重办")
+        if form.get("back") == "callbacks":
+            return self.visit.redirect("/office/callbacks", f"已录入电话回访（{appeal_id}）：{outcome}")
         return self.visit.redirect(f"/appeals/{quote(appeal_id)}", f"已录入回访：{outcome}")
 
     # ------------------------------------------------------------ the office's pages
@@ -259,10 +264,12 @@ class ConsoleService(base.OperableService):
 
     @page("GET", "/office/callbacks")
     def office_callbacks(self, request):
-        """Replied appeals wait for their callback: the office's phone-callback list."""
+        """The office's phone-callback list (assessment's: links expired unanswered, follow-up
+        rounds), each with its phone-callback form; below, the replies still waiting for the
+        enterprise's own answer by link."""
         self.visit.require(*OFFICE)
-        listing = self.visit.services().get("dispatch", "/api/v1/office/appeals", status="replied", page_size=100)
-        return self.visit.render("callbacks.html.j2", items=listing["items"], total=listing["total"])
+        view = pages.phone_callbacks(self.visit.services(), request.args)
+        return self.visit.render("callbacks.html.j2", **view, units=self.visit.settings.units)
 
     @page("GET", "/office/pauses")
     def office_pauses(self, request):

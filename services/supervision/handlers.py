@@ -329,6 +329,22 @@ def on_reopened(session: Session, policy: domain.Policy, event: Event) -> Effect
     return effects
 
 
+def on_phone_listed(session: Session, policy: domain.Policy, event: Event) -> Effects:
+    """On the office's phone-callback list (the ledger's filter ``phone_callback``)."""
+    row = _known(session, event.data["appeal_id"], event)
+    session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id)
+                    .values(phone_listed_at=event.time))
+    return Effects()
+
+
+def on_callback_recorded(session: Session, policy: domain.Policy, event: Event) -> Effects:
+    """A callback recorded takes the appeal off the phone-callback list."""
+    row = _known(session, event.data["appeal_id"], event)
+    if row.phone_listed_at is not None and row.phone_listed_at <= event.time:
+        session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id).values(phone_listed_at=None))
+    return Effects()
+
+
 # ---------------------------------------------------------------- the tick
 def tick_batch(session: Session, policy: domain.Policy, now: datetime, limit: int = 200) -> Effects:
     """Advance up to ``limit`` due appeals (``next_check_at <= now``), claimed SKIP LOCKED.
@@ -670,6 +686,10 @@ def _ledger_conditions(filters: dict, unit: str | None) -> list:
             conditions.append(appeals.c[name] == filters[name])
     if filters.get("level") is not None:
         conditions.append(appeals.c.level == filters["level"])
+    if filters.get("phone_callback") is True:
+        conditions.append(appeals.c.phone_listed_at.isnot(None))
+    elif filters.get("phone_callback") is False:
+        conditions.append(appeals.c.phone_listed_at.is_(None))
     if filters.get("overdue") is True:
         conditions.append(appeals.c.colour == "red")
     elif filters.get("overdue") is False:

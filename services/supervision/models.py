@@ -43,6 +43,9 @@ appeals = Table(
     Column("replied_at", DateTime(timezone=True), nullable=True),
     Column("closed_at", DateTime(timezone=True), nullable=True),
     Column("correlation_id", String(64), nullable=True),
+    # on the office's phone-callback list since (assessment's callback_phone_listed) until a
+    # callback is recorded: the ledger's filter phone_callback
+    Column("phone_listed_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 # Only rows with something to check are in the index: a million closed appeals cost nothing.

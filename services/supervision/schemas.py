@@ -26,6 +26,8 @@ class LedgerFilters(Schema):
     level = fields.Int(validate=validate.Range(min=0, max=10),
                        metadata={"description": "escalation level: rungs climbed (0 = none)"})
     overdue = fields.Bool(truthy={"true"}, falsy={"false"}, metadata={"description": "true: red (past its deadline)"})
+    phone_callback = fields.Bool(truthy={"true"}, falsy={"false"},
+                                 metadata={"description": "true: on the office's phone-callback list (电话回访)"})
 
 
 class TickInput(Schema):
@@ -155,6 +157,7 @@ class LedgerEntryOut(Schema):
     accepted_at = fields.DateTime(allow_none=True)
     replied_at = fields.DateTime(allow_none=True)
     closed_at = fields.DateTime(allow_none=True)
+    phone_listed_at = fields.DateTime(allow_none=True)
 
 
 class AppealDetailOut(LedgerEntryOut):

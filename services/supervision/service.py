@@ -124,6 +124,14 @@ class SupervisionService(base.OperableService):
     def on_closed(self, batch: Batch):
         self._consume(handlers.on_closed, batch)
 
+    @consume("assessment", "callback_phone_listed")
+    def on_phone_listed(self, batch: Batch):
+        self._consume(handlers.on_phone_listed, batch)
+
+    @consume("assessment", "callback_recorded")
+    def on_callback_recorded(self, batch: Batch):
+        self._consume(handlers.on_callback_recorded, batch)
+
     # ------------------------------------------------------------ the tick
     def _tick(self, now: datetime) -> dict:
         started = _time.perf_counter()

@@ -516,3 +516,19 @@ def test_an_order_past_its_deadline_climbs_one_rung_once_and_one_met_in_time_doe
     statuses = {a: requests.get(f"{supervision}/api/v1/appeals/{a}", headers=OFFICE).json()["orders"][0]["status"]
                 for a in ("SQ-OL", "SQ-OM")}
     assert statuses == {"SQ-OL": "overdue", "SQ-OM": "met"}
+
+
+def test_the_ledger_filters_the_appeals_on_the_phone_callback_list(supervision, amqp_uri, db):
+    for appeal_id in ("SQ-PH1", "SQ-PH2"):
+        publish(amqp_uri, "appeal_dispatched", dispatched(appeal_id), at(2026, 11, 2, 10))
+        wait_for(status_is(db, appeal_id, "dispatched"), 20, message="dispatched")
+    publish(amqp_uri, "callback_phone_listed", {"appeal_id": "SQ-PH1", "reason": "expired"}, at(2026, 11, 12, 10),
+            producer="assessment")
+    listed = lambda: [e["appeal_id"] for e in requests.get(  # noqa: E731
+        f"{supervision}/api/v1/ledger?phone_callback=true", headers=OFFICE).json()["items"]]
+    wait_for(lambda: listed() == ["SQ-PH1"], 20, message="on the phone list")
+    others = requests.get(f"{supervision}/api/v1/ledger?phone_callback=false", headers=OFFICE).json()["items"]
+    assert [e["appeal_id"] for e in others] == ["SQ-PH2"]
+    publish(amqp_uri, "callback_recorded", {"appeal_id": "SQ-PH1", "solved": True, "satisfaction": "满意"},
+            at(2026, 11, 13, 9), producer="assessment")
+    wait_for(lambda: listed() == [], 20, message="off the phone list once called")

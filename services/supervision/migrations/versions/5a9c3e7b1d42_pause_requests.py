@@ -1,4 +1,5 @@
-"""pause requests: a clock pause is asked for by the lead unit and approved by the office
+"""pause requests: a clock pause is asked for by the lead unit and approved by the office;
+appeals.phone_listed_at: on the office's phone-callback list (the ledger's filter)
 
 Revision ID: 5a9c3e7b1d42
 Revises: 9e4b1d3c5f27
@@ -14,6 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column("appeals", sa.Column("phone_listed_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "pause_requests",
         sa.Column("request_id", sa.String(32), primary_key=True),
@@ -43,3 +45,4 @@ def downgrade() -> None:
     op.drop_index("ix_pause_requests_status", table_name="pause_requests")
     op.drop_index("ix_pause_requests_appeal", table_name="pause_requests")
     op.drop_table("pause_requests")
+    op.drop_column("appeals", "phone_listed_at")
