@@ -242,7 +242,7 @@ def test_a_clerks_pause_request_waits_for_the_office_and_its_approval_pauses_the
     office.goto(f"{mesh.console}/office/pauses")
     row = office.locator("#pending-pauses tr", has_text=appeal_id)
     assert "等待企业补充土地权属证明材料" in row.inner_text() and "王芳" in row.inner_text()
-    row.locator("input[name=note]").fill("同意，请尽快补齐材料")
+    row.locator("form:has(button.approve) input[name=note]").fill("同意，请尽快补齐材料")
     shoot(office, "office-pause-approvals")
     row.locator("button.approve").click()
     assert f"已批准暂停计时申请：{appeal_id}" in office.inner_text(".flash")
