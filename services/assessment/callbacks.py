@@ -20,7 +20,7 @@ from services.assessment.handlers import SERVICE, Settings
 from services.assessment.models import (appeal_facts, callback_chases, callback_links, callback_rounds,
                                         outbox, phone_callbacks, round_appeals)
 from shared.db import dialect_name
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, NotFound
 from shared.events import make_event
 from shared.outbox import add_event
 
@@ -165,7 +165,7 @@ def start_round(session: Session, settings: Settings, criteria: dict, actor: str
     if not chosen:
         raise Conflict("所选范围内没有已办结的诉求", {"closed_from": ["no closed appeal matches"]})
     if len(chosen) > ROUND_MAX:
-        raise InvalidInput(f"一轮回访最多 {ROUND_MAX} 件，请缩小范围或抽样", {"sample": [f"at most {ROUND_MAX}"]})
+        raise Conflict(f"一轮回访最多 {ROUND_MAX} 件，请缩小范围或抽样", {"sample": [f"at most {ROUND_MAX}"]})
     round_id = uuid.uuid4().hex
     stored = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in criteria.items()
               if k not in ("name", "seed") and v is not None}
@@ -204,6 +204,17 @@ def round_detail(session: Session, round_id: str) -> dict:
 def list_rounds(session: Session) -> list[dict]:
     rows = session.execute(select(callback_rounds).order_by(callback_rounds.c.created_at.desc())).fetchall()
     return [round_detail(session, r.round_id) for r in rows]
+
+
+def followups_of(session: Session, appeal_id: str) -> list[dict]:
+    """The appeal's follow-up round entries (the history's 回访抽查), oldest round first."""
+    rows = session.execute(
+        select(round_appeals.c.round_id, callback_rounds.c.name, callback_rounds.c.created_at,
+               callback_rounds.c.created_by, round_appeals.c.answered_at, round_appeals.c.channel,
+               round_appeals.c.solved, round_appeals.c.satisfaction, round_appeals.c.result)
+        .select_from(round_appeals.join(callback_rounds, callback_rounds.c.round_id == round_appeals.c.round_id))
+        .where(round_appeals.c.appeal_id == appeal_id).order_by(callback_rounds.c.created_at)).fetchall()
+    return [dict(r._mapping) for r in rows]
 
 
 def open_round_entry(session: Session, appeal_id: str, nonce: str | None = None):

@@ -1,7 +1,7 @@
 """HTTP bodies and query arguments of the assessment service (event schemas live in shared.events)."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from services.assessment.domain import CallbackInput
 from shared.inputs import Integer
@@ -102,18 +102,14 @@ class RoundInput(Schema):
 
     name = fields.Str(required=True, validate=validate.Length(min=1, max=200), metadata={"examples": ["2026年第四季度回访抽查"]})
     closed_from = Day(required=True, metadata={"description": "closed on or after this day (Asia/Shanghai)"})
-    closed_to = Day(required=True, metadata={"description": "closed on or before this day (inclusive)"})
+    closed_to = Day(required=True, metadata={"description": "closed on or before this day (inclusive; before "
+                                                           "closed_from: no day, nothing matches)"})
     unit = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
     category = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
     sample = Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=1000),
                      metadata={"description": "a random sample of this many (随机抽查); none: every appeal"})
     seed = Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=2 ** 53 - 1),
                    metadata={"description": "the sample's seed (drawn and recorded when not given)"})
-
-    @validates_schema
-    def _ordered(self, data: dict, **kwargs) -> None:
-        if data["closed_to"] < data["closed_from"]:
-            raise ValidationError("closed_to is before closed_from", "closed_to")
 
 
 class RoundOut(Schema):

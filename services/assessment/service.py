@@ -31,7 +31,7 @@ from shared.config import flag
 from shared.openapi import BEARER, build_spec, error, json_content, paging_parameters, query
 from shared.outbox import OutboxRelay, add_event
 from shared.profile import load_part, load_units, part_schema, profile_dir
-from shared.errors import Conflict, DomainError, Forbidden, InvalidInput
+from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from shared.workdays import start_of_day
 from shared.web import error_response, http, json_body, json_response, page_body, paging
 
@@ -203,7 +203,7 @@ class AssessmentService(base.OperableService):
         extra = schemas.PhoneCallbackExtra().load(body if isinstance(body, dict) else {})
         answer = domain.validate_callback(body, now)
         if extra["reopen_unit"] is not None and extra["reopen_unit"] not in self.settings.units:
-            raise InvalidInput(f"unknown unit {extra['reopen_unit']!r}", {"reopen_unit": ["not a unit of units.yaml"]})
+            raise NotFound(f"no unit {extra['reopen_unit']!r} in units.yaml (reopen_unit)")
         caller = answer.get("caller") or principal.name
         with self.db.transaction() as session:
             entry = callbacks.open_round_entry(session, appeal_id) if handlers.status_of(session, appeal_id) == "closed" \
@@ -224,7 +224,9 @@ class AssessmentService(base.OperableService):
         """Run the chase now, or at the body's ``now`` (a time in the future needs SIMULATED_CLOCK)."""
         self.auth.require(request, "office")
         body = json_body(request) if request.get_data(cache=True) else {}
-        data = schemas.ChaseInput().load(body if isinstance(body, dict) else {"now": body})
+        if not isinstance(body, dict):
+            raise InvalidInput('the body must be a JSON object: {"now": "<ISO 8601>"}, or nothing')
+        data = schemas.ChaseInput().load(body)
         now = self.clock(request)
         if data["now"] is not None:
             if data["now"] > now + timedelta(minutes=1) and not self.chase_config.simulated:
@@ -266,8 +268,6 @@ class AssessmentService(base.OperableService):
         if not isinstance(body, dict):
             raise InvalidInput("the body must be a JSON object")
         criteria = schemas.RoundInput().load(body)
-        if criteria["unit"] is not None and criteria["unit"] not in self.settings.units:
-            raise InvalidInput(f"unknown unit {criteria['unit']!r}", {"unit": ["not a unit of units.yaml"]})
         criteria["closed_from"] = start_of_day(criteria["closed_from"])
         criteria["closed_to"] = start_of_day(criteria["closed_to"] + timedelta(days=1))
         with self.db.transaction() as session:
@@ -288,7 +288,9 @@ class AssessmentService(base.OperableService):
     @http("GET", "/api/v1/appeals/<string:appeal_id>/assessment")
     def get_assessment(self, request, appeal_id):
         self.auth.require(request, "office")
-        return json_response(handlers.appeal_assessment(self.db.session, appeal_id))
+        facts = handlers.appeal_assessment(self.db.session, appeal_id)
+        facts["followups"] = callbacks.followups_of(self.db.session, appeal_id)
+        return json_response(facts)
 
     @http("GET", "/api/v1/enterprise/callbacks")
     def enterprise_callbacks(self, request):
@@ -482,7 +484,7 @@ def openapi_document() -> dict:
                                   "content": json_content({"oneOf": [ref("CallbackResult"), ref("FollowupResult")]})},
                           "409": error("the appeal is not waiting for a callback (not replied, and no open round "
                                        "entry)"),
-                          "404": error("unknown appeal")}}},
+                          "404": error("unknown appeal, or reopen_unit names no unit of units.yaml")}}},
         "/api/v1/callbacks/chase": {"post": {
             "summary": "Chase unanswered callback links now (office; the timer does it every minute): remind "
                        "the due ones once, put the expired ones on the phone-callback list",
@@ -503,7 +505,7 @@ def openapi_document() -> dict:
                      "requestBody": {"required": True, "content": json_content(ref("RoundInput"))},
                      "responses": {"201": {"description": "the round, its seed and its appeals",
                                            "content": json_content(ref("Round"))},
-                                   "409": error("no closed appeal matches")}},
+                                   "409": error("no closed appeal matches, or more than 1,000 do (sample them)")}},
             "get": {"summary": "The follow-up rounds, newest first, with their figures", "security": BEARER,
                     "responses": {"200": {"description": "the rounds"}}}},
         "/api/v1/callback-rounds/{round_id}": {"get": {

@@ -271,6 +271,39 @@ class ConsoleService(base.OperableService):
         view = pages.phone_callbacks(self.visit.services(), request.args)
         return self.visit.render("callbacks.html.j2", **view, units=self.visit.settings.units)
 
+    @page("GET", "/office/rounds")
+    def office_rounds(self, request):
+        """Follow-up callback rounds (回访抽查): start one, and each round's figures."""
+        self.visit.require(*OFFICE)
+        rounds = self.visit.services().get("assessment", "/api/v1/callback-rounds")["items"]
+        return self.visit.render("rounds.html.j2", rounds=rounds, units=self.visit.settings.units,
+                                 today=domain.local_day(self.visit.now))
+
+    @page("POST", "/office/rounds")
+    def office_round_start(self, request):
+        self.visit.require(*OFFICE)
+        form = self.visit.form()
+        body = {"name": form.get("name", ""), "closed_from": form.get("closed_from", ""),
+                "closed_to": form.get("closed_to", "")}
+        for name in ("unit", "category"):
+            if form.get(name):
+                body[name] = form[name]
+        for name in ("sample", "seed"):
+            if form.get(name):
+                try:
+                    body[name] = int(form[name])
+                except ValueError:
+                    raise InvalidInput("抽样数量和随机种子须为整数", {name: ["须为整数"]}) from None
+        started = self.visit.services().post("assessment", "/api/v1/callback-rounds", body)
+        return self.visit.redirect(f"/office/rounds/{started['round_id']}",
+                                   f"已发起回访抽查：选中 {started['status']['selected']} 件")
+
+    @page("GET", "/office/rounds/<string:round_id>")
+    def office_round(self, request, round_id):
+        self.visit.require(*OFFICE)
+        found = self.visit.services().get("assessment", f"/api/v1/callback-rounds/{round_id}")
+        return self.visit.render("round.html.j2", round=found)
+
     @page("GET", "/office/pauses")
     def office_pauses(self, request):
         """The units' pause requests waiting for the office (暂停计时审批), oldest first."""

@@ -287,3 +287,15 @@ def test_an_expired_callback_link_puts_the_appeal_on_the_phone_list_where_the_of
     facts = mesh.api("GET", "assessment", f"/api/v1/appeals/{appeal_id}/assessment", "t-office")
     assert [(c["channel"], c["satisfaction"], c["result"]) for c in facts["callbacks"]] == \
         [("phone", "基本满意", "closed")]
+
+    # weeks later the office starts a follow-up round over what closed that day: the appeal is in it
+    page.goto(f"{mesh.console}/office/rounds")
+    page.fill("#round-name", "11月回访抽查")
+    page.fill("#closed_from", "2026-11-24")
+    page.fill("#closed_to", "2026-11-24")
+    page.click("#start-round")
+    assert "已发起回访抽查：选中" in page.inner_text(".flash")
+    assert appeal_id in page.inner_text("main") and "未回访" in page.inner_text("main")
+    shoot(page, "office-round")
+    listed = mesh.api("GET", "assessment", "/api/v1/callbacks/phone-list", "t-office", params={"reason": "round"})
+    assert appeal_id in [e["appeal_id"] for e in listed["items"]]

@@ -174,6 +174,8 @@ CONSOLE_ACCESS = {
     ("GET", "/office/queue"): ("office",), ("GET", "/office/callbacks"): ("office",),
     ("GET", "/office/pauses"): ("office",), ("GET", "/office/reports"): ("office",),
     ("POST", "/office/pauses/<string:request_id>/<string:decision>"): ("office",),
+    ("GET", "/office/rounds"): ("office",), ("POST", "/office/rounds"): ("office",),
+    ("GET", "/office/rounds/<string:round_id>"): ("office",),
     ("GET", "/office/reports/<string:kind>.<string:fmt>"): ("office",),
     ("POST", "/office/reports/publish"): ("office",), ("GET", "/office/agenda"): ("office",),
     ("GET", "/office/rankings"): ("office", "leader"), ("GET", "/enterprises"): ("office",),
@@ -206,7 +208,7 @@ def console_url(route: str, appeal_id: str) -> str:
     return (route.replace("<string:appeal_id>", appeal_id).replace("<string:credit_code>", CONSOLE_CODE)
             .replace("<string:fmt>", "csv").replace("<string:kind>", "weekly").replace("<string:username>", "nobody")
             .replace("<string:action>", "disable").replace("<string:request_id>", "nope")
-            .replace("<string:decision>", "refuse"))
+            .replace("<string:decision>", "refuse").replace("<string:round_id>", "nope"))
 
 
 def person_session(console: str, username: str) -> tuple[requests.Session, str]:

@@ -201,6 +201,13 @@ def drive_the_loop(mesh, client) -> None:
     client.quiesce()
     client.callback(c, True, "满意", at(MONDAY, 17))  # closed
     client.quiesce()
+    # a follow-up round over what closed that day (callback_phone_listed), called back by phone
+    http("POST", office("assessment", "/api/v1/callback-rounds"), OFFICE_TOKEN, at(MONDAY, 18),
+         json={"name": "回访抽查", "closed_from": MONDAY.isoformat(), "closed_to": MONDAY.isoformat()})
+    client.quiesce()
+    http("POST", office("assessment", f"/api/v1/appeals/{c}/callback"), OFFICE_TOKEN, at(MONDAY, 19),
+         json={"solved": True, "satisfaction": "满意", "channel": "phone"})
+    client.quiesce()
     # time passes: colours, escalations of what lies, the Monday digests, the monthly list
     day = MONDAY
     while day <= date(2026, 12, 1):

@@ -161,6 +161,9 @@ def test_a_follow_up_round_samples_closed_appeals_reproducibly_and_not_really_so
     assert reopened[by_phone]["unit"] == "district-a"  # the office said otherwise
     assert reopened[by_link]["reason"] == "followup_not_solved"
     assert phone_list(assessment)["total"] == 0
+    history = requests.get(f"{assessment}/api/v1/appeals/{by_phone}/assessment", headers=auth()).json()
+    assert [(f["name"], f["channel"], f["result"]) for f in history["followups"]] == [("11月回访抽查", "phone",
+                                                                                        "reopened")]
 
 
 def test_the_same_seed_draws_the_same_sample_and_a_drawn_seed_is_recorded(assessment, amqp_uri, tap, db):
@@ -179,9 +182,13 @@ def test_the_same_seed_draws_the_same_sample_and_a_drawn_seed_is_recorded(assess
 
 
 def test_a_round_with_nothing_closed_in_its_days_is_a_409_and_bad_days_a_400(assessment):
+    """Days the wrong way round are no days: nothing matches (409), as JSON Schema cannot say it."""
     empty = requests.post(f"{assessment}/api/v1/callback-rounds", headers=auth(),
                           json={"name": "空", "closed_from": "2026-01-01", "closed_to": "2026-01-31"})
     assert empty.status_code == 409
     backwards = requests.post(f"{assessment}/api/v1/callback-rounds", headers=auth(),
                               json={"name": "反", "closed_from": "2026-02-01", "closed_to": "2026-01-31"})
-    assert backwards.status_code == 400
+    assert backwards.status_code == 409
+    not_a_day = requests.post(f"{assessment}/api/v1/callback-rounds", headers=auth(),
+                              json={"name": "错", "closed_from": "2026-02-30", "closed_to": "2026-03-01"})
+    assert not_a_day.status_code == 400
