@@ -108,6 +108,11 @@ ACCESS: dict[str, dict[tuple[str, str], tuple[str, ...] | str]] = {
     },
     "assessment": {
         ("POST", "/api/v1/appeals/{appeal_id}/callback"): ("office",),
+        ("POST", "/api/v1/callbacks/chase"): ("office",),
+        ("GET", "/api/v1/callbacks/phone-list"): ("office",),
+        ("POST", "/api/v1/callback-rounds"): ("office",),
+        ("GET", "/api/v1/callback-rounds"): ("office",),
+        ("GET", "/api/v1/callback-rounds/{round_id}"): ("office",),
         ("GET", "/api/v1/appeals/{appeal_id}/assessment"): ("office",),
         ("GET", "/api/v1/callback/{token}"): LINK,
         ("POST", "/api/v1/callback/{token}"): LINK,
