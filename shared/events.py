@@ -311,8 +311,11 @@ class AppealClockPausedV1(_Tolerant):
     stage = _str(required=True)
     unit = _str(allow_none=True, load_default=None)
     reason = _str(allow_none=True, load_default=None)
-    actor = _str(allow_none=True, load_default=None)
+    actor = _str(allow_none=True, load_default=None)  # paused: who paused it (the office's approver)
     paused_at = fields.DateTime(required=True)
+    # paused on a unit's request (暂停计时申请): who asked, and when the approved days end
+    requested_by = _str(allow_none=True, load_default=None)
+    resume_at = fields.DateTime(allow_none=True, load_default=None)
     # resumed only: the measured time the clock stood still, and the moved deadline
     paused_seconds = fields.Float(allow_none=True, load_default=None)
     due_at = fields.DateTime(allow_none=True, load_default=None)
@@ -331,6 +334,8 @@ class CallbackRequestedV1(_Tolerant):
     credit_code = _str(allow_none=True, load_default=None)
     link = _str(required=True)
     expires_at = fields.DateTime(required=True)
+    reminder = fields.Bool(load_default=False)  # the one reminder of a link still unanswered
+    followup = fields.Bool(load_default=False)  # a follow-up round's callback of a closed appeal
 
 
 class CallbackRecordedV1(_Tolerant):
@@ -339,6 +344,16 @@ class CallbackRecordedV1(_Tolerant):
     satisfaction = _str(required=True, validate=validate.OneOf(SATISFACTION))
     comment = _str(allow_none=True, load_default=None)
     caller = _str(allow_none=True, load_default=None)
+    followup = fields.Bool(load_default=False)  # the answer of a follow-up round (the appeal was closed)
+
+
+class PhoneCallbackListedV1(_Tolerant):
+    """callback_phone_listed: the appeal is on the office's phone-callback list until a callback
+    is recorded (``callback_recorded``)."""
+
+    appeal_id = _str(required=True)
+    reason = _str(required=True, validate=validate.OneOf(("expired", "round")))
+    round_id = _str(allow_none=True, load_default=None)
 
 
 class AppealClosedV1(_Tolerant):
@@ -464,6 +479,8 @@ CATALOGUE: dict[str, EventSpec] = _specs(
               "The stage's clock runs again; the deadline moved by the paused time."),
     EventSpec("callback_requested", "assessment", 1, CallbackRequestedV1,
               "The enterprise is asked to rate the reply (回访)."),
+    EventSpec("callback_phone_listed", "assessment", 1, PhoneCallbackListedV1,
+              "The appeal is on the office's phone-callback list (link expired unanswered, or a round)."),
     EventSpec("callback_recorded", "assessment", 1, CallbackRecordedV1,
               "The callback's answer."),
     EventSpec("appeal_closed", "assessment", 1, AppealClosedV1, "Closed and counted."),

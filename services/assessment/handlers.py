@@ -503,6 +503,10 @@ def open_links(session: Session, settings: Settings, credit_code: str, now: date
                                                                      r.nonce)} for r in rows]
 
 
+def status_of(session: Session, appeal_id: str) -> str | None:
+    return session.execute(select(appeal_facts.c.status).where(appeal_facts.c.appeal_id == appeal_id)).scalar()
+
+
 def appeal_assessment(session: Session, appeal_id: str) -> dict:
     row = session.execute(select(appeal_facts).where(appeal_facts.c.appeal_id == appeal_id)).first()
     if row is None:

@@ -285,3 +285,55 @@ score_adjustments = Table(
 Index("ix_score_adjustments_year_unit", score_adjustments.c.year, score_adjustments.c.unit)
 
 outbox, inbox = messaging_tables(metadata)
+
+# ---------------------------------------------------------------- callbacks chased (callbacks.py)
+# A link's chase: reminded once (at the profile's share of its validity), and at its expiry,
+# unanswered, the appeal goes onto the office's phone-callback list. One row per link chased.
+callback_chases = Table(
+    "callback_chases", metadata,
+    Column("nonce", String(32), primary_key=True),  # the link (callback_links.nonce)
+    Column("appeal_id", String(64), nullable=False),
+    Column("reminded_at", DateTime(timezone=True), nullable=True),
+    Column("expired_at", DateTime(timezone=True), nullable=True),
+)
+
+# The office's phone-callback list (电话回访): an entry per appeal to call, from an expired link
+# (reason expired) or a follow-up round (reason round); done when a callback is recorded.
+phone_callbacks = Table(
+    "phone_callbacks", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("reason", String(16), nullable=False),  # expired / round
+    Column("round_id", String(32), nullable=True),
+    Column("listed_at", DateTime(timezone=True), nullable=False),
+    Column("done_at", DateTime(timezone=True), nullable=True),
+    Column("done_by", String(128), nullable=True),
+)
+Index("ix_phone_callbacks_open", phone_callbacks.c.listed_at,
+      postgresql_where=phone_callbacks.c.done_at.is_(None), sqlite_where=phone_callbacks.c.done_at.is_(None))
+Index("ix_phone_callbacks_appeal", phone_callbacks.c.appeal_id)
+
+# A follow-up callback round (回访抽查: FixMyStreet's "fixed?" weeks later) over closed appeals.
+callback_rounds = Table(
+    "callback_rounds", metadata,
+    Column("round_id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("criteria", JSON, nullable=False),  # closed_from, closed_to, unit, category, sample
+    Column("seed", BigInteger, nullable=True),  # the random sample's seed, recorded: the draw is reproducible
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+round_appeals = Table(
+    "round_appeals", metadata,
+    Column("round_id", String(32), primary_key=True),
+    Column("appeal_id", String(64), primary_key=True),
+    Column("unit", String(64), nullable=True),  # the unit whose reply closed it
+    Column("nonce", String(32), nullable=False),  # the round's link (callback_links.nonce)
+    Column("answered_at", DateTime(timezone=True), nullable=True),
+    Column("channel", String(16), nullable=True),  # link / phone
+    Column("solved", Boolean, nullable=True),
+    Column("satisfaction", String(8), nullable=True),
+    Column("result", String(16), nullable=True),  # confirmed / reopened
+)
+Index("ix_round_appeals_nonce", round_appeals.c.nonce, unique=True)

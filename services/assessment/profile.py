@@ -21,6 +21,10 @@ class CallbackSection(Strict):
     link_base_url = fields.Str(load_default="http://127.0.0.1:8104/api/v1/callback")
     # a callback not answered within this time counts as unanswered (never as satisfied)
     link_valid_hours = fields.Int(load_default=168, validate=validate.Range(min=1, max=24 * 90))
+    # an unanswered link is reminded once, when this share of its validity has passed (null: never);
+    # at its expiry the appeal goes onto the office's phone-callback list
+    remind_at_share = fields.Float(load_default=0.5, allow_none=True,
+                                   validate=validate.Range(min=0, max=1, min_inclusive=False, max_inclusive=False))
 
 
 class ScoringSection(Strict):

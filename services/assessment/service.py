@@ -12,6 +12,7 @@ from pathlib import Path
 
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
+from nameko.timer import timer
 from prometheus_client import Counter, Histogram
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from services.assessment import (
     annual,
+    callbacks,
     domain,
     handlers,
     measures,
@@ -34,14 +36,16 @@ from services.assessment.profile import AssessmentPart
 from shared import periods
 from shared import service as base
 from shared.auth import Auth
+from shared.config import flag
 from shared.consumers import Batch, consume
 from shared.db import Database
-from shared.errors import Conflict, DomainError, Forbidden, InvalidInput
+from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from shared.events import SATISFACTION, Event, make_event
-from shared.openapi import BEARER, build_spec, error, json_content, query
+from shared.openapi import BEARER, build_spec, error, json_content, paging_parameters, query
 from shared.outbox import OutboxRelay, add_event
 from shared.profile import load_part, load_units, part_schema, profile_dir
-from shared.web import error_response, http, json_body, json_response
+from shared.web import error_response, http, json_body, json_response, page_body, paging
+from shared.workdays import start_of_day
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +95,26 @@ def submit_stages_of(directory) -> dict:
     return dict(load_part(directory, "supervision", schema)["stages"].get("submit") or {})
 
 
+CHASE_BATCH = 200
+CHASED = Counter("suqiu_callbacks_chased_total", "Unanswered callback links reminded, or listed for a phone "
+                 "callback at their expiry.", ["step"])
+
+
+class ChaseConfig(DependencyProvider):
+    """``CHASE_TIMER`` (true: the timer chases by the service's clock; unset: as ``TICK_TIMER``,
+    default true) and ``SIMULATED_CLOCK`` (a chase at a time in the future, for simulations and
+    tests only)."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        chase = config.get("CHASE_TIMER")
+        self.timer = flag(config.get("TICK_TIMER", "true") if chase in (None, "") else chase)
+        self.simulated = flag(self.container.config.get("SIMULATED_CLOCK", "false"))
+
+    def get_dependency(self, worker_ctx) -> ChaseConfig:
+        return self
+
+
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 OUTCOME_NAMES = {"solved": "已解决", "explained": "已作解释说明", "long_term": "已纳入长期规划"}
 
@@ -132,6 +156,7 @@ class AssessmentService(base.OperableService):
     relay = OutboxRelay(outbox)
     auth = Auth()
     settings = AssessmentSettings()
+    chase_config = ChaseConfig()
 
     # ------------------------------------------------------------ facts from events
     @staticmethod
@@ -188,18 +213,102 @@ class AssessmentService(base.OperableService):
     # ------------------------------------------------------------ callbacks (回访)
     @http("POST", "/api/v1/appeals/<string:appeal_id>/callback")
     def record_callback(self, request, appeal_id):
+        """The office's callback (电话回访): of the reply (a replied appeal), or of a closed appeal
+        in a follow-up round (then ``reopen_unit`` may send a reopen to another unit)."""
         principal = self.auth.require(request, "office")
         now = self.clock(request)
-        answer = domain.validate_callback(json_body(request), now)
+        body = json_body(request)
+        extra = schemas.PhoneCallbackExtra().load(body if isinstance(body, dict) else {})
+        answer = domain.validate_callback(body, now)
+        if extra["reopen_unit"] is not None and extra["reopen_unit"] not in self.settings.units:
+            raise NotFound(f"no unit {extra['reopen_unit']!r} in units.yaml (reopen_unit)")
+        caller = answer.get("caller") or principal.name
         with self.db.transaction() as session:
-            result = handlers.record_callback(session, appeal_id, answer, channel="office",
-                                              caller=answer.get("caller") or principal.name, now=now)
+            closed = handlers.status_of(session, appeal_id) == "closed"
+            entry = callbacks.open_round_entry(session, appeal_id) if closed else None
+            if entry is not None:
+                followup = callbacks.record_followup(session, entry, answer, channel=extra["channel"], caller=caller,
+                                                     now=now, reopen_unit=extra["reopen_unit"])
+            else:
+                result = handlers.record_callback(session, appeal_id, answer, channel=extra["channel"],
+                                                  caller=caller, now=now)
+                callbacks.callback_recorded(session, appeal_id, answer["called_at"], caller)
+        if entry is not None:
+            return json_response(schemas.FollowupResultOut().dump(followup), status=201)
         return self._callback_answered(result)
+
+    @http("POST", "/api/v1/callbacks/chase")
+    def chase_http(self, request):
+        """Run the chase now, or at the body's ``now`` (a time in the future needs SIMULATED_CLOCK)."""
+        self.auth.require(request, "office")
+        body = json_body(request) if request.get_data(cache=True) else {}
+        if not isinstance(body, dict):
+            raise InvalidInput('the body must be a JSON object: {"now": "<ISO 8601>"}, or nothing')
+        data = schemas.ChaseInput().load(body)
+        now = self.clock(request)
+        if data["now"] is not None:
+            if data["now"] > now + timedelta(minutes=1) and not self.chase_config.simulated:
+                raise Forbidden("a chase in the future needs SIMULATED_CLOCK: true (simulations only)")
+            now = data["now"]
+        return json_response(self._chase(now))
+
+    def _chase(self, now) -> dict:
+        total = callbacks.ChaseReport()
+        while True:
+            with self.db.transaction() as session:
+                report = callbacks.chase(session, self.settings, now, CHASE_BATCH)
+            total.reminded += report.reminded
+            total.listed += report.listed
+            if len(report.reminded) + len(report.listed) < CHASE_BATCH:
+                break
+        CHASED.labels("reminded").inc(len(total.reminded))
+        CHASED.labels("phone_listed").inc(len(total.listed))
+        return {"now": now.isoformat(), **total.as_dict()}
+
+    @timer(interval=60, eager=True)
+    def chase_timer(self):
+        """Every minute, by the service's Clock: remind due links, list expired ones for a phone call."""
+        if self.chase_config.timer:
+            self._chase(self.clock())
+
+    @http("GET", "/api/v1/callbacks/phone-list")
+    def phone_list(self, request):
+        self.auth.require(request, "office")
+        page, size = paging(request)
+        filters = schemas.PhoneListQuery().load(request.args.to_dict())
+        items, total = callbacks.phone_list(self.db.session, page, size, filters.get("reason"), filters.get("unit"))
+        return json_response(page_body(schemas.PhoneEntryOut(many=True).dump(items), total, page, size))
+
+    @http("POST", "/api/v1/callback-rounds")
+    def start_round(self, request):
+        principal = self.auth.require(request, "office")
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object")
+        criteria = schemas.RoundInput().load(body)
+        criteria["closed_from"] = start_of_day(criteria["closed_from"])
+        criteria["closed_to"] = start_of_day(criteria["closed_to"] + timedelta(days=1))
+        with self.db.transaction() as session:
+            started = callbacks.start_round(session, self.settings, criteria, principal.actor, self.clock(request))
+        return json_response(schemas.RoundOut().dump(started), status=201)
+
+    @http("GET", "/api/v1/callback-rounds")
+    def rounds(self, request):
+        self.auth.require(request, "office")
+        return json_response({"items": schemas.RoundOut(many=True, exclude=("appeals",)).dump(
+            callbacks.list_rounds(self.db.session))})
+
+    @http("GET", "/api/v1/callback-rounds/<string:round_id>")
+    def round_status(self, request, round_id):
+        self.auth.require(request, "office")
+        return json_response(schemas.RoundOut().dump(callbacks.round_detail(self.db.session, round_id)))
 
     @http("GET", "/api/v1/appeals/<string:appeal_id>/assessment")
     def get_assessment(self, request, appeal_id):
         self.auth.require(request, "office")
-        return json_response(handlers.appeal_assessment(self.db.session, appeal_id))
+        facts = handlers.appeal_assessment(self.db.session, appeal_id)
+        facts["followups"] = callbacks.followups_of(self.db.session, appeal_id)
+        return json_response(facts)
 
     @http("GET", "/api/v1/enterprise/callbacks")
     def enterprise_callbacks(self, request):
@@ -235,14 +344,19 @@ class AssessmentService(base.OperableService):
                     body["solved"] = body["solved"] == "true"
             answer = domain.validate_callback(body, now)
             with self.db.transaction() as session:
-                result = handlers.answer_by_link(session, self.settings, token, answer, now)
+                result = callbacks.answer_by_link(session, self.settings, token, answer, now)
         except (DomainError, ValidationError) as exc:
             if html:
                 message = exc.message if isinstance(exc, DomainError) else "请选择是否解决和满意程度后再提交。"
                 return _callback_page(message, status=error_response(exc).status_code)
             raise
-        response = self._callback_answered(result)
-        return _callback_page("感谢您的评价！" + ("我们已将问题交回重新办理。" if result.result == "reopened" else ""),
+        if isinstance(result, dict):  # a follow-up round's answer
+            response = json_response(schemas.FollowupResultOut().dump(result), status=201)
+            reopened = result["result"] == "reopened"
+        else:
+            response = self._callback_answered(result)
+            reopened = result.result == "reopened"
+        return _callback_page("感谢您的评价！" + ("我们已将问题交回重新办理。" if reopened else ""),
                               status=201) if html else response
 
     def _callback_answered(self, result: handlers.CallbackResult):
@@ -444,10 +558,43 @@ def openapi_document() -> dict:
         "comment": {"type": "string", "maxLength": 2000}}}
     paths = {
         "/api/v1/appeals/{appeal_id}/callback": {"post": {
-            "summary": "Record a callback (回访) made by the office", "security": BEARER,
-            "parameters": [path_param("appeal_id")],
-            "requestBody": {"required": True, "content": json_content(ref("CallbackInput"))},
-            "responses": {**answered, "404": error("unknown appeal")}}},
+            "summary": "Record a callback (回访) made by the office by phone: of a replied appeal, or of a closed "
+                       "one in a follow-up round (not really solved reopens it, to reopen_unit if given)",
+            "security": BEARER, "parameters": [path_param("appeal_id")],
+            "requestBody": {"required": True, "content": json_content(ref("OfficeCallbackInput"))},
+            "responses": {"201": {"description": "recorded: closed or reopened; in a round: confirmed or reopened",
+                                  "content": json_content({"oneOf": [ref("CallbackResult"), ref("FollowupResult")]})},
+                          "409": error("the appeal is not waiting for a callback (not replied, and no open round "
+                                       "entry)"),
+                          "404": error("unknown appeal, or reopen_unit names no unit of units.yaml")}}},
+        "/api/v1/callbacks/chase": {"post": {
+            "summary": "Chase unanswered callback links now (office; the timer does it every minute): remind "
+                       "the due ones once, put the expired ones on the phone-callback list",
+            "security": BEARER,
+            "requestBody": {"required": False, "content": json_content(ref("ChaseInput"))},
+            "responses": {"200": {"description": "how many were reminded and listed"}}}},
+        "/api/v1/callbacks/phone-list": {"get": {
+            "summary": "The office's phone-callback list (电话回访): appeals whose link expired unanswered, and "
+                       "those of follow-up rounds, oldest first", "security": BEARER,
+            "parameters": [query(schemas.PhoneListQuery), *paging_parameters()],
+            "responses": {"200": {"description": "a page of entries", "content": json_content({
+                "type": "object", "required": ["items", "total", "page", "page_size"], "properties": {
+                    "items": {"type": "array", "items": ref("PhoneEntry")}, "total": {"type": "integer"},
+                    "page": {"type": "integer"}, "page_size": {"type": "integer"}}})}}}},
+        "/api/v1/callback-rounds": {
+            "post": {"summary": "Start a follow-up callback round (回访抽查) over closed appeals: by the days they "
+                                "closed, unit, category, all or a seeded random sample", "security": BEARER,
+                     "requestBody": {"required": True, "content": json_content(ref("RoundInput"))},
+                     "responses": {"201": {"description": "the round, its seed and its appeals",
+                                           "content": json_content(ref("Round"))},
+                                   "409": error("no closed appeal matches, or more than 1,000 do (sample them)")}},
+            "get": {"summary": "The follow-up rounds, newest first, with their figures", "security": BEARER,
+                    "responses": {"200": {"description": "the rounds"}}}},
+        "/api/v1/callback-rounds/{round_id}": {"get": {
+            "summary": "A round's status page: selected, answered, satisfied, not solved, reopened; its appeals",
+            "security": BEARER, "parameters": [path_param("round_id")],
+            "responses": {"200": {"description": "the round", "content": json_content(ref("Round"))},
+                          "404": error("no such round")}}},
         "/api/v1/appeals/{appeal_id}/assessment": {"get": {
             "summary": "What assessment knows of an appeal, with its callbacks (office)", "security": BEARER,
             "parameters": [path_param("appeal_id")],
@@ -508,4 +655,7 @@ def openapi_document() -> dict:
             "responses": published}},
     }
     return build_spec("Suqiu assessment", "1.0.0", {
-        "CallbackInput": schemas.CallbackInput, "CallbackResult": schemas.CallbackResultOut}, paths)
+        "CallbackInput": schemas.CallbackInput, "CallbackResult": schemas.CallbackResultOut,
+        "OfficeCallbackInput": schemas.OfficeCallbackInput, "FollowupResult": schemas.FollowupResultOut,
+        "ChaseInput": schemas.ChaseInput, "PhoneEntry": schemas.PhoneEntryOut, "RoundInput": schemas.RoundInput,
+        "Round": schemas.RoundOut}, paths)

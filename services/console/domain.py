@@ -285,6 +285,14 @@ def merge_timeline(intake: dict[str, Any] | None, dispatch: dict[str, Any] | Non
     for order in (supervision or {}).get("orders") or []:
         add(_when(order.get("issued_at")), "supervision", "督办单", order.get("issued_by"),
             order.get("text"))
+    # a request and its approval come before the pause the approval starts (the same instant)
+    for asked in (supervision or {}).get("pause_requests") or []:
+        add(_when(asked.get("requested_at")), "supervision", f"申请暂停计时（{asked.get('days')}个工作日）",
+            asked.get("requested_by"), asked.get("reason"))
+        if asked.get("status") in ("approved", "refused"):
+            verdict = "批准暂停申请" if asked["status"] == "approved" else "驳回暂停申请"
+            add(_when(asked.get("decided_at")), "supervision", verdict, asked.get("decided_by"),
+                asked.get("decision_note"))
     for pause in (supervision or {}).get("pauses") or []:
         add(_when(pause.get("paused_at")), "supervision", "暂停计时", pause.get("paused_by"),
             pause.get("reason"))
@@ -298,6 +306,14 @@ def merge_timeline(intake: dict[str, Any] | None, dispatch: dict[str, Any] | Non
         add(_when(call.get("called_at")), "assessment", f"回访（{how}）",
             call.get("caller"), f"{solved}，{call.get('satisfaction')}{result}"
             + (f"：{call['comment']}" if call.get("comment") else ""))
+    for followup in (assessment or {}).get("followups") or []:
+        add(_when(followup.get("created_at")), "assessment", f"列入回访抽查：{followup.get('name')}",
+            followup.get("created_by"))
+        if followup.get("answered_at"):
+            how = "企业通过链接评价" if followup.get("channel") == "link" else "电话回访"
+            verdict = "确认已解决" if followup.get("result") == "confirmed" else "未真正解决，重办"
+            add(_when(followup["answered_at"]), "assessment", f"抽查回访（{how}）", None,
+                f"{'已解决' if followup.get('solved') else '未解决'}，{followup.get('satisfaction')}，{verdict}")
     return sorted(entries, key=lambda e: e.at)
 
 
@@ -336,3 +352,8 @@ def last_week(now: datetime) -> str:
 
 def month_of(now: datetime) -> str:
     return now.astimezone(SHANGHAI).strftime("%Y-%m")
+
+
+def local_day(now: datetime) -> str:
+    """The day in Shanghai, ``YYYY-MM-DD`` (a form's default)."""
+    return now.astimezone(SHANGHAI).strftime("%Y-%m-%d")

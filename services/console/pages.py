@@ -13,7 +13,7 @@ from services.console.backends import NotDeployed, ServiceClient, ServiceRefused
 from shared.errors import DomainError, InvalidInput
 
 DESK_FILTERS = ("status", "colour", "overdue", "category")
-LEDGER_FILTERS = ("unit", "status", "colour", "category", "difficulty", "level", "overdue")
+LEDGER_FILTERS = ("unit", "status", "colour", "category", "difficulty", "level", "overdue", "phone_callback")
 
 
 def _filters(args, names) -> dict:
@@ -73,6 +73,26 @@ def appeal(client: ServiceClient, person: domain.Person, appeal_id: str,
             "timeline": entries, "missing": [m for m in (supervision_missing, intake_missing, assessment_missing) if m]}
 
 
+def _labelled(requests_: list[dict], names_of: Callable[[set[str]], dict[str, str]],
+              unit_names: dict[str, str]) -> list[dict]:
+    actors = [a for r in requests_ for a in (r.get("requested_by"), r.get("decided_by")) if a and "/" in a]
+    names = names_of({a.partition("/")[2] for a in actors})
+    return [{**r, "asker": domain.actor_label(r.get("requested_by"), names, unit_names),
+             "decider": domain.actor_label(r.get("decided_by"), names, unit_names) if r.get("decided_by") else ""}
+            for r in requests_]
+
+
+def pause_requests(client: ServiceClient, names_of: Callable[[set[str]], dict[str, str]],
+                   unit_names: dict[str, str]) -> dict:
+    """The office's pause approvals: the pending requests (oldest first) and the latest decided."""
+    pending = client.get("supervision", "/api/v1/pause-requests", status="pending", page_size=100)
+    decided = [r for status in ("approved", "refused")
+               for r in client.get("supervision", "/api/v1/pause-requests", status=status, page_size=100)["items"]]
+    decided.sort(key=lambda r: r.get("decided_at") or "", reverse=True)
+    return {"items": _labelled(pending["items"], names_of, unit_names), "total": pending["total"],
+            "decided": _labelled(decided[:20], names_of, unit_names)}
+
+
 def with_titles(client: ServiceClient, entries: list[dict]) -> list[dict]:
     """Ledger entries with the enterprise's name and the title (dispatch's), fetched side by side."""
     if not client.deployed("dispatch"):
@@ -96,6 +116,19 @@ def ledger(client: ServiceClient, person: domain.Person, args) -> dict:
     if person.service_role == "office":
         items = with_titles(client, items)
     return {"items": items, "total": listing["total"], "page": page, "page_size": 30, "filters": filters}
+
+
+def phone_callbacks(client: ServiceClient, args) -> dict:
+    """The phone-callback list (assessment) and the replies waiting for their link's answer (dispatch)."""
+    reason = args.get("reason") if args.get("reason") in ("expired", "round") else None
+    listing, missing = _optional(client.get, "assessment", "/api/v1/callbacks/phone-list", page_size=100,
+                                 reason=reason)
+    waiting, dispatch_missing = _optional(client.get, "dispatch", "/api/v1/office/appeals", status="replied",
+                                          page_size=100)
+    phone_ids = {e["appeal_id"] for e in (listing or {}).get("items", [])}
+    return {"items": (listing or {}).get("items", []), "total": (listing or {}).get("total", 0), "reason": reason,
+            "waiting": [a for a in (waiting or {}).get("items", []) if a["id"] not in phone_ids],
+            "missing": [m for m in (missing, dispatch_missing) if m]}
 
 
 def enterprise_home(client: ServiceClient, credit_code: str) -> dict:

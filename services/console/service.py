@@ -165,13 +165,22 @@ class ConsoleService(base.OperableService):
 
     @page("POST", "/appeals/<string:appeal_id>/pause")
     def pause(self, request, appeal_id):
-        """Today supervision pauses at once on a unit's or the office's word; an approval step by
-        the office (pause requests) is another piece of work (see the README)."""
-        self.visit.require(*UNIT_ROLES, "office")
-        reason = self.visit.form().get("reason", "")
-        self.visit.services().post("supervision", f"/api/v1/appeals/{appeal_id}/pause",
-                                   {"reason": reason} if reason else {})
-        return self.visit.redirect(f"/appeals/{quote(appeal_id)}", "已暂停计时")
+        """A unit asks for a clock pause (reason, working days) and the office approves it on its
+        pauses page; the office pauses on its own word."""
+        person = self.visit.require(*UNIT_ROLES, "office")
+        form = self.visit.form()
+        reason = form.get("reason", "")
+        if person.role == "office":
+            self.visit.services().post("supervision", f"/api/v1/appeals/{appeal_id}/pause",
+                                       {"reason": reason} if reason else {})
+            return self.visit.redirect(f"/appeals/{quote(appeal_id)}", "已暂停计时")
+        try:
+            days = int(form.get("days") or 0)
+        except ValueError:
+            raise InvalidInput("暂停天数须为工作日天数", {"days": ["须为整数"]}) from None
+        self.visit.services().post("supervision", f"/api/v1/appeals/{appeal_id}/pause-requests",
+                                   {"reason": reason, "days": days})
+        return self.visit.redirect(f"/appeals/{quote(appeal_id)}", "已提交暂停计时申请，待专班审批")
 
     @page("POST", "/appeals/<string:appeal_id>/resume")
     def resume(self, request, appeal_id):
@@ -221,8 +230,13 @@ class ConsoleService(base.OperableService):
                 "caller": person.display_name}
         if form.get("comment"):
             body["comment"] = form["comment"]
+        if form.get("reopen_unit"):
+            body["reopen_unit"] = form["reopen_unit"]
+        body["channel"] = "phone"
         result = self.visit.services().post("assessment", f"/api/v1/appeals/{appeal_id}/callback", body)
-        outcome = "已办结" if result and result.get("result") == "closed" else "已转重办"
+        outcome = {"closed": "已办结", "confirmed": "确认已解决"}.get((result or {}).get("result"), "已转重办")
+        if form.get("back") == "callbacks":
+            return self.visit.redirect("/office/callbacks", f"已录入电话回访（{appeal_id}）：{outcome}")
         return self.visit.redirect(f"/appeals/{quote(appeal_id)}", f"已录入回访：{outcome}")
 
     # ------------------------------------------------------------ the office's pages
@@ -251,17 +265,64 @@ class ConsoleService(base.OperableService):
 
     @page("GET", "/office/callbacks")
     def office_callbacks(self, request):
-        """Replied appeals wait for their callback: the office's phone-callback list."""
+        """The office's phone-callback list (assessment's: links expired unanswered, follow-up
+        rounds), each with its phone-callback form; below, the replies still waiting for the
+        enterprise's own answer by link."""
         self.visit.require(*OFFICE)
-        listing = self.visit.services().get("dispatch", "/api/v1/office/appeals", status="replied", page_size=100)
-        return self.visit.render("callbacks.html.j2", items=listing["items"], total=listing["total"])
+        view = pages.phone_callbacks(self.visit.services(), request.args)
+        return self.visit.render("callbacks.html.j2", **view, units=self.visit.settings.units)
+
+    @page("GET", "/office/rounds")
+    def office_rounds(self, request):
+        """Follow-up callback rounds (回访抽查): start one, and each round's figures."""
+        self.visit.require(*OFFICE)
+        rounds = self.visit.services().get("assessment", "/api/v1/callback-rounds")["items"]
+        return self.visit.render("rounds.html.j2", rounds=rounds, units=self.visit.settings.units,
+                                 today=domain.local_day(self.visit.now))
+
+    @page("POST", "/office/rounds")
+    def office_round_start(self, request):
+        self.visit.require(*OFFICE)
+        form = self.visit.form()
+        body = {"name": form.get("name", ""), "closed_from": form.get("closed_from", ""),
+                "closed_to": form.get("closed_to", "")}
+        for name in ("unit", "category"):
+            if form.get(name):
+                body[name] = form[name]
+        for name in ("sample", "seed"):
+            if form.get(name):
+                try:
+                    body[name] = int(form[name])
+                except ValueError:
+                    raise InvalidInput("抽样数量和随机种子须为整数", {name: ["须为整数"]}) from None
+        started = self.visit.services().post("assessment", "/api/v1/callback-rounds", body)
+        return self.visit.redirect(f"/office/rounds/{started['round_id']}",
+                                   f"已发起回访抽查：选中 {started['status']['selected']} 件")
+
+    @page("GET", "/office/rounds/<string:round_id>")
+    def office_round(self, request, round_id):
+        self.visit.require(*OFFICE)
+        found = self.visit.services().get("assessment", f"/api/v1/callback-rounds/{round_id}")
+        return self.visit.render("round.html.j2", round=found)
 
     @page("GET", "/office/pauses")
     def office_pauses(self, request):
+        """The units' pause requests waiting for the office (暂停计时审批), oldest first."""
         self.visit.require(*OFFICE)
-        return self.visit.render("pending.html.j2", title="暂停计时审批",
-                                 message="暂停申请的审批功能待上线：目前督办服务在责任单位或专班申请时立即暂停计时，"
-                                         "暂停记录见每件诉求的办理时间线。")
+        view = pages.pause_requests(self.visit.services(), lambda names: handlers.display_names(self.visit.db, names),
+                                    self.visit.settings.unit_names)
+        return self.visit.render("pauses.html.j2", **view)
+
+    @page("POST", "/office/pauses/<string:request_id>/<string:decision>")
+    def office_pause_decision(self, request, request_id, decision):
+        self.visit.require(*OFFICE)
+        form = self.visit.form()
+        if decision not in ("approve", "refuse"):
+            raise NotFound("没有这种审批操作")
+        body = {"note": form["note"]} if form.get("note") else {}
+        decided = self.visit.services().post("supervision", f"/api/v1/pause-requests/{request_id}/{decision}", body)
+        verb = "已批准" if decision == "approve" else "已驳回"
+        return self.visit.redirect("/office/pauses", f"{verb}暂停计时申请：{decided.get('appeal_id', request_id)}")
 
     @page("GET", "/office/reports")
     def office_reports(self, request):

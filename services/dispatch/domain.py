@@ -423,14 +423,18 @@ class Appeal:
         return True
 
     # -- what other services report
-    def reopen(self, rules: Rules, reason: str, reopen_count: int) -> bool:
-        """重办: back to its lead unit. False (nothing moves) unless it was replied."""
-        if self.status != REPLIED:
+    def reopen(self, rules: Rules, reason: str, reopen_count: int, unit: str | None = None) -> bool:
+        """重办: back to its lead unit. A closed appeal reopened by a follow-up round goes to
+        ``unit`` (the unit that replied, or another the office named). False (nothing moves)
+        unless it was replied or closed."""
+        if self.status not in (REPLIED, CLOSED):
             self.changes.append(Change("reopen_ignored", self.status, self.status,
                                        details={"reason": reason, "reopen_count": reopen_count}))
             return False
         self.reopen_count = max(self.reopen_count + 1, reopen_count)
-        self._dispatch(rules, self.lead_unit, self.co_units, DispatchReason.REOPENED, status=REOPENED, note=reason)
+        lead = (unit or self.lead_unit) if self.status == CLOSED else self.lead_unit
+        co_units = [u for u in self.co_units if u != lead]
+        self._dispatch(rules, lead, co_units, DispatchReason.REOPENED, status=REOPENED, note=reason)
         return True
 
     def close(self, outcome: str | None, satisfaction: str | None) -> bool:

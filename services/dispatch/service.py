@@ -87,7 +87,8 @@ class DispatchService(base.OperableService):
 
     @consume("assessment", "appeal_reopened")
     def on_appeal_reopened(self, batch: Batch):
-        self._on_events(batch, lambda appeal, data: appeal.reopen(self.rules, data["reason"], data["reopen_count"]))
+        self._on_events(batch, lambda appeal, data: appeal.reopen(self.rules, data["reason"], data["reopen_count"],
+                                                                  data.get("unit")))
 
     @consume("assessment", "appeal_closed")
     def on_appeal_closed(self, batch: Batch):

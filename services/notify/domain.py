@@ -140,6 +140,42 @@ def recipients_for(event_type: str, data: dict[str, Any], appeal: dict[str, Any]
     return list(unique.values())
 
 
+# ---------------------------------------------------------------- warnings before a deadline
+WARNING_COLOURS = ("yellow", "red")
+COLOUR_EVENTS = frozenset({"appeal_colour_changed", "appeal_deadline_set"})
+
+
+def colour_warning(data: dict[str, Any], known_colour: str | None) -> str | None:
+    """The colour to warn of (yellow: near its deadline, red: past it), or None.
+
+    Both ``appeal_colour_changed`` and ``appeal_deadline_set`` (a stage that starts, a deadline
+    that moves: its ``colour``) tell notify an appeal's colour; an appeal is warned when it
+    turns yellow or red, once per turn: a deadline that keeps the colour notify already knew
+    (a clock resumed while yellow) warns no one again. Order and rung deadlines carry no colour.
+    """
+    colour = data.get("colour")
+    if not isinstance(colour, str) or colour not in WARNING_COLOURS or colour == known_colour:
+        return None
+    return colour
+
+
+def warning_recipients(colour: str, unit: str | None, directory: Directory) -> list[Recipient]:
+    """Yellow: the lead unit hears it; red: the unit and its leader (notify-before, as Znuny does)."""
+    found = [directory.unit(unit, "lead")]
+    if colour == "red":
+        found.append(directory.leader(unit))
+    return [r for r in found if r is not None]
+
+
+def digest_sections(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The weekly reminder's lists (周提醒): a unit's items past (red) and near (yellow) their
+    deadline, each by its due time; the others are only counted."""
+    by_due = sorted(items, key=lambda item: (item.get("due_at") or "9999", item.get("appeal_id") or ""))
+    return {"red": [i for i in by_due if i.get("colour") == "red"],
+            "yellow": [i for i in by_due if i.get("colour") == "yellow"],
+            "other": [i for i in by_due if i.get("colour") not in WARNING_COLOURS]}
+
+
 # ---------------------------------------------------------------- quiet hours
 def parse_quiet_hours(spec: str | None) -> tuple[time, time] | None:
     if not spec:

@@ -11,6 +11,7 @@ import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
@@ -31,7 +32,9 @@ SERVICE = "notify"
 ENTERPRISE_FIELDS = ("name", "district", "industry", "size", "cadre", "contact", "tags")
 # events about an appeal whose parties notify must already know (from appeal_received)
 NEEDS_APPEAL = frozenset({"appeal_accepted", "appeal_replied", "callback_requested", "appeal_closed",
-                          "appeal_reopened", "supervision_order_issued", "appeal_escalated", "appeal_dispatched"})
+                          "appeal_reopened", "supervision_order_issued", "appeal_escalated", "appeal_dispatched",
+                          "appeal_colour_changed", "appeal_deadline_set"})
+WARNING_TEMPLATE = "deadline_warning"  # templates/deadline_warning.<audience>.j2
 
 
 def notification_id(event_id: str, recipient: str, channel: str) -> str:
@@ -118,10 +121,13 @@ def notify_events(connection: Session | Connection, events: list[Event], directo
                 new.append(row)
         if new:
             connection.execute(insert_ignoring(connection, appeals), new)
+    if events[0].type == "weekly_digest_ready":
+        events = [_with_titles(connection, event) for event in events]
     codes = sorted({appeal["credit_code"] for appeal in known.values() if appeal["credit_code"]})
     registry = {row.credit_code: row for row in connection.execute(REGISTERED, {"codes": codes})} if codes else {}
     rows: list[dict] = []
     units: list[dict] = []
+    colours: list[dict] = []
     for event in events:
         data, appeal_id = event.data, event.data.get("appeal_id")
         appeal = dict(known[appeal_id]) if appeal_id in known else None
@@ -139,15 +145,52 @@ def notify_events(connection: Session | Connection, events: list[Event], directo
             previous = data.get("unit") or appeal.get("lead_unit")
             units.append({"appeal_id": appeal_id, "lead_unit": data["to_unit"],
                           "co_units": co + ([previous] if previous else []), "updated_at": event.time})
-        recipients = domain.recipients_for(event.type, data, appeal, directory)
-        texts = {r.key: renderer.render(event.type, r, data, appeal=appeal, event_time=event.time,
-                                        unit_name=directory.unit_name) for r in recipients}
+        if event.type in domain.COLOUR_EVENTS:
+            recipients, texts = _warning(event, appeal, directory, renderer, colours)
+        else:
+            recipients = domain.recipients_for(event.type, data, appeal, directory)
+            texts = {r.key: renderer.render(event.type, r, data, appeal=appeal, event_time=event.time,
+                                            unit_name=directory.unit_name) for r in recipients}
         rows += plan_rows(recipients, event_id=event.id, event_type=event.type, appeal_id=appeal_id, texts=texts,
                           now=event.time, urgent=event.type in domain.URGENT_EVENTS)
     bulk_update(connection, appeals, "appeal_id", units)
+    bulk_update(connection, appeals, "appeal_id", colours)
     if rows:
         connection.execute(insert_ignoring(connection, notifications), rows)
     return rows
+
+
+def _with_titles(connection: Session | Connection, event: Event) -> Event:
+    """A weekly digest's items carry no title (supervision keeps none): notify adds those it knows."""
+    items = event.data.get("items") or []
+    ids = sorted({item.get("appeal_id") for item in items if item.get("appeal_id")})
+    if not ids:
+        return event
+    titles = {row.appeal_id: row.title for row in connection.execute(APPEALS_OF, {"ids": ids})}
+    data = {**event.data, "items": [{**item, "title": item.get("title") or titles.get(item.get("appeal_id"), "")}
+                                    for item in items]}
+    return replace(event, data=data)
+
+
+def _warning(event: Event, appeal: dict, directory: Directory, renderer: Renderer,
+             colours: list[dict]) -> tuple[list[Recipient], dict[str, tuple[str, str]]]:
+    """A colour learnt from supervision: remembered (with the stage's deadline), and when the
+    appeal turns yellow or red, the warning's recipients and texts."""
+    data = event.data
+    if data.get("colour") is None:  # an order's or a rung's deadline: no colour, no warning
+        return [], {}
+    due_at = data.get("due_at") if event.type == "appeal_deadline_set" else appeal.get("due_at")
+    colours.append({"appeal_id": appeal["appeal_id"], "colour": data["colour"], "due_at": due_at,
+                    "updated_at": event.time})
+    colour = domain.colour_warning(data, appeal.get("colour"))
+    if colour is None:
+        return [], {}
+    unit = data.get("unit") or appeal.get("lead_unit")
+    recipients = domain.warning_recipients(colour, unit, directory)
+    values = {**data, "colour": colour, "unit": unit, "due_at": due_at}
+    texts = {r.key: renderer.render(WARNING_TEMPLATE, r, values, appeal=appeal, event_time=event.time,
+                                    unit_name=directory.unit_name) for r in recipients}
+    return recipients, texts
 
 
 # ---------------------------------------------------------------- policy pushes

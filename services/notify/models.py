@@ -32,6 +32,10 @@ appeals = Table(
     Column("cadre", String(64), nullable=True),
     Column("lead_unit", String(64), nullable=True),
     Column("co_units", JSON, nullable=True),
+    # the colour supervision last told (appeal_deadline_set / appeal_colour_changed) and the
+    # running stage's deadline: a warning goes out when the colour turns yellow or red
+    Column("colour", String(8), nullable=True),
+    Column("due_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

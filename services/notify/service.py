@@ -69,6 +69,15 @@ class NotifyService(base.OperableService):
     def on_appeal_escalated(self, batch: Batch):
         self._handle(batch)
 
+    # warnings before a deadline: yellow to the lead unit, red to the unit and its leader
+    @consume("supervision", "appeal_deadline_set")
+    def on_appeal_deadline_set(self, batch: Batch):
+        self._handle(batch)
+
+    @consume("supervision", "appeal_colour_changed")
+    def on_appeal_colour_changed(self, batch: Batch):
+        self._handle(batch)
+
     @consume("supervision", "supervision_order_issued")
     def on_supervision_order_issued(self, batch: Batch):
         self._handle(batch)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
-from services.notify.domain import SHANGHAI, Recipient, split_text
+from services.notify.domain import SHANGHAI, Recipient, digest_sections, split_text
 
 BUILT_IN = Path(__file__).resolve().parent / "templates"
 
@@ -37,7 +37,7 @@ class Renderer:
         loaders = [FileSystemLoader(str(templates_dir))] if templates_dir else []
         self.env = Environment(loader=ChoiceLoader(loaders + [FileSystemLoader(str(BUILT_IN))]),
                                undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
-        self.env.globals.update(local=local, percent=percent)
+        self.env.globals.update(local=local, percent=percent, digest_sections=digest_sections)
 
     def render(self, event_type: str, recipient: Recipient, data: dict, *, appeal: dict | None,
                event_time: datetime, unit_name: Callable[[str | None], str]) -> tuple[str, str]:

@@ -232,6 +232,32 @@ def resume(watch: Watch, now: datetime) -> tuple[Watch, float]:
                    yellow_at=shift(watch.measure, watch.yellow_at, paused) if watch.yellow_at else None), paused
 
 
+PAUSE_STATUSES = ("pending", "approved", "refused")
+PAUSE_DAYS_MAX = 60
+
+
+def may_request_pause(watch: Watch, pending: bool) -> None:
+    """A lead unit may ask for a pause (暂停计时申请) while its stage's clock runs, unpaused,
+    with no other request of the appeal waiting for the office."""
+    if not watch.running:
+        raise RuleError("no running deadline to pause")
+    if watch.paused_at is not None:
+        raise RuleError("the clock is already paused")
+    if pending:
+        raise RuleError("a pause request of this appeal is already waiting for the office")
+
+
+def may_decide_pause(status: str) -> None:
+    if status != "pending":
+        raise RuleError(f"the pause request is already {status}")
+
+
+def pause_resumes_at(approved_at: datetime, days: int) -> datetime:
+    """An approved pause of N working days ends at 24:00 of the N-th working day after the
+    approval (the clock resumes then, unless the unit resumed it earlier)."""
+    return workdays.add_working_days(approved_at, days)
+
+
 @dataclass(frozen=True)
 class Escalation:
     rung: str

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.supervision import domain
-from services.supervision.models import appeals, clock_pauses, digests, escalations, orders, outbox
+from services.supervision.models import appeals, clock_pauses, digests, escalations, orders, outbox, pause_requests
 from shared import workdays
 from shared.auth import Principal
 from shared.consumers import Batch, NotKnownYet
@@ -129,6 +129,15 @@ def _close_pause(session: Session, appeal_id: str, now: datetime, actor: str) ->
     session.execute(update(clock_pauses).where(clock_pauses.c.appeal_id == appeal_id,
                                                clock_pauses.c.resumed_at.is_(None))
                     .values(resumed_at=now, resumed_by=actor))
+    _end_approved_pause(session, appeal_id, now)
+
+
+def _end_approved_pause(session: Session, appeal_id: str, now: datetime) -> None:
+    """The approved request whose pause this was has nothing left for the tick to resume."""
+    session.execute(update(pause_requests).where(pause_requests.c.appeal_id == appeal_id,
+                                                 pause_requests.c.status == "approved",
+                                                 pause_requests.c.ended_at.is_(None))
+                    .values(ended_at=now))
 
 
 def _start(session: Session, policy: domain.Policy, row_id: str, stage: str, difficulty: str | None,
@@ -318,6 +327,22 @@ def on_reopened(session: Session, policy: domain.Policy, event: Event) -> Effect
     return effects
 
 
+def on_phone_listed(session: Session, policy: domain.Policy, event: Event) -> Effects:
+    """On the office's phone-callback list (the ledger's filter ``phone_callback``)."""
+    row = _known(session, event.data["appeal_id"], event)
+    session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id)
+                    .values(phone_listed_at=event.time))
+    return Effects()
+
+
+def on_callback_recorded(session: Session, policy: domain.Policy, event: Event) -> Effects:
+    """A callback recorded takes the appeal off the phone-callback list."""
+    row = _known(session, event.data["appeal_id"], event)
+    if row.phone_listed_at is not None and row.phone_listed_at <= event.time:
+        session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id).values(phone_listed_at=None))
+    return Effects()
+
+
 # ---------------------------------------------------------------- the tick
 def tick_batch(session: Session, policy: domain.Policy, now: datetime, limit: int = 200) -> Effects:
     """Advance up to ``limit`` due appeals (``next_check_at <= now``), claimed SKIP LOCKED.
@@ -392,7 +417,7 @@ def run_tick(transaction: Callable[[], AbstractContextManager[Session]], policy:
              office: str, batch: int = 200) -> Effects:
     """One tick: due appeals, then due orders, in batches (a transaction each), then the digests."""
     total = Effects()
-    for step in (tick_batch, order_batch):
+    for step in (resume_due_pauses, tick_batch, order_batch):
         while True:
             with transaction() as session:
                 effects = step(session, policy, now, batch)
@@ -476,27 +501,127 @@ def _visible(session: Session, appeal_id: str, principal: Principal, lock: bool 
 
 def pause_clock(session: Session, policy: domain.Policy, appeal_id: str, principal: Principal, now: datetime,
                 reason: str | None) -> dict:
+    """The office pauses a clock on its own word; a unit asks with :func:`request_pause`."""
+    if principal.role != "office":
+        raise Forbidden("a unit asks for a clock pause (POST .../pause-requests); the office approves it")
     row = _visible(session, appeal_id, principal, lock=True)
-    _may_act(principal, row)
+    _pause(session, policy, row, now, reason, principal.actor)
+    return get_appeal(session, appeal_id)
+
+
+def _pause(session: Session, policy: domain.Policy, row, now: datetime, reason: str | None, actor: str,
+           requested_by: str | None = None, resume_at: datetime | None = None) -> None:
     try:
         watch = domain.pause(watch_of(row), now)
     except domain.RuleError as exc:
         raise Conflict(str(exc)) from None
-    session.execute(update(appeals).where(appeals.c.appeal_id == appeal_id)
+    session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id)
                     .values(**watch_values(watch, policy), updated_at=now))
-    session.execute(insert(clock_pauses).values(appeal_id=appeal_id, stage=row.stage, paused_at=now, reason=reason,
-                                                paused_by=principal.actor))
-    _emit(session, "appeal_clock_paused", {"appeal_id": appeal_id, "stage": row.stage, "unit": row.lead_unit,
-                                           "reason": reason, "actor": principal.actor, "paused_at": now},
+    session.execute(insert(clock_pauses).values(appeal_id=row.appeal_id, stage=row.stage, paused_at=now,
+                                                reason=reason, paused_by=actor))
+    _emit(session, "appeal_clock_paused", {"appeal_id": row.appeal_id, "stage": row.stage, "unit": row.lead_unit,
+                                           "reason": reason, "actor": actor, "paused_at": now,
+                                           "requested_by": requested_by, "resume_at": resume_at},
           now, row.correlation_id)
-    return get_appeal(session, appeal_id)
+
+
+# ---------------------------------------------------------------- pause requests
+def _pending_request(session: Session, appeal_id: str):
+    return session.execute(select(pause_requests.c.request_id).where(
+        pause_requests.c.appeal_id == appeal_id, pause_requests.c.status == "pending")).first()
+
+
+def request_pause(session: Session, appeal_id: str, principal: Principal, now: datetime, reason: str,
+                  days: int) -> dict:
+    """The lead unit asks for a clock pause (reason, working days); the office decides."""
+    if principal.role != "unit":
+        raise Forbidden("the lead unit asks for a clock pause; the office pauses directly")
+    row = _visible(session, appeal_id, principal, lock=True)
+    try:
+        domain.may_request_pause(watch_of(row), _pending_request(session, appeal_id) is not None)
+    except domain.RuleError as exc:
+        raise Conflict(str(exc)) from None
+    request = {"request_id": uuid.uuid4().hex, "appeal_id": appeal_id, "stage": row.stage, "unit": row.lead_unit,
+               "reason": reason, "days": days, "status": "pending", "requested_by": principal.actor,
+               "requested_at": now}
+    session.execute(insert(pause_requests).values(**request))
+    return get_pause_request(session, request["request_id"])
+
+
+def get_pause_request(session: Session, request_id: str, principal: Principal | None = None) -> dict:
+    row = session.execute(select(pause_requests).where(pause_requests.c.request_id == request_id)).first()
+    if row is None or (principal is not None and principal.role == "unit" and principal.unit != row.unit):
+        raise NotFound(f"no pause request {request_id}")
+    return dict(row._mapping)
+
+
+def list_pause_requests(session: Session, status: str | None, page: int, page_size: int,
+                        unit: str | None = None) -> tuple[list[dict], int]:
+    conditions = []
+    if status:
+        conditions.append(pause_requests.c.status == status)
+    if unit:
+        conditions.append(pause_requests.c.unit == unit)
+    rows, total = paged(session, pause_requests, conditions,
+                        (pause_requests.c.requested_at, pause_requests.c.request_id), page, page_size)
+    return [dict(r._mapping) for r in rows], total
+
+
+def decide_pause(session: Session, policy: domain.Policy, request_id: str, principal: Principal, now: datetime,
+                 approve: bool, note: str | None) -> dict:
+    """The office approves (the clock pauses now, until the days asked for have passed) or
+    refuses a pending request; the decision and its person are recorded."""
+    if principal.role != "office":
+        raise Forbidden("only the office decides pause requests")
+    request = session.execute(select(pause_requests).where(pause_requests.c.request_id == request_id)
+                              .with_for_update()).first()
+    if request is None:
+        raise NotFound(f"no pause request {request_id}")
+    try:
+        domain.may_decide_pause(request.status)
+    except domain.RuleError as exc:
+        raise Conflict(str(exc)) from None
+    decision = {"status": "approved" if approve else "refused", "decided_by": principal.actor, "decided_at": now,
+                "decision_note": note}
+    if approve:
+        row = _locked(session, request.appeal_id)
+        if row is None:
+            raise NotFound(f"no appeal {request.appeal_id} under supervision")
+        decision["resume_at"] = domain.pause_resumes_at(now, request.days)
+        _pause(session, policy, row, now, request.reason, principal.actor, requested_by=request.requested_by,
+               resume_at=decision["resume_at"])
+    session.execute(update(pause_requests).where(pause_requests.c.request_id == request_id).values(**decision))
+    return get_pause_request(session, request_id)
+
+
+def resume_due_pauses(session: Session, policy: domain.Policy, now: datetime, limit: int = 200) -> Effects:
+    """The tick resumes the clocks whose approved pause has run its days (actor: supervision)."""
+    effects = Effects()
+    query = (select(pause_requests).where(pause_requests.c.ended_at.is_(None), pause_requests.c.resume_at <= now)
+             .order_by(pause_requests.c.resume_at).limit(limit))
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    for request in session.execute(query).fetchall():
+        effects.checked += 1
+        row = _locked(session, request.appeal_id)
+        if row is not None and row.paused_at is not None:
+            effects.colour_changes += _resume(session, policy, row, request.resume_at, SERVICE).colour_changes
+        session.execute(update(pause_requests).where(pause_requests.c.request_id == request.request_id)
+                        .values(ended_at=request.resume_at))
+    return effects
 
 
 def resume_clock(session: Session, policy: domain.Policy, appeal_id: str, principal: Principal,
                  now: datetime) -> tuple[dict, Effects]:
-    effects = Effects()
     row = _visible(session, appeal_id, principal, lock=True)
     _may_act(principal, row)
+    effects = _resume(session, policy, row, now, principal.actor)
+    return get_appeal(session, appeal_id), effects
+
+
+def _resume(session: Session, policy: domain.Policy, row, now: datetime, actor: str) -> Effects:
+    effects = Effects()
+    appeal_id = row.appeal_id
     try:
         watch, paused = domain.resume(watch_of(row), now)
     except domain.RuleError as exc:
@@ -509,14 +634,15 @@ def resume_clock(session: Session, policy: domain.Policy, appeal_id: str, princi
                     .values(**watch_values(watch, policy), updated_at=now))
     session.execute(update(clock_pauses).where(clock_pauses.c.appeal_id == appeal_id,
                                                clock_pauses.c.resumed_at.is_(None))
-                    .values(resumed_at=now, resumed_by=principal.actor, paused_seconds=paused))
+                    .values(resumed_at=now, resumed_by=actor, paused_seconds=paused))
+    _end_approved_pause(session, appeal_id, now)
     _emit(session, "appeal_clock_resumed", {"appeal_id": appeal_id, "stage": row.stage, "unit": row.lead_unit,
-                                            "actor": principal.actor, "paused_at": row.paused_at,
+                                            "actor": actor, "paused_at": row.paused_at,
                                             "paused_seconds": paused, "due_at": watch.due_at},
           now, row.correlation_id)
     _deadline_set(session, appeal_id, watch, row.lead_unit, now, row.correlation_id)
     _recoloured(row.colour, watch.colour, effects)
-    return get_appeal(session, appeal_id), effects
+    return effects
 
 
 def issue_order(session: Session, policy: domain.Policy, appeal_id: str, data: dict, principal: Principal,
@@ -555,6 +681,10 @@ def _ledger_conditions(filters: dict, unit: str | None) -> list:
             conditions.append(appeals.c[name] == filters[name])
     if filters.get("level") is not None:
         conditions.append(appeals.c.level == filters["level"])
+    if filters.get("phone_callback") is True:
+        conditions.append(appeals.c.phone_listed_at.isnot(None))
+    elif filters.get("phone_callback") is False:
+        conditions.append(appeals.c.phone_listed_at.is_(None))
     if filters.get("overdue") is True:
         conditions.append(appeals.c.colour == "red")
     elif filters.get("overdue") is False:
@@ -583,6 +713,9 @@ def get_appeal(session: Session, appeal_id: str, principal: Principal | None = N
         select(orders).where(orders.c.appeal_id == appeal_id).order_by(orders.c.issued_at)).fetchall()]
     appeal["pauses"] = [dict(r._mapping) for r in session.execute(
         select(clock_pauses).where(clock_pauses.c.appeal_id == appeal_id).order_by(clock_pauses.c.id)).fetchall()]
+    appeal["pause_requests"] = [dict(r._mapping) for r in session.execute(
+        select(pause_requests).where(pause_requests.c.appeal_id == appeal_id)
+        .order_by(pause_requests.c.requested_at, pause_requests.c.request_id)).fetchall()]
     return appeal
 
 

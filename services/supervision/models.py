@@ -42,6 +42,9 @@ appeals = Table(
     Column("replied_at", DateTime(timezone=True), nullable=True),
     Column("closed_at", DateTime(timezone=True), nullable=True),
     Column("correlation_id", String(64), nullable=True),
+    # on the office's phone-callback list since (assessment's callback_phone_listed) until a
+    # callback is recorded: the ledger's filter phone_callback
+    Column("phone_listed_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 # Only rows with something to check are in the index: a million closed appeals cost nothing.
@@ -95,6 +98,32 @@ clock_pauses = Table(
     Column("resumed_by", String(128), nullable=True),
 )
 Index("ix_clock_pauses_appeal", clock_pauses.c.appeal_id)
+
+# A clock pause is a request (暂停计时申请): the lead unit asks with a reason and a number of
+# working days, the office approves or refuses; only an approved request pauses the clock,
+# which the tick resumes at ``resume_at`` (unless the unit resumed it earlier or the stage ended).
+pause_requests = Table(
+    "pause_requests", metadata,
+    Column("request_id", String(32), primary_key=True),
+    Column("appeal_id", String(64), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("unit", String(64), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("days", Integer, nullable=False),  # working days asked for
+    Column("status", String(16), nullable=False),  # pending / approved / refused
+    Column("requested_by", String(128), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", String(128), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("decision_note", Text, nullable=True),
+    Column("resume_at", DateTime(timezone=True), nullable=True),  # approved: when the tick resumes the clock
+    Column("ended_at", DateTime(timezone=True), nullable=True),  # approved: when the pause ended
+)
+Index("ix_pause_requests_appeal", pause_requests.c.appeal_id)
+Index("ix_pause_requests_status", pause_requests.c.status, pause_requests.c.requested_at)
+Index("ix_pause_requests_resume", pause_requests.c.resume_at,
+      postgresql_where=pause_requests.c.ended_at.is_(None) & pause_requests.c.resume_at.isnot(None),
+      sqlite_where=pause_requests.c.ended_at.is_(None) & pause_requests.c.resume_at.isnot(None))
 
 # One row per digest sent: two replicas ticking together send it once (primary key).
 digests = Table(

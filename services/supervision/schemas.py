@@ -25,6 +25,8 @@ class LedgerFilters(Schema):
     level = fields.Int(validate=validate.Range(min=0, max=10),
                        metadata={"description": "escalation level: rungs climbed (0 = none)"})
     overdue = fields.Bool(truthy={"true"}, falsy={"false"}, metadata={"description": "true: red (past its deadline)"})
+    phone_callback = fields.Bool(truthy={"true"}, falsy={"false"},
+                                 metadata={"description": "true: on the office's phone-callback list (电话回访)"})
 
 
 class TickInput(Schema):
@@ -40,6 +42,48 @@ class PauseInput(Schema):
 
     reason = fields.Str(load_default=None, validate=validate.Length(max=500),
                         metadata={"description": "e.g. 等待企业补充材料"})
+
+
+class PauseRequestInput(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=500),
+                        metadata={"description": "why the clock should stop, e.g. 等待企业补充材料"})
+    days = Integer(required=True, validate=validate.Range(min=1, max=domain.PAUSE_DAYS_MAX),
+                   metadata={"description": "working days asked for"})
+
+
+class PauseDecisionInput(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    note = fields.Str(load_default=None, validate=validate.Length(max=500),
+                      metadata={"description": "the office's note on its decision"})
+
+
+class PauseRequestFilters(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.Str(validate=validate.OneOf(domain.PAUSE_STATUSES))
+
+
+class PauseRequestOut(Schema):
+    request_id = fields.Str()
+    appeal_id = fields.Str()
+    stage = fields.Str()
+    unit = fields.Str(allow_none=True)
+    reason = fields.Str()
+    days = fields.Int()
+    status = fields.Str(metadata={"description": "pending, approved or refused"})
+    requested_by = fields.Str()
+    requested_at = fields.DateTime()
+    decided_by = fields.Str(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    decision_note = fields.Str(allow_none=True)
+    resume_at = fields.DateTime(allow_none=True, metadata={"description": "approved: when the clock resumes"})
+    ended_at = fields.DateTime(allow_none=True)
 
 
 class OrderInput(Schema):
@@ -112,12 +156,14 @@ class LedgerEntryOut(Schema):
     accepted_at = fields.DateTime(allow_none=True)
     replied_at = fields.DateTime(allow_none=True)
     closed_at = fields.DateTime(allow_none=True)
+    phone_listed_at = fields.DateTime(allow_none=True)
 
 
 class AppealDetailOut(LedgerEntryOut):
     escalations = fields.List(fields.Nested(EscalationOut))
     orders = fields.List(fields.Nested(OrderOut))
     pauses = fields.List(fields.Nested(PauseOut))
+    pause_requests = fields.List(fields.Nested(PauseRequestOut))
 
 
 ledger_entry_out = LedgerEntryOut()

@@ -124,6 +124,14 @@ class SupervisionService(base.OperableService):
     def on_closed(self, batch: Batch):
         self._consume(handlers.on_closed, batch)
 
+    @consume("assessment", "callback_phone_listed")
+    def on_phone_listed(self, batch: Batch):
+        self._consume(handlers.on_phone_listed, batch)
+
+    @consume("assessment", "callback_recorded")
+    def on_callback_recorded(self, batch: Batch):
+        self._consume(handlers.on_callback_recorded, batch)
+
     # ------------------------------------------------------------ the tick
     def _tick(self, now: datetime) -> dict:
         started = _time.perf_counter()
@@ -179,7 +187,7 @@ class SupervisionService(base.OperableService):
 
     @http("POST", "/api/v1/appeals/<string:appeal_id>/pause")
     def pause(self, request, appeal_id):
-        principal = self.auth.require(request, "office", "unit")
+        principal = self.auth.require(request, "office")
         body = json_body(request) if request.get_data(cache=True) else {}
         if not isinstance(body, dict):  # a bare string or null is no {"reason": ...}: refuse, do not pause
             raise InvalidInput('the body must be a JSON object: {"reason": "..."}, or nothing')
@@ -188,6 +196,46 @@ class SupervisionService(base.OperableService):
             appeal = handlers.pause_clock(session, self.supervisor.policy, appeal_id, principal,
                                           self.clock(request), data["reason"])
         return json_response(schemas.appeal_detail_out.dump(appeal))
+
+    @http("POST", "/api/v1/appeals/<string:appeal_id>/pause-requests")
+    def request_pause(self, request, appeal_id):
+        principal = self.auth.require(request, "unit")
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput('the body must be a JSON object: {"reason": "...", "days": N}')
+        data = schemas.PauseRequestInput().load(body)
+        with self.db.transaction() as session:
+            pause_request = handlers.request_pause(session, appeal_id, principal, self.clock(request),
+                                                   data["reason"], data["days"])
+        return json_response(schemas.PauseRequestOut().dump(pause_request), status=201)
+
+    @http("GET", "/api/v1/pause-requests")
+    def pause_requests(self, request):
+        principal = self.auth.require(request, "office", "unit")
+        page, size = paging(request)
+        filters = schemas.PauseRequestFilters().load(request.args.to_dict())
+        own = principal.unit if principal.role == "unit" else None
+        items, total = handlers.list_pause_requests(self.db.session, filters.get("status"), page, size, unit=own)
+        return json_response(page_body(schemas.PauseRequestOut(many=True).dump(items), total, page, size))
+
+    def _decide(self, request, request_id: str, approve: bool):
+        principal = self.auth.require(request, "office")
+        body = json_body(request) if request.get_data(cache=True) else {}
+        if not isinstance(body, dict):
+            raise InvalidInput('the body must be a JSON object: {"note": "..."}, or nothing')
+        data = schemas.PauseDecisionInput().load(body)
+        with self.db.transaction() as session:
+            decided = handlers.decide_pause(session, self.supervisor.policy, request_id, principal,
+                                            self.clock(request), approve, data["note"])
+        return json_response(schemas.PauseRequestOut().dump(decided))
+
+    @http("POST", "/api/v1/pause-requests/<string:request_id>/approve")
+    def approve_pause(self, request, request_id):
+        return self._decide(request, request_id, approve=True)
+
+    @http("POST", "/api/v1/pause-requests/<string:request_id>/refuse")
+    def refuse_pause(self, request, request_id):
+        return self._decide(request, request_id, approve=False)
 
     @http("POST", "/api/v1/appeals/<string:appeal_id>/resume")
     def resume(self, request, appeal_id):
@@ -259,6 +307,7 @@ class SupervisionService(base.OperableService):
 def openapi_document() -> dict:
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     appeal_param = [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    request_param = [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     detail = {"200": {"description": "the appeal's ledger entry", "content": json_content(ref("AppealDetail"))},
               "404": error("not under supervision, or not the unit's"),
               "409": error("not possible in the appeal's state (no running deadline, already paused ...)")}
@@ -272,9 +321,36 @@ def openapi_document() -> dict:
         "/api/v1/appeals/{appeal_id}": {"get": {"summary": "One appeal's ledger entry", "security": BEARER,
                                                 "parameters": appeal_param, "responses": detail}},
         "/api/v1/appeals/{appeal_id}/pause": {"post": {
-            "summary": "Pause the stage's clock while the appeal waits on the enterprise", "security": BEARER,
+            "summary": "The office pauses the stage's clock on its own word (a unit asks with a pause request)",
+            "security": BEARER,
             "parameters": appeal_param, "requestBody": {"required": False, "content": json_content(ref("PauseInput"))},
             "responses": detail}},
+        "/api/v1/appeals/{appeal_id}/pause-requests": {"post": {
+            "summary": "The lead unit asks for a clock pause (暂停计时申请): reason and working days; the office "
+                       "approves or refuses it", "security": BEARER,
+            "parameters": appeal_param,
+            "requestBody": {"required": True, "content": json_content(ref("PauseRequestInput"))},
+            "responses": {"201": {"description": "the request, pending", "content": json_content(ref("PauseRequest"))},
+                          "404": error("not under supervision, or not the unit's"),
+                          "409": error("no running deadline, the clock already paused, or a request pending")}}},
+        "/api/v1/pause-requests": {"get": {
+            "summary": "Pause requests (the office: all; a unit: its own), oldest first", "security": BEARER,
+            "parameters": [query(schemas.PauseRequestFilters), *paging_parameters()],
+            "responses": {"200": {"description": "a page of pause requests", "content": json_content({
+                "type": "object", "required": ["items", "total", "page", "page_size"], "properties": {
+                    "items": {"type": "array", "items": ref("PauseRequest")}, "total": {"type": "integer"},
+                    "page": {"type": "integer"}, "page_size": {"type": "integer"}}})}}}},
+        **{f"/api/v1/pause-requests/{{request_id}}/{verb}": {"post": {
+            "summary": summary, "security": BEARER, "parameters": request_param,
+            "requestBody": {"required": False, "content": json_content(ref("PauseDecisionInput"))},
+            "responses": {"200": {"description": "the request, decided", "content": json_content(ref("PauseRequest"))},
+                          "404": error("no such pause request"),
+                          "409": error(conflict)}}}
+           for verb, summary, conflict in (
+               ("approve", "The office approves a pending pause request: the clock pauses now, for the days asked",
+                "the request is not pending, or the appeal's clock cannot pause (no running deadline, paused)"),
+               ("refuse", "The office refuses a pending pause request: the clock runs on",
+                "the request is not pending"))},
         "/api/v1/appeals/{appeal_id}/resume": {"post": {
             "summary": "Resume the clock; the deadline moves by the paused working time", "security": BEARER,
             "parameters": appeal_param, "responses": detail}},
@@ -303,6 +379,8 @@ def openapi_document() -> dict:
     deadline = lambda name, kind: {"required": [name], "properties": {name: {"type": kind}}}  # noqa: E731
     return build_spec("Suqiu supervision", "1.0.0", {
         "TickInput": schemas.TickInput, "PauseInput": schemas.PauseInput, "OrderInput": schemas.OrderInput,
+        "PauseRequestInput": schemas.PauseRequestInput, "PauseDecisionInput": schemas.PauseDecisionInput,
+        "PauseRequest": schemas.PauseRequestOut,
         "Order": schemas.OrderOut, "LedgerEntry": schemas.LedgerEntryOut, "AppealDetail": schemas.AppealDetailOut,
     }, paths, refinements={
         # OrderInput._one_deadline: exactly one of due_at, working_days

@@ -7,6 +7,7 @@ callback; a callback "solved and satisfied" closes it; a unit reads only its own
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import requests
 
@@ -95,7 +96,7 @@ def test_the_office_assigns_a_queued_appeal_records_a_phone_callback_and_publish
     assert "已录入回访：已办结" in page.inner_text(".flash")
     facts = mesh.api("GET", "assessment", f"/api/v1/appeals/{appeal_id}/assessment", "t-office")
     assert [(c["channel"], c["caller"], c["satisfaction"], c["result"]) for c in facts["callbacks"]] == \
-        [("office", "陈主任", "满意", "closed")]
+        [("phone", "陈主任", "满意", "closed")]
 
     page.goto(f"{mesh.console}/office/reports?kind=weekly&period={WEEK}")
     assert f"{WEEK}" in page.inner_text("h1") or "周报" in page.inner_text("h1")
@@ -212,3 +213,88 @@ def test_pages_load_no_inline_script_and_the_policy_holds(console_mesh, open_bro
                        headers={"X-Suqiu-Now": NOW.isoformat()}, timeout=30)
     assert csv.status_code == 200 and csv.content.decode("utf-8-sig").startswith("诉求编号")
     assert re.search(r'attachment; filename="ledger.csv"', csv.headers["Content-Disposition"])
+
+
+def test_a_clerks_pause_request_waits_for_the_office_and_its_approval_pauses_the_clock(console_mesh, open_browser):
+    mesh = console_mesh
+    appeal_id = mesh.submit({**LABOUR, "title": "招工难（暂停计时申请）"})
+    mesh.dispatched(appeal_id)  # hrss leads; wangfang is its clerk
+    mesh.unit_act("t-unit-hrss", appeal_id, "accept")
+    def reply_stage():
+        appeal = mesh.api("GET", "supervision", f"/api/v1/appeals/{appeal_id}", "t-office", expect=(200, 404))
+        return appeal if appeal.get("stage") == "reply" else None
+    wait_for(reply_stage, 30, 0.2, "the reply stage runs")
+    clerk = open_browser()
+    sign_in(clerk, mesh.console, "wangfang")
+    clerk.goto(f"{mesh.console}/appeals/{appeal_id}")
+    clerk.click("summary:has-text('申请暂停计时')")
+    clerk.fill("#pause-reason", "等待企业补充土地权属证明材料")
+    clerk.fill("#pause-days", "3")
+    clerk.click("#ask-pause")
+    assert "已提交暂停计时申请，待专班审批" in clerk.inner_text(".flash")
+    assert "待专班审批" in clerk.inner_text("#pause-pending")
+    shoot(clerk, "clerk-pause-request")
+    assert mesh.api("GET", "supervision", f"/api/v1/appeals/{appeal_id}", "t-office")["paused_at"] is None
+
+    office = open_browser()
+    sign_in(office, mesh.console, "chenzr")
+    office.goto(f"{mesh.console}/office/pauses")
+    row = office.locator("#pending-pauses tr", has_text=appeal_id)
+    assert "等待企业补充土地权属证明材料" in row.inner_text() and "王芳" in row.inner_text()
+    row.locator("form:has(button.approve) input[name=note]").fill("同意，请尽快补齐材料")
+    shoot(office, "office-pause-approvals")
+    row.locator("button.approve").click()
+    assert f"已批准暂停计时申请：{appeal_id}" in office.inner_text(".flash")
+    assert appeal_id in office.inner_text("#decided-pauses") and appeal_id not in office.inner_text("#pending-pauses")
+
+    detail = mesh.api("GET", "supervision", f"/api/v1/appeals/{appeal_id}", "t-office")
+    assert detail["paused_at"] is not None
+    [asked] = detail["pause_requests"]
+    assert (asked["status"], asked["requested_by"], asked["decided_by"], asked["days"]) == \
+        ("approved", "unit:hrss/wangfang", "office/chenzr", 3)
+    office.goto(f"{mesh.console}/appeals/{appeal_id}")
+    timeline = office.inner_text(".timeline")
+    assert "申请暂停计时（3个工作日）" in timeline and "批准暂停申请" in timeline and "王芳" in timeline
+
+
+def test_an_expired_callback_link_puts_the_appeal_on_the_phone_list_where_the_office_records_the_call(
+        console_mesh, open_browser):
+    mesh = console_mesh
+    appeal_id = mesh.submit({**LABOUR, "title": "招工难（电话回访）"})
+    mesh.dispatched(appeal_id)
+    mesh.unit_act("t-unit-hrss", appeal_id, "accept")
+    mesh.unit_act("t-unit-hrss", appeal_id, "reply", outcome="solved", reply_text="已组织专场招聘会")
+    mesh.dispatched(appeal_id, "replied")
+    wait_for(lambda: mesh.api("GET", "assessment", f"/api/v1/appeals/{appeal_id}/assessment", "t-office",
+                              expect=(200, 404)).get("status") == "replied", 30, 0.2, "assessment heard the reply")
+    # the demo profile's link is valid 168 hours: eight days on, the office's chase lists it
+    chased = mesh.api("POST", "assessment", "/api/v1/callbacks/chase", "t-office",
+                      json={"now": (NOW + timedelta(days=8)).isoformat()})
+    assert chased["phone_listed"] >= 1
+    page = open_browser()
+    sign_in(page, mesh.console, "chenzr")
+    page.goto(f"{mesh.console}/office/callbacks")
+    row = page.locator(f"#phone-{appeal_id}")
+    assert "招工难（电话回访）" in row.inner_text() and "链接过期未评价" in row.inner_text()
+    row.locator("input[name=solved][value=yes]").check()
+    row.locator("select[name=satisfaction]").select_option("基本满意")
+    row.locator("input[name=comment]").fill("已招到工人，基本满意")
+    shoot(page, "office-phone-list")
+    row.locator("button.record-phone").click()
+    assert f"已录入电话回访（{appeal_id}）：已办结" in page.inner_text(".flash")
+    assert page.locator(f"#phone-{appeal_id}").count() == 0
+    facts = mesh.api("GET", "assessment", f"/api/v1/appeals/{appeal_id}/assessment", "t-office")
+    assert [(c["channel"], c["satisfaction"], c["result"]) for c in facts["callbacks"]] == \
+        [("phone", "基本满意", "closed")]
+
+    # weeks later the office starts a follow-up round over what closed that day: the appeal is in it
+    page.goto(f"{mesh.console}/office/rounds")
+    page.fill("#round-name", "11月回访抽查")
+    page.fill("#closed_from", "2026-11-24")
+    page.fill("#closed_to", "2026-11-24")
+    page.click("#start-round")
+    assert "已发起回访抽查：选中" in page.inner_text(".flash")
+    assert appeal_id in page.inner_text("main") and "未回访" in page.inner_text("main")
+    shoot(page, "office-round")
+    listed = mesh.api("GET", "assessment", "/api/v1/callbacks/phone-list", "t-office", params={"reason": "round"})
+    assert appeal_id in [e["appeal_id"] for e in listed["items"]]

@@ -61,7 +61,7 @@ ANOTHER_UNITS_APPEAL = {
     ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/return"): 403,
     ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/escalation-request"): 403,
     ("supervision", "GET", "/api/v1/appeals/{appeal_id}"): 404,
-    ("supervision", "POST", "/api/v1/appeals/{appeal_id}/pause"): 404,
+    ("supervision", "POST", "/api/v1/appeals/{appeal_id}/pause-requests"): 404,
     ("supervision", "POST", "/api/v1/appeals/{appeal_id}/resume"): 404,
 }
 # a cadre or a platform sees only the appeals it submitted (the seeded one is the cadre's)
@@ -75,6 +75,7 @@ BODIES = {
     ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/reply"): {"outcome": "solved", "reply_text": "已解决"},
     ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/return"): {"reason": "不属本单位职责"},
     ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/escalation-request"): {"note": "需要协调"},
+    ("supervision", "POST", "/api/v1/appeals/{appeal_id}/pause-requests"): {"reason": "等待企业补充材料", "days": 2},
 }
 
 
@@ -193,6 +194,9 @@ CONSOLE_ACCESS = {
     ("GET", "/ledger.<string:fmt>"): (*UNIT_PEOPLE, "office", "leader"),
     ("GET", "/office/queue"): ("office",), ("GET", "/office/callbacks"): ("office",),
     ("GET", "/office/pauses"): ("office",), ("GET", "/office/reports"): ("office",),
+    ("POST", "/office/pauses/<string:request_id>/<string:decision>"): ("office",),
+    ("GET", "/office/rounds"): ("office",), ("POST", "/office/rounds"): ("office",),
+    ("GET", "/office/rounds/<string:round_id>"): ("office",),
     ("GET", "/office/reports/<string:kind>.<string:fmt>"): ("office",),
     ("POST", "/office/reports/publish"): ("office",), ("GET", "/office/agenda"): ("office",),
     ("GET", "/office/rankings"): ("office", "leader"), ("GET", "/enterprises"): ("office",),
@@ -224,7 +228,8 @@ def test_every_console_page_has_a_row_in_the_access_table():
 def console_url(route: str, appeal_id: str) -> str:
     return (route.replace("<string:appeal_id>", appeal_id).replace("<string:credit_code>", CONSOLE_CODE)
             .replace("<string:fmt>", "csv").replace("<string:kind>", "weekly").replace("<string:username>", "nobody")
-            .replace("<string:action>", "disable"))
+            .replace("<string:action>", "disable").replace("<string:request_id>", "nope")
+            .replace("<string:decision>", "refuse").replace("<string:round_id>", "nope"))
 
 
 def person_session(console: str, username: str) -> tuple[requests.Session, str]:

@@ -188,7 +188,10 @@ def drive_the_loop(mesh, client) -> None:
     client.progress(lead, a, "已联系企业", at(MONDAY, 11))
     client.quiesce()
     supervision = lambda path: office("supervision", f"/api/v1/appeals/{a}{path}")  # noqa: E731
-    http("POST", supervision("/pause"), unit_token(lead), at(MONDAY, 11, 30), json={"reason": "等待企业补充材料"})
+    asked = http("POST", supervision("/pause-requests"), unit_token(lead), at(MONDAY, 11, 20),
+                 json={"reason": "等待企业补充材料", "days": 2})
+    http("POST", office("supervision", f"/api/v1/pause-requests/{asked['request_id']}/approve"), OFFICE_TOKEN,
+         at(MONDAY, 11, 30))
     http("POST", supervision("/resume"), unit_token(lead), at(MONDAY + timedelta(days=1), 9))
     http("POST", supervision("/orders"), OFFICE_TOKEN, at(MONDAY + timedelta(days=1), 10),
          json={"text": "请加快办理", "working_days": 2})
@@ -205,6 +208,13 @@ def drive_the_loop(mesh, client) -> None:
     client.reply(c_lead, c, "solved", "已解决", at(MONDAY, 16))
     client.quiesce()
     client.callback(c, True, "满意", at(MONDAY, 17))  # closed
+    client.quiesce()
+    # a follow-up round over what closed that day (callback_phone_listed), called back by phone
+    http("POST", office("assessment", "/api/v1/callback-rounds"), OFFICE_TOKEN, at(MONDAY, 18),
+         json={"name": "回访抽查", "closed_from": MONDAY.isoformat(), "closed_to": MONDAY.isoformat()})
+    client.quiesce()
+    http("POST", office("assessment", f"/api/v1/appeals/{c}/callback"), OFFICE_TOKEN, at(MONDAY, 19),
+         json={"solved": True, "satisfaction": "满意", "channel": "phone"})
     client.quiesce()
     # time passes: colours, escalations of what lies, the Monday digests, the monthly list
     day = MONDAY

@@ -29,7 +29,7 @@ def auth(token: str = "t-office") -> dict:
 
 @pytest.fixture
 def config(service_config):
-    return {**service_config, "SIMULATED_CLOCK": "true", "CALLBACK_SECRET": SECRET}
+    return {**service_config, "SIMULATED_CLOCK": "true", "CALLBACK_SECRET": SECRET, "CHASE_TIMER": "false"}
 
 
 @pytest.fixture

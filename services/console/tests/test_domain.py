@@ -107,6 +107,30 @@ def test_the_timeline_merges_every_services_history_in_time_order():
     assert timeline[5].note == "已解决：已办理"
 
 
+def test_a_pause_request_and_its_decision_are_in_the_timeline_with_their_persons():
+    t = lambda h: (NOW + timedelta(hours=h)).isoformat()  # noqa: E731
+    supervision = {"pause_requests": [
+        {"requested_at": t(1), "requested_by": "unit:tax/wangfang", "days": 3, "reason": "等材料",
+         "status": "approved", "decided_at": t(2), "decided_by": "office/chenzr", "decision_note": "同意"},
+        {"requested_at": t(5), "requested_by": "unit:tax/wangfang", "days": 2, "reason": "再等",
+         "status": "pending", "decided_at": None, "decided_by": None}],
+        "pauses": [{"paused_at": t(2), "paused_by": "office/chenzr", "reason": "等材料"}]}
+    timeline = domain.merge_timeline(None, None, supervision, None)
+    assert [(e.what, e.who, e.note) for e in timeline] == [
+        ("申请暂停计时（3个工作日）", "unit:tax/wangfang", "等材料"), ("批准暂停申请", "office/chenzr", "同意"),
+        ("暂停计时", "office/chenzr", "等材料"), ("申请暂停计时（2个工作日）", "unit:tax/wangfang", "再等")]
+
+
+def test_a_follow_up_round_and_its_answer_are_in_the_timeline():
+    t = lambda h: (NOW + timedelta(hours=h)).isoformat()  # noqa: E731
+    assessment = {"callbacks": [], "followups": [
+        {"name": "11月回访抽查", "created_at": t(1), "created_by": "office/chenzr", "answered_at": t(3),
+         "channel": "phone", "solved": False, "satisfaction": "不满意", "result": "reopened"}]}
+    timeline = domain.merge_timeline(None, None, None, assessment)
+    assert [(e.what, e.note) for e in timeline] == [
+        ("列入回访抽查：11月回访抽查", None), ("抽查回访（电话回访）", "未解决，不满意，未真正解决，重办")]
+
+
 def test_a_missing_service_leaves_its_part_out_of_the_timeline():
     assert domain.merge_timeline(None, None, None, None) == []
 

@@ -311,3 +311,21 @@ def test_the_openapi_document_lists_every_desk_and_office_action():
     paths = openapi_document()["paths"]
     actions = {p.rsplit("/", 1)[-1] for p in paths if "{appeal_id}/" in p}
     assert actions == {"accept", "progress", "reply", "return", "escalation-request", "assign", "classify"}
+
+
+def test_a_closed_appeal_reopened_by_a_follow_up_goes_to_the_unit_named(rules):
+    appeal = appeal_at(rules, "closed")
+    lead = appeal.lead_unit
+    assert appeal.reopen(rules, "followup_not_solved", 1, unit="tax") is True
+    data = appeal.events[-1][1]
+    assert (appeal.status, data["lead_unit"], data["reason"]) == ("reopened", "tax", "reopened")
+    again = appeal_at(rules, "closed")
+    again.reopen(rules, "followup_unsatisfied", 1)
+    assert again.events[-1][1]["lead_unit"] == lead
+
+
+def test_a_replied_appeal_reopens_to_its_own_lead_whatever_unit_the_event_names(rules):
+    appeal = appeal_at(rules, "replied")
+    lead = appeal.lead_unit
+    appeal.reopen(rules, "企业不满意", 1, unit="tax")
+    assert appeal.events[-1][1]["lead_unit"] == lead

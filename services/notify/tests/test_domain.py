@@ -219,3 +219,65 @@ FIRM = {"district": "汉台区", "industry": "制造业", "size": "small", "tags
 ])
 def test_policy_targets(targets, matches):
     assert domain.matches_targets(FIRM, targets) is matches
+
+
+# ---------------------------------------------------------------- warnings before a deadline
+@pytest.mark.parametrize("colour, known, warned", [
+    ("yellow", "green", "yellow"),   # turns yellow: warn
+    ("red", "yellow", "red"),        # turns red: warn
+    ("red", None, "red"),            # a deadline that starts red (reclassified past its due time)
+    ("yellow", "yellow", None),      # a resumed clock keeps its yellow: nobody hears it twice
+    ("green", "yellow", None),       # back to green (a new stage): no warning
+    (None, "red", None),             # an order's or a rung's deadline carries no colour
+])
+def test_a_warning_goes_out_when_the_colour_turns_yellow_or_red(colour, known, warned):
+    assert domain.colour_warning({"colour": colour}, known) == warned
+
+
+def test_yellow_reaches_the_lead_unit_only(directory):
+    assert keys(domain.warning_recipients("yellow", "tax", directory)) == {"unit:tax"}
+
+
+def test_red_reaches_the_unit_and_its_leader(directory):
+    assert keys(domain.warning_recipients("red", "tax", directory)) == {"unit:tax", "leader:tax"}
+
+
+def test_the_weekly_reminder_lists_past_then_near_items_by_due_time():
+    items = [{"appeal_id": "a", "colour": "yellow", "due_at": "2026-11-26T10:00:00+00:00"},
+             {"appeal_id": "b", "colour": "red", "due_at": "2026-11-20T10:00:00+00:00"},
+             {"appeal_id": "c", "colour": "green", "due_at": "2026-11-27T10:00:00+00:00"},
+             {"appeal_id": "d", "colour": "yellow", "due_at": "2026-11-24T10:00:00+00:00"}]
+    sections = domain.digest_sections(items)
+    assert [i["appeal_id"] for i in sections["red"]] == ["b"]
+    assert [i["appeal_id"] for i in sections["yellow"]] == ["d", "a"]
+    assert [i["appeal_id"] for i in sections["other"]] == ["c"]
+
+
+def test_warning_texts_name_the_deadline_in_shanghai_time(directory):
+    renderer = Renderer()
+    data = {"appeal_id": APPEAL["appeal_id"], "colour": "red", "unit": "tax",
+            "due_at": datetime(2026, 11, 20, 16, 0, tzinfo=UTC)}
+    unit_subject, unit_body = renderer.render("deadline_warning", directory.unit("tax"), data, appeal=APPEAL,
+                                              event_time=NOW, unit_name=directory.unit_name)
+    leader_subject, leader_body = renderer.render("deadline_warning", directory.leader("tax"), data,
+                                                  appeal=APPEAL, event_time=NOW, unit_name=directory.unit_name)
+    assert unit_subject == "【红色预警：已超期】汉中测试有限公司：用工难"
+    assert "2026-11-21 00:00" in unit_body and "请立即办理" in unit_body
+    assert "市税务局承办的诉求" in leader_body and "请督促办理" in leader_body
+    yellow_subject, _ = renderer.render("deadline_warning", directory.unit("tax"), {**data, "colour": "yellow"},
+                                        appeal=APPEAL, event_time=NOW, unit_name=directory.unit_name)
+    assert yellow_subject == "【黄色预警：临近期限】汉中测试有限公司：用工难"
+
+
+def test_the_weekly_reminder_text_counts_and_lists_red_and_yellow(directory):
+    data = {"recipient": "tax", "period": "2026-W48", "items": [
+        {"appeal_id": "SQ-1", "title": "用工难", "colour": "red", "due_at": "2026-11-20T16:00:00+00:00"},
+        {"appeal_id": "SQ-2", "title": "用地", "colour": "yellow", "due_at": "2026-11-25T16:00:00+00:00"},
+        {"appeal_id": "SQ-3", "title": "融资", "colour": "green", "due_at": "2026-11-30T16:00:00+00:00"}]}
+    subject, body = Renderer().render("weekly_digest_ready", directory.unit("tax"), data, appeal=None,
+                                      event_time=NOW, unit_name=directory.unit_name)
+    assert subject == "【每周提醒】2026-W48 诉求办理情况"
+    assert "3件诉求在办，其中已超期1件、临近期限1件" in body
+    red, yellow = body.index("已超期（红色）"), body.index("临近期限（黄色）")
+    assert red < body.index("SQ-1 用工难 期限 2026-11-21 00:00") < yellow < body.index("SQ-2 用地")
+    assert "其余1件正常办理中" in body and "SQ-3" not in body

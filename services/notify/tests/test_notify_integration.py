@@ -458,3 +458,61 @@ def test_a_unit_reads_only_its_own_inbox(start, base_url):
     assert requests.get(f"{base_url}/api/v1/inbox", headers=tax).json()["total"] == 0
     spec = requests.get(f"{base_url}/openapi.json").json()
     assert {"/api/v1/policy-pushes", "/api/v1/deliveries", "/api/v1/inbox", "/api/v1/send-due"} <= set(spec["paths"])
+
+
+# ---------------------------------------------------------------- warnings before a deadline
+def deadline_set(now, colour, due_at, stage="reply"):
+    return make_event("appeal_deadline_set", {"appeal_id": APPEAL_ID, "stage": stage, "due_at": due_at,
+                                              "working_days": 6, "unit": "tax", "colour": colour},
+                      producer="supervision", now=now)
+
+
+def colour_changed(now, colour, previous):
+    return make_event("appeal_colour_changed", {"appeal_id": APPEAL_ID, "colour": colour, "previous": previous,
+                                                "unit": "tax", "stage": "reply"}, producer="supervision", now=now)
+
+
+def test_yellow_warns_the_lead_unit_and_red_the_unit_and_its_leader_once_each(start, amqp_uri, base_url, smtp,
+                                                                              http_receiver):
+    container = start()
+    due = datetime(2026, 11, 28, 0, 0, tzinfo=SHANGHAI).astimezone(UTC)
+    deliver(container, amqp_uri, received())
+    deliver(container, amqp_uri, dispatched())
+    deliver(container, amqp_uri, deadline_set(MORNING, "green", due))
+    send_due(base_url, MORNING + timedelta(minutes=1))
+    assert not [m for m in smtp.to("tax@example.gov.cn") if "预警" in m["Subject"]]
+    deliver(container, amqp_uri, colour_changed(MORNING + timedelta(days=3), "yellow", "green"))
+    # the clock paused and resumed while yellow: its new deadline carries yellow again, nobody hears it twice
+    deliver(container, amqp_uri, deadline_set(MORNING + timedelta(days=4), "yellow", due + timedelta(days=1)))
+    send_due(base_url, MORNING + timedelta(days=4, minutes=1))
+    warned = [m for m in smtp.to("tax@example.gov.cn") if "预警" in m["Subject"]]
+    assert [m["Subject"] for m in warned] == ["【黄色预警：临近期限】汉中测试有限公司：用工难"]
+    assert "2026-11-28 00:00前" in warned[0].get_content()  # the deadline, in Shanghai time
+    assert not [m for m in smtp.to("tax.lead@example.gov.cn") if "预警" in m["Subject"]]
+    # red at 23:00 Shanghai: the email and the robot go at once, the SMS waits for the end of the quiet hours
+    late = datetime(2026, 11, 29, 23, 0, tzinfo=SHANGHAI).astimezone(UTC)
+    deliver(container, amqp_uri, colour_changed(late, "red", "yellow"))
+    send_due(base_url, late + timedelta(minutes=1))
+    red = [m["Subject"] for m in smtp.to("tax@example.gov.cn") if "红色预警" in m["Subject"]]
+    assert red == ["【红色预警：已超期】汉中测试有限公司：用工难"]
+    [leader] = [m for m in smtp.to("tax.lead@example.gov.cn") if "预警" in m["Subject"]]
+    assert "市税务局承办的诉求" in leader.get_content()
+    sms = [r for r in http_receiver.at("/sms") if "红色预警" in r["json"]["text"]]
+    assert sms == []
+    send_due(base_url, datetime(2026, 11, 30, 7, 1, tzinfo=SHANGHAI).astimezone(UTC))
+    assert len([r for r in http_receiver.at("/sms") if "红色预警" in r["json"]["text"]]) == 1
+
+
+def test_the_weekly_reminder_lists_each_units_red_and_yellow_items_with_titles(start, amqp_uri, base_url, smtp):
+    container = start()
+    deliver(container, amqp_uri, received())
+    deliver(container, amqp_uri, dispatched())
+    deliver(container, amqp_uri, make_event("weekly_digest_ready", {"recipient": "tax", "period": "2026-W48", "items": [
+        {"appeal_id": APPEAL_ID, "colour": "red", "due_at": "2026-11-20T16:00:00+00:00", "status": "accepted"},
+        {"appeal_id": "SQ20261120-0000000009", "colour": "green", "due_at": "2026-11-30T16:00:00+00:00"}]},
+        producer="supervision", now=MORNING))
+    send_due(base_url, MORNING + timedelta(minutes=1))
+    [mail] = [m for m in smtp.to("tax@example.gov.cn") if m["Subject"] == "【每周提醒】2026-W48 诉求办理情况"]
+    body = mail.get_content()
+    assert "2件诉求在办，其中已超期1件、临近期限0件" in body
+    assert f"{APPEAL_ID} 用工难 期限 2026-11-21 00:00" in body and "其余1件正常办理中" in body

@@ -138,6 +138,35 @@ def test_a_paused_clock_is_not_checked():
     assert domain.advance(policy(), paused, at(2026, 12, 31)).escalations == []
 
 
+def test_a_unit_may_ask_for_a_pause_while_its_clock_runs():
+    domain.may_request_pause(reply_stage(), pending=False)  # no error
+
+
+@pytest.mark.parametrize("watch, pending, refused", [
+    (domain.Watch(level=0), False, "no running deadline"),
+    (domain.pause(domain.start_stage(policy(), "reply", "B", MONDAY, 0), at(2026, 11, 24)), False, "already paused"),
+    (domain.start_stage(policy(), "reply", "B", MONDAY, 0), True, "already waiting"),
+])
+def test_a_pause_request_is_refused_without_a_running_clock_or_with_one_pending(watch, pending, refused):
+    with pytest.raises(domain.RuleError, match=refused):
+        domain.may_request_pause(watch, pending)
+
+
+def test_a_pause_request_is_decided_once():
+    domain.may_decide_pause("pending")
+    for status in ("approved", "refused"):
+        with pytest.raises(domain.RuleError, match=status):
+            domain.may_decide_pause(status)
+
+
+def test_an_approved_pause_ends_after_its_working_days():
+    # approved Friday 27 Nov at 15:00, three working days: Mon 30 Nov, Tue 1, Wed 2 Dec -> 24:00 Wednesday
+    assert domain.pause_resumes_at(at(2026, 11, 27, 15), 3) == at(2026, 12, 3)
+    # over National Day 2026 (1-7 Oct off, Sat 10 Oct a working day): from Wed 30 Sep, two working days
+    # are Thursday 8 and Friday 9 Oct
+    assert domain.pause_resumes_at(at(2026, 9, 30, 10), 2) == at(2026, 10, 10)
+
+
 def test_pausing_twice_or_resuming_a_running_clock_is_refused():
     paused = domain.pause(reply_stage(), at(2026, 11, 26, 12))
     with pytest.raises(domain.RuleError):

@@ -167,17 +167,32 @@ def test_the_tick_runs_by_rpc_at_a_given_time(supervision, amqp_uri, tap, db):
     assert row(db, "SQ-RPC").colour == "red"
 
 
-def test_a_paused_clock_delays_the_deadline(supervision, amqp_uri, tap, db):
-    publish(amqp_uri, "appeal_dispatched", dispatched("SQ-P"), at(2026, 11, 2, 10))
-    wait_for(status_is(db, "SQ-P", "dispatched"), 20, message="dispatched")
-    publish(amqp_uri, "appeal_accepted", {"appeal_id": "SQ-P", "unit": "tax"}, at(2026, 11, 2, 11))
-    wait_for(status_is(db, "SQ-P", "accepted"), 20, message="accepted")
+def ask_pause(url, headers, appeal_id, when, reason="等待企业补充材料", days=3):
+    return requests.post(f"{url}/api/v1/appeals/{appeal_id}/pause-requests", json={"reason": reason, "days": days},
+                         headers={**headers, "X-Suqiu-Now": when.isoformat()})
+
+
+def decide(url, request_id, verb, when, note=None):
+    return requests.post(f"{url}/api/v1/pause-requests/{request_id}/{verb}", json={"note": note} if note else None,
+                         headers={**OFFICE, "X-Suqiu-Now": when.isoformat()})
+
+
+def accepted_appeal(url, amqp_uri, db, appeal_id):
+    publish(amqp_uri, "appeal_dispatched", dispatched(appeal_id), at(2026, 11, 2, 10))
+    wait_for(status_is(db, appeal_id, "dispatched"), 20, message="dispatched")
+    publish(amqp_uri, "appeal_accepted", {"appeal_id": appeal_id, "unit": "tax"}, at(2026, 11, 2, 11))
+    wait_for(status_is(db, appeal_id, "accepted"), 20, message="accepted")
     # reply: 6 working days after Monday 2 Nov -> end of Tuesday 10 Nov
-    assert row(db, "SQ-P").due_at == at(2026, 11, 11)
-    paused = requests.post(f"{supervision}/api/v1/appeals/SQ-P/pause", json={"reason": "等待企业补充材料"},
-                           headers={**TAX, "X-Suqiu-Now": at(2026, 11, 5, 12).isoformat()})
-    assert paused.status_code == 200, paused.text
-    tick(supervision, at(2026, 11, 12))  # past the first deadline: nothing happens while paused
+    assert row(db, appeal_id).due_at == at(2026, 11, 11)
+
+
+def test_a_paused_clock_delays_the_deadline(supervision, amqp_uri, tap, db):
+    accepted_appeal(supervision, amqp_uri, db, "SQ-P")
+    asked = ask_pause(supervision, TAX, "SQ-P", at(2026, 11, 5, 9))
+    assert asked.status_code == 201, asked.text
+    approved = decide(supervision, asked.json()["request_id"], "approve", at(2026, 11, 5, 12))
+    assert approved.status_code == 200, approved.text
+    tick(supervision, at(2026, 11, 9))  # past the first deadline: nothing happens while paused
     assert row(db, "SQ-P").colour == "green"
     resumed = requests.post(f"{supervision}/api/v1/appeals/SQ-P/resume",
                             headers={**TAX, "X-Suqiu-Now": at(2026, 11, 9, 12).isoformat()})
@@ -195,11 +210,61 @@ def test_a_paused_clock_delays_the_deadline(supervision, amqp_uri, tap, db):
     assert resumed_event["data"]["paused_seconds"] == 2 * 86400
 
 
+def test_a_units_pause_request_stops_nothing_until_the_office_approves_it(supervision, amqp_uri, tap, db):
+    accepted_appeal(supervision, amqp_uri, db, "SQ-R")
+    direct = requests.post(f"{supervision}/api/v1/appeals/SQ-R/pause", json={"reason": "等材料"},
+                           headers={**TAX, "X-Suqiu-Now": at(2026, 11, 4, 9).isoformat()})
+    assert direct.status_code == 403
+    asked = ask_pause(supervision, TAX, "SQ-R", at(2026, 11, 4, 9), days=2)
+    assert asked.status_code == 201 and asked.json()["status"] == "pending"
+    assert row(db, "SQ-R").paused_at is None
+    assert ask_pause(supervision, TAX, "SQ-R", at(2026, 11, 4, 10)).status_code == 409  # one pending at a time
+    pending = requests.get(f"{supervision}/api/v1/pause-requests?status=pending", headers=OFFICE).json()
+    assert [r["appeal_id"] for r in pending["items"]] == ["SQ-R"]
+    assert requests.get(f"{supervision}/api/v1/pause-requests", headers=HRSS).json()["total"] == 0
+    request_id = asked.json()["request_id"]
+    assert decide(supervision, request_id, "approve", at(2026, 11, 4, 10)).status_code == 200
+    assert row(db, "SQ-R").paused_at == at(2026, 11, 4, 10)
+    assert decide(supervision, request_id, "refuse", at(2026, 11, 4, 11)).status_code == 409  # decided once
+    detail = requests.get(f"{supervision}/api/v1/appeals/SQ-R", headers=TAX).json()
+    [history] = detail["pause_requests"]
+    assert (history["requested_by"], history["decided_by"], history["status"]) == \
+        ("unit:tax", "office:t-office", "approved")
+    # two working days from Wednesday 10:00: the end of Friday 6 Nov; the tick resumes the clock then
+    assert history["resume_at"] == at(2026, 11, 7).astimezone(timezone.utc).isoformat()
+    tick(supervision, at(2026, 11, 6, 23))
+    assert row(db, "SQ-R").paused_at is not None
+    tick(supervision, at(2026, 11, 7, 1))
+    resumed = row(db, "SQ-R")
+    assert resumed.paused_at is None
+    # paused Wednesday 10:00 to Saturday 00:00: 14 hours of Wednesday and two whole working days;
+    # from the old deadline (24:00 Tuesday 10 Nov) that working time ends Friday 13 Nov at 14:00
+    assert resumed.due_at == at(2026, 11, 13, 14)
+    events = settle(tap, db)
+    paused_event = next(e for e in events if e["type"] == "appeal_clock_paused")
+    assert (paused_event["data"]["actor"], paused_event["data"]["requested_by"]) == ("office:t-office", "unit:tax")
+    resumed_event = next(e for e in events if e["type"] == "appeal_clock_resumed")
+    assert resumed_event["data"]["actor"] == "supervision"
+
+
+def test_a_refused_pause_request_leaves_the_clock_running(supervision, amqp_uri, db):
+    accepted_appeal(supervision, amqp_uri, db, "SQ-N")
+    asked = ask_pause(supervision, TAX, "SQ-N", at(2026, 11, 4, 9))
+    refused = decide(supervision, asked.json()["request_id"], "refuse", at(2026, 11, 4, 10), note="材料可并行补充")
+    assert refused.status_code == 200
+    assert (refused.json()["status"], refused.json()["decision_note"]) == ("refused", "材料可并行补充")
+    assert row(db, "SQ-N").paused_at is None
+    assert requests.post(f"{supervision}/api/v1/pause-requests/{asked.json()['request_id']}/approve",
+                         headers=TAX).status_code == 403  # only the office decides
+    assert ask_pause(supervision, HRSS, "SQ-N", at(2026, 11, 4, 11)).status_code == 404  # not hrss's appeal
+    assert ask_pause(supervision, TAX, "SQ-N", at(2026, 11, 4, 11), days=0).status_code == 400
+
+
 def test_pausing_twice_is_a_409_and_another_unit_cannot_pause(supervision, amqp_uri, tap, db):
     publish(amqp_uri, "appeal_dispatched", dispatched("SQ-P2"), at(2026, 11, 2, 10))
     wait_for(status_is(db, "SQ-P2", "dispatched"), 20, message="dispatched")
     now = {"X-Suqiu-Now": at(2026, 11, 2, 12).isoformat()}
-    assert requests.post(f"{supervision}/api/v1/appeals/SQ-P2/pause", headers={**HRSS, **now}).status_code == 404
+    assert requests.post(f"{supervision}/api/v1/appeals/SQ-P2/pause", headers={**HRSS, **now}).status_code == 403
     assert requests.post(f"{supervision}/api/v1/appeals/SQ-P2/pause", headers={**OFFICE, **now}).status_code == 200
     before = row(db, "SQ-P2")
     again = requests.post(f"{supervision}/api/v1/appeals/SQ-P2/pause", headers={**OFFICE, **now})
@@ -455,3 +520,19 @@ def test_an_order_past_its_deadline_climbs_one_rung_once_and_one_met_in_time_doe
     statuses = {a: requests.get(f"{supervision}/api/v1/appeals/{a}", headers=OFFICE).json()["orders"][0]["status"]
                 for a in ("SQ-OL", "SQ-OM")}
     assert statuses == {"SQ-OL": "overdue", "SQ-OM": "met"}
+
+
+def test_the_ledger_filters_the_appeals_on_the_phone_callback_list(supervision, amqp_uri, db):
+    for appeal_id in ("SQ-PH1", "SQ-PH2"):
+        publish(amqp_uri, "appeal_dispatched", dispatched(appeal_id), at(2026, 11, 2, 10))
+        wait_for(status_is(db, appeal_id, "dispatched"), 20, message="dispatched")
+    publish(amqp_uri, "callback_phone_listed", {"appeal_id": "SQ-PH1", "reason": "expired"}, at(2026, 11, 12, 10),
+            producer="assessment")
+    listed = lambda: [e["appeal_id"] for e in requests.get(  # noqa: E731
+        f"{supervision}/api/v1/ledger?phone_callback=true", headers=OFFICE).json()["items"]]
+    wait_for(lambda: listed() == ["SQ-PH1"], 20, message="on the phone list")
+    others = requests.get(f"{supervision}/api/v1/ledger?phone_callback=false", headers=OFFICE).json()["items"]
+    assert [e["appeal_id"] for e in others] == ["SQ-PH2"]
+    publish(amqp_uri, "callback_recorded", {"appeal_id": "SQ-PH1", "solved": True, "satisfaction": "满意"},
+            at(2026, 11, 13, 9), producer="assessment")
+    wait_for(lambda: listed() == [], 20, message="off the phone list once called")
