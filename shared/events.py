@@ -35,6 +35,7 @@ SATISFACTION = ("满意", "基本满意", "不满意")
 COLOURS = ("green", "yellow", "red")
 DIFFICULTIES = ("A", "B", "C", "D")
 NATURES = ("个性", "共性", "体制机制性")
+URGENCIES = ("一般", "紧急", "特急")  # how urgent an appeal is, set at intake or by the office
 CHANNELS = ("visit", "web", "qrcode", "message_board", "hotline", "platform", "sheet")
 
 
@@ -73,6 +74,7 @@ class AppealReceivedV1(_Tolerant):
     size = _str(allow_none=True, load_default=None)
     cadre = _str(allow_none=True, load_default=None)
     leader = _str(allow_none=True, load_default=None)
+    urgency = _str(load_default="一般", validate=validate.OneOf(URGENCIES))
 
 
 class AppealSubmittedV1(_Tolerant):
@@ -113,6 +115,9 @@ class AppealDispatchedV1(_Tolerant):
     district = _str(allow_none=True, load_default=None)
     reason = _str(load_default="rule")
     dispatch_count = fields.Int(load_default=1)
+    urgency = _str(load_default="一般", validate=validate.OneOf(URGENCIES))
+    # the code given at dispatch (赋码, e.g. 富阳's 红黄绿 by difficulty and urgency); null: none
+    code = _str(allow_none=True, load_default=None, validate=validate.OneOf(COLOURS))
 
 
 class UnitActionV1(_Tolerant):
@@ -146,6 +151,23 @@ class AppealReclassifiedV1(_Tolerant):
     category = _str(required=True)
     difficulty = _str(required=True, validate=validate.OneOf(DIFFICULTIES))
     nature = _str(required=True, validate=validate.OneOf(NATURES))
+    urgency = _str(load_default="一般", validate=validate.OneOf(URGENCIES))
+    code = _str(allow_none=True, load_default=None, validate=validate.OneOf(COLOURS))
+
+
+class MeetingDecisionMadeV1(_Tolerant):
+    """A meeting (交办会, 调度会) decided on an appeal put to it: who leads it from now on (null: the
+    lead stays), the deadline it set (null: none) and the leader who answers for it (牵头领导)."""
+
+    appeal_id = _str(required=True)
+    meeting_id = _str(required=True)
+    kind = _str(required=True)  # the profile's meeting kind, e.g. 交办会 / 调度会
+    held_on = fields.Date(required=True)
+    lead_unit = _str(allow_none=True, load_default=None)
+    co_units = fields.List(fields.Str(), load_default=list)
+    due_at = fields.DateTime(allow_none=True, load_default=None)
+    lead_leader = _str(allow_none=True, load_default=None)
+    note = _str(allow_none=True, load_default=None)
 
 
 class AppealDeadlineSetV1(_Tolerant):
@@ -298,7 +320,9 @@ CATALOGUE: dict[str, EventSpec] = _specs(
     EventSpec("appeal_escalation_requested", "dispatch", 1, UnitActionV1,
               "The unit asks for escalation (提级申请)."),
     EventSpec("appeal_reclassified", "dispatch", 1, AppealReclassifiedV1,
-              "The office changed category, difficulty or nature."),
+              "The office changed category, difficulty, nature or urgency."),
+    EventSpec("appeal_plan_submitted", "dispatch", 1, UnitActionV1,
+              "The lead unit submitted its solution plan (解决方案), where the district has that stage."),
     EventSpec("appeal_deadline_set", "supervision", 1, AppealDeadlineSetV1,
               "A stage deadline, in working days."),
     EventSpec("appeal_colour_changed", "supervision", 1, AppealColourChangedV1,
@@ -307,6 +331,8 @@ CATALOGUE: dict[str, EventSpec] = _specs(
               "Moved one rung up the escalation ladder."),
     EventSpec("supervision_order_issued", "supervision", 1, SupervisionOrderIssuedV1,
               "The office issued a supervision order (督办单)."),
+    EventSpec("meeting_decision_made", "supervision", 1, MeetingDecisionMadeV1,
+              "A meeting (交办会, 调度会) decided who leads an appeal, by when, under which leader."),
     EventSpec("weekly_digest_ready", "supervision", 1, DigestReadyV1,
               "A unit's weekly reminder (周提醒).", about_appeal=False),
     EventSpec("monthly_supervision_list", "supervision", 1, DigestReadyV1,

@@ -42,6 +42,7 @@ appeals = Table(
     Column("leader", String(64), nullable=True),
     Column("submitted_by", String(128), nullable=False),
     Column("correlation_id", String(64), nullable=True),
+    Column("urgency", String(8), nullable=False, server_default="一般"),  # 一般 / 紧急 / 特急
     UniqueConstraint("channel", "external_id", name="uq_appeals_channel_external_id"),
 )
 Index("ix_appeals_submitted_at", appeals.c.submitted_at)

@@ -24,6 +24,7 @@ class AppealOut(Schema):
     size = fields.Str(allow_none=True)
     cadre = fields.Str(allow_none=True)
     leader = fields.Str(allow_none=True)
+    urgency = fields.Str()
     submitted_by = fields.Str()
 
 

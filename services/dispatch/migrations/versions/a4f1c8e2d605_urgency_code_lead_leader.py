@@ -1,0 +1,26 @@
+"""an appeal's urgency, its code given at dispatch (赋码) and its lead leader (牵头领导)
+
+Revision ID: a4f1c8e2d605
+Revises: 9e4b1c7d2a50
+Create Date: 2026-12-05 07:00:00
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = 'a4f1c8e2d605'
+down_revision = '9e4b1c7d2a50'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column('appeals', sa.Column('urgency', sa.String(length=8), server_default='一般', nullable=False))
+    op.add_column('appeals', sa.Column('code', sa.String(length=8), nullable=True))
+    op.add_column('appeals', sa.Column('lead_leader', sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column('appeals', 'lead_leader')
+    op.drop_column('appeals', 'code')
+    op.drop_column('appeals', 'urgency')
