@@ -1,5 +1,5 @@
-"""Issue 15 end to end, one campaign each, through the public interfaces only (intake, dispatch
-and supervision as processes on the real broker and PostgreSQL):
+"""Issue 15 end to end, one campaign each, through the public interfaces only (the mesh as
+processes on the real broker and PostgreSQL):
 
 * Hangzhou (seed 001): 萧山's 24 hours, 建德's 1+3+6+10 with its plan stage, 富阳's 红黄绿 codes by
   difficulty and urgency, an institutional problem straight to the city;
@@ -26,7 +26,6 @@ MONDAY = date(2026, 11, 9)  # no holiday in the weeks below
 FRIDAY = date(2026, 11, 13)
 CODES = ["916107001590830106", "91610700913909960G", "91610700819482190E", "916107000937865708",
          "91610700319487570E", "916107002760189508"]
-SERVICES = ["intake", "dispatch", "supervision"]
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -53,7 +52,7 @@ def campaign(start_mesh, tmp_path):
     def start(profile: str) -> tuple[Suqiu, dict]:
         units = load_units(f"deploy/profiles/{profile}")
         tokens = write_tokens(units["units"], tmp_path / "tokens.yaml")
-        mesh = start_mesh(profile, services=SERVICES, env={"AUTH_TOKENS_FILE": str(tokens), "TICK_TIMER": "false"})
+        mesh = start_mesh(profile, env={"AUTH_TOKENS_FILE": str(tokens), "TICK_TIMER": "false"})
         return Suqiu({name: mesh.url(name) for name in mesh.services}, mesh.amqp_uri), units
 
     return start
