@@ -473,21 +473,26 @@ class Appeal:
         details["held_on"] = str(decision.get("held_on"))
         details["due_at"] = decision["due_at"].isoformat() if decision.get("due_at") else None
         note = f"{decision.get('kind')}（{details['held_on']}）决定"
-        lead = decision.get("lead_unit")
-        if lead is not None and self.status not in ALLOWED_FROM["assign"]:
+        lead, co_units = decision.get("lead_unit"), list(decision.get("co_units") or [])
+        if (lead is not None or co_units) and self.status not in ALLOWED_FROM["assign"]:
             self.changes.append(Change("meeting_decision_ignored", self.status, self.status, note=note,
                                        details=details))
             return False
-        unknown = [u for u in [lead, *(decision.get("co_units") or [])] if u and not rules.knows(u)]
+        unknown = [u for u in [lead, *co_units] if u and not rules.knows(u)]
         if unknown:
             raise InvalidInput(f"meeting_decision_made names unknown units {unknown!r}")
         if decision.get("lead_leader"):
             self.lead_leader = decision["lead_leader"]
         self.changes.append(Change("meeting_decided", self.status, self.status, note=note, details=details))
         if lead is not None and lead != self.lead_unit:
-            co_units = decision.get("co_units") or []
             self._dispatch(rules, lead, co_units, "assigned", status=DISPATCHED, note=note)
-            self.changes[-1].details["meeting_id"] = decision.get("meeting_id")
+        elif self.lead_unit is not None and any(u not in self.co_units and u != self.lead_unit for u in co_units):
+            # the lead stays, the named units join it
+            self._dispatch(rules, self.lead_unit, [*self.co_units, *co_units], "assigned", status=self.status,
+                           note=note)
+        else:
+            return True
+        self.changes[-1].details["meeting_id"] = decision.get("meeting_id")
         return True
 
 

@@ -38,21 +38,22 @@ def create_meeting(session: Session, policy: domain.Policy, data: dict, principa
         known = "、".join(m.kind for m in policy.meetings) or "（本活动的配置没有会议）"
         raise InvalidInput(f"本活动没有“{data['kind']}”这种会议", {"kind": [f"must be one of: {known}"]})
     appeal_ids = list(dict.fromkeys(data.get("appeal_ids") or []))
-    if data.get("agenda_month"):
-        if kind.agenda != "ladder":
-            raise InvalidInput(f"“{kind.kind}”的议题由办公室选定，没有按月生成的议程",
-                               {"agenda_month": [f"only for a meeting whose agenda is the ladder's"]})
+    month, given = data.get("agenda_month"), "agenda_month" in data
+    if not given and kind.agenda == "ladder" and not appeal_ids:
+        month = f"{data['held_on'].year:04d}-{data['held_on'].month:02d}"  # a 调度会 takes up its month's agenda
+    if month:
         try:
-            agenda = meeting_agenda(session, policy, data["agenda_month"])
+            agenda = meeting_agenda(session, policy, month)
         except ValueError as exc:
-            raise InvalidInput(str(exc), {"agenda_month": [str(exc)]}) from None
+            if given:
+                raise InvalidInput(str(exc), {"agenda_month": [str(exc)]}) from None
+            agenda = []  # a date outside the calendar's years has no escalations to take up
         appeal_ids += [item["appeal_id"] for item in agenda if item["appeal_id"] not in appeal_ids]
     rows = {row.appeal_id: row for row in session.execute(
         select(appeals).where(appeals.c.appeal_id.in_(appeal_ids))).fetchall()} if appeal_ids else {}
     unknown = [appeal_id for appeal_id in appeal_ids if appeal_id not in rows]
     if unknown:
-        raise InvalidInput("some appeals are not under supervision",
-                           {"appeal_ids": [f"not under supervision: {', '.join(unknown)}"]})
+        raise NotFound(f"不在督办台账中的诉求：{'、'.join(unknown)}")
     meeting_id = uuid.uuid4().hex
     session.execute(insert(meetings).values(
         meeting_id=meeting_id, kind=kind.kind, held_on=data["held_on"], title=data.get("title"),
@@ -84,7 +85,7 @@ def list_meetings(session: Session, kind: str | None, month: str | None) -> list
     query = select(meetings).order_by(meetings.c.held_on.desc(), meetings.c.created_at.desc())
     if kind:
         query = query.where(meetings.c.kind == kind)
-    if month:
+    if month is not None:  # present but empty or not a month: 400
         year, number = month_of(month)
         first = date(year, number, 1)
         following = date(year + (number == 12), number % 12 + 1, 1)

@@ -86,7 +86,8 @@ class DecisionInput(Schema):
     lead_unit = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64),
                            metadata={"description": "the unit that leads from now on; null: the lead stays"})
     co_units = fields.List(fields.Str(validate=validate.Length(min=1, max=64)), load_default=list,
-                           validate=validate.Length(max=50))
+                           validate=validate.Length(max=50),
+                           metadata={"description": "units that join (with lead_unit: its co-units)"})
     due_at = Instant(default_timezone=SHANGHAI)
     working_days = Integer(validate=validate.Range(min=1, max=365))
     lead_leader = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64),
@@ -97,11 +98,10 @@ class DecisionInput(Schema):
     def _a_decision(self, data: dict, **kwargs) -> None:
         if "due_at" in data and "working_days" in data:
             raise ValidationError("give at most one of due_at, working_days", "due_at")
-        if not (data.get("lead_unit") or data.get("lead_leader") or "due_at" in data or "working_days" in data):
-            raise ValidationError("decide something: lead_unit, a deadline (due_at or working_days) or "
-                                  "lead_leader", "lead_unit")
-        if data.get("co_units") and not data.get("lead_unit"):
-            raise ValidationError("co_units go with a lead_unit", "co_units")
+        if not (data.get("lead_unit") or data.get("co_units") or data.get("lead_leader") or "due_at" in data
+                or "working_days" in data):
+            raise ValidationError("decide something: lead_unit, co_units, a deadline (due_at or working_days) "
+                                  "or lead_leader", "lead_unit")
 
 
 class MeetingItemOut(Schema):

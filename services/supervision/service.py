@@ -319,10 +319,11 @@ class SupervisionService(base.OperableService):
     # ------------------------------------------------------------ documents
     @http("GET", "/openapi.json")
     def openapi(self, request):
-        return json_response(openapi_document())
+        return json_response(openapi_document(self.supervisor.policy, sorted(self.supervisor.units)))
 
 
-def openapi_document() -> dict:
+def openapi_document(policy: domain.Policy | None = None, units: list[str] | None = None) -> dict:
+    """The API; with the deployment's policy and units, the meeting kinds and unit codes it accepts."""
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     appeal_param = [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     detail = {"200": {"description": "the appeal's ledger entry", "content": json_content(ref("AppealDetail"))},
@@ -373,8 +374,8 @@ def openapi_document() -> dict:
             "post": {"summary": "Record a meeting (交办会, 调度会) with the appeals put to it", "security": BEARER,
                      "requestBody": {"required": True, "content": json_content(ref("MeetingInput"))},
                      "responses": {"201": meeting, "400": error(
-                         "invalid input (a kind the profile does not hold, an appeal not under supervision); "
-                         "nothing recorded")}},
+                         "invalid input (a kind the profile does not hold); nothing recorded"),
+                                   "404": error("an appeal not under supervision; nothing recorded")}},
             "get": {"summary": "The meetings, newest first", "security": BEARER, "parameters": [
                 {"name": "kind", "in": "query", "required": False, "schema": {"type": "string"}},
                 {"name": "month", "in": "query", "required": False,
@@ -410,4 +411,13 @@ def openapi_document() -> dict:
     }, paths, refinements={
         # OrderInput._one_deadline: exactly one of due_at, working_days
         "OrderInput": {"oneOf": [deadline("due_at", "string"), deadline("working_days", "integer")]},
+        # DecisionInput._a_decision: something decided, at most one deadline
+        "DecisionInput": {"anyOf": [deadline("lead_unit", "string"), deadline("lead_leader", "string"),
+                                    {"required": ["co_units"], "properties": {"co_units": {"minItems": 1}}},
+                                    {"required": ["due_at"]}, {"required": ["working_days"]}],
+                          "not": {"required": ["due_at", "working_days"]}},
+    }, vocabulary={
+        **({("MeetingInput", "kind"): [m.kind for m in policy.meetings]} if policy and policy.meetings else {}),
+        **({("DecisionInput", "lead_unit"): [*units, None], ("DecisionInput", "co_units", "items"): units}
+           if units else {}),
     })

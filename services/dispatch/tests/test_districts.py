@@ -170,6 +170,20 @@ def test_a_meeting_naming_only_a_leader_moves_no_unit(hangzhou):
     assert (appeal.events, appeal.lead_unit, appeal.lead_leader) == ([], "hrss", "王副市长")
 
 
+def test_a_meeting_naming_only_co_units_adds_them_to_the_lead(hangzhou):
+    appeal = domain.new_appeal(hangzhou, received())
+    appeal.accept("hrss")
+    appeal.events.clear()
+    appeal.apply_meeting_decision(hangzhou, decision(co_units=["jxj"]))
+    data = dispatched(appeal)
+    assert (data["lead_unit"], data["co_units"], appeal.status) == ("hrss", [*received_co_units(hangzhou), "jxj"],
+                                                                    domain.ACCEPTED)
+
+
+def received_co_units(rules: domain.Rules) -> list[str]:
+    return domain.new_appeal(rules, received()).co_units
+
+
 def test_a_meeting_on_a_replied_appeal_moves_nothing_but_is_recorded(hangzhou):
     appeal = domain.new_appeal(hangzhou, received())
     appeal.status = domain.REPLIED

@@ -82,7 +82,8 @@ def test_a_meeting_records_its_appeals_applies_its_decisions_and_exports_its_min
     assert requests.post(f"{url}/api/v1/meetings", json={**body, "kind": "茶话会"},
                          headers=now(MONDAY)).status_code == 400
     assert requests.post(f"{url}/api/v1/meetings", json={**body, "appeal_ids": ["SQ-NONE"]},
-                         headers=now(MONDAY)).status_code == 400
+                         headers=now(MONDAY)).status_code == 404
+    assert requests.get(f"{url}/api/v1/meetings", params={"month": ""}, headers=OFFICE).status_code == 400
     assert requests.post(f"{url}/api/v1/meetings", json=body, headers={**TAX}).status_code == 403
     created = requests.post(f"{url}/api/v1/meetings", json=body, headers=now(MONDAY + timedelta(days=1)))
     assert created.status_code == 201, created.text
