@@ -38,6 +38,7 @@ SATISFACTION = ("满意", "基本满意", "不满意")
 COLOURS = ("green", "yellow", "red")
 DIFFICULTIES = ("A", "B", "C", "D")
 NATURES = ("个性", "共性", "体制机制性")
+URGENCIES = ("一般", "紧急", "特急")  # how urgent an appeal is, set at intake or by the office
 CHANNELS = ("visit", "web", "qrcode", "message_board", "hotline", "platform", "sheet")
 # what an appeal is about: an enterprise (credit code), a household in hardship (Wuhan's 结对帮扶
 # 困难家庭) or a project (Baoding's 包联项目); the registry's key of each is its subject_id
@@ -95,6 +96,7 @@ class AppealReceivedV1(_Tolerant):
     size = _str(allow_none=True, load_default=None)
     cadre = _str(allow_none=True, load_default=None)
     leader = _str(allow_none=True, load_default=None)
+    urgency = _str(load_default="一般", validate=validate.OneOf(URGENCIES))
 
 
 class AppealReceivedV2(AppealReceivedV1):
@@ -227,6 +229,9 @@ class AppealDispatchedV1(_Tolerant):
     district = _str(allow_none=True, load_default=None)
     reason = _str(load_default=DispatchReason.RULE.value, validate=validate.OneOf(DISPATCH_REASONS))
     dispatch_count = fields.Int(load_default=1)
+    urgency = _str(load_default="一般", validate=validate.OneOf(URGENCIES))
+    # the code given at dispatch (赋码, e.g. 富阳's 红黄绿 by difficulty and urgency); null: none
+    code = _str(allow_none=True, load_default=None, validate=validate.OneOf(COLOURS))
 
 
 class UnitActionV1(_Tolerant):
@@ -263,6 +268,23 @@ class AppealReclassifiedV1(_Tolerant):
     # set when the office confirmed the appeal as a member of a common problem (共性问题)
     common_problem_id = _str(allow_none=True, load_default=None)
     common_problem_title = _str(allow_none=True, load_default=None)
+    urgency = _str(load_default="一般", validate=validate.OneOf(URGENCIES))
+    code = _str(allow_none=True, load_default=None, validate=validate.OneOf(COLOURS))
+
+
+class MeetingDecisionMadeV1(_Tolerant):
+    """A meeting (交办会, 调度会) decided on an appeal put to it: who leads it from now on (null: the
+    lead stays), the deadline it set (null: none) and the leader who answers for it (牵头领导)."""
+
+    appeal_id = _str(required=True)
+    meeting_id = _str(required=True)
+    kind = _str(required=True)  # the profile's meeting kind, e.g. 交办会 / 调度会
+    held_on = fields.Date(required=True)
+    lead_unit = _str(allow_none=True, load_default=None)
+    co_units = fields.List(fields.Str(), load_default=list)
+    due_at = fields.DateTime(allow_none=True, load_default=None)
+    lead_leader = _str(allow_none=True, load_default=None)
+    note = _str(allow_none=True, load_default=None)
 
 
 class AppealDeadlineSetV1(_Tolerant):
@@ -460,7 +482,9 @@ CATALOGUE: dict[str, EventSpec] = _specs(
     EventSpec("appeal_escalation_requested", "dispatch", 1, UnitActionV1,
               "The unit asks for escalation (提级申请)."),
     EventSpec("appeal_reclassified", "dispatch", 1, AppealReclassifiedV1,
-              "The office changed category, difficulty or nature."),
+              "The office changed category, difficulty, nature or urgency."),
+    EventSpec("appeal_plan_submitted", "dispatch", 1, UnitActionV1,
+              "The lead unit submitted its solution plan (解决方案), where the district has that stage."),
     EventSpec("appeal_deadline_set", "supervision", 1, AppealDeadlineSetV1,
               "A stage deadline, in working days."),
     EventSpec("appeal_colour_changed", "supervision", 1, AppealColourChangedV1,
@@ -469,6 +493,8 @@ CATALOGUE: dict[str, EventSpec] = _specs(
               "Moved one rung up the escalation ladder."),
     EventSpec("supervision_order_issued", "supervision", 1, SupervisionOrderIssuedV1,
               "The office issued a supervision order (督办单)."),
+    EventSpec("meeting_decision_made", "supervision", 1, MeetingDecisionMadeV1,
+              "A meeting (交办会, 调度会) decided who leads an appeal, by when, under which leader."),
     EventSpec("weekly_digest_ready", "supervision", 1, DigestReadyV1,
               "A unit's weekly reminder (周提醒).", about_appeal=False),
     EventSpec("monthly_supervision_list", "supervision", 1, DigestReadyV1,

@@ -21,7 +21,7 @@ from typing import Any
 
 from services.dispatch.profile import LOCALITY, PAIRED_UNITS
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.events import DIFFICULTIES, NATURES, OUTCOMES, DispatchReason
+from shared.events import DIFFICULTIES, NATURES, OUTCOMES, URGENCIES, DispatchReason
 
 QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED, CLOSED = (
     "queued", "dispatched", "accepted", "replied", "reopened", "closed")
@@ -38,9 +38,11 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     "escalation_request": frozenset({DISPATCHED, ACCEPTED, REOPENED}),
     "assign": frozenset({QUEUED, DISPATCHED, ACCEPTED, REOPENED}),
     "classify": frozenset({QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED}),
+    "plan": frozenset({ACCEPTED, REOPENED}),
 }
 ACTION_NAMES = {"accept": "签收", "progress": "进展反馈", "reply": "办结反馈", "return": "退单",
-                "escalation_request": "提级申请", "assign": "派单", "classify": "调整分类"}
+                "escalation_request": "提级申请", "assign": "派单", "classify": "调整分类",
+                "plan": "提交解决方案"}
 
 
 class IllegalTransition(Conflict):
@@ -88,6 +90,9 @@ class Facts:
     subject_type: str = "enterprise"
     lead_department: str | None = None
     cadre_unit: str | None = None
+    nature: str | None = None
+    difficulty: str | None = None
+    urgency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class Rules:
                 self._spellings.setdefault(spelling.strip(), category["code"])
         self._locality_by_district = {u["district"]: u["code"] for u in units["units"]
                                       if u["type"] == "locality" and u.get("district")}
+        self.codes: list[dict[str, Any]] = part.get("codes") or []
 
     # -- units
     def knows(self, unit: str) -> bool:
@@ -163,6 +169,20 @@ class Rules:
         return Classification(category, source, self._level("difficulty", category, text),
                               self._level("nature", category, text))
 
+    # -- 赋码
+    def code_for(self, district: str | None, difficulty: str, urgency: str) -> str | None:
+        """The code an appeal gets at dispatch: the district's rules first, then the city's (no
+        district named); the first whose non-empty lists hold the appeal's values; none: no code."""
+        own = [r for r in self.codes if district and district in r["districts"]]
+        city = [r for r in self.codes if not r["districts"]]
+        for rule in [*own, *city]:
+            if rule["difficulties"] and difficulty not in rule["difficulties"]:
+                continue
+            if rule["urgencies"] and urgency not in rule["urgencies"]:
+                continue
+            return str(rule["code"])
+        return None
+
     # -- routing
     def candidates(self, facts: Facts) -> list[Candidate]:
         """Every rule that matches, in profile order, one per lead unit; empty: the office's queue."""
@@ -192,11 +212,12 @@ class Rules:
 
 def _matches(match: dict[str, Any], facts: Facts) -> bool:
     checks = (("categories", facts.category), ("districts", facts.district), ("cadres", facts.cadre),
-              ("leaders", facts.leader), ("channels", facts.channel), ("subject_types", facts.subject_type))
+              ("leaders", facts.leader), ("channels", facts.channel), ("subject_types", facts.subject_type),
+              ("natures", facts.nature), ("difficulties", facts.difficulty), ("urgencies", facts.urgency))
     for key, value in checks:
-        if match[key] and value not in match[key]:
+        if match.get(key) and value not in match[key]:
             return False
-    if match["keywords"] and not any(word in facts.text for word in match["keywords"]):
+    if match.get("keywords") and not any(word in facts.text for word in match["keywords"]):
         return False
     return True
 
@@ -223,6 +244,9 @@ class Appeal:
     nature: str
     category_source: str = "submitter"  # submitter / keywords / default / office
     district: str | None = None
+    urgency: str = "一般"
+    code: str | None = None  # 赋码 at dispatch (红黄绿), from the profile's codes
+    lead_leader: str | None = None  # 牵头领导, as a meeting decided
     lead_unit: str | None = None
     co_units: list[str] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
@@ -269,7 +293,8 @@ class Appeal:
         self.events.append(("appeal_dispatched", {
             "appeal_id": self.id, "lead_unit": lead, "co_units": list(self.co_units), "category": self.category,
             "difficulty": self.difficulty, "nature": self.nature, "level": rules.level_of(lead),
-            "district": self.district, "reason": reason.value, "dispatch_count": self.dispatch_count}))
+            "district": self.district, "reason": reason.value, "dispatch_count": self.dispatch_count,
+            "urgency": self.urgency, "code": self.code}))
         self.changes.append(Change("dispatched", before, self.status, unit=unit, note=note, details={
             "reason": reason.value, "lead_unit": lead, "co_units": list(self.co_units),
             "dispatch_count": self.dispatch_count}))
@@ -349,6 +374,15 @@ class Appeal:
         self.changes.append(Change("escalation_requested", self.status, self.status, unit=unit, note=note,
                                    details={"reason": "requested"}))
 
+    def submit_plan(self, unit: str, plan: str, actor: str | None = None) -> None:
+        """解决方案: the lead unit's plan (建德 1+3+6+10: a solution within 3 days); where the
+        district has a plan stage, supervision watches it and starts the reply stage on it."""
+        self.require_lead(unit, "plan")
+        self.require_state("plan")
+        self.events.append(("appeal_plan_submitted", {"appeal_id": self.id, "unit": unit, "note": plan,
+                                                      "actor": actor}))
+        self.changes.append(Change("plan_submitted", self.status, self.status, unit=unit, note=plan))
+
     # -- the office
     def assign(self, rules: Rules, lead: str, co_units: list[str], replace_lead: bool = False,
                note: str | None = None) -> None:
@@ -367,7 +401,7 @@ class Appeal:
         self._dispatch(rules, lead, co_units, DispatchReason.ASSIGNED, status=status, note=note)
 
     def reclassify(self, rules: Rules, category: str | None = None, difficulty: str | None = None,
-                   nature: str | None = None) -> None:
+                   nature: str | None = None, urgency: str | None = None) -> None:
         self.require_state("classify")
         errors = {}
         if category is not None:
@@ -379,15 +413,21 @@ class Appeal:
             errors["difficulty"] = [f"must be one of {', '.join(DIFFICULTIES)}"]
         if nature is not None and nature not in NATURES:
             errors["nature"] = [f"must be one of {', '.join(NATURES)}"]
+        if urgency is not None and urgency not in URGENCIES:
+            errors["urgency"] = [f"must be one of {', '.join(URGENCIES)}"]
         if errors:
             raise InvalidInput("invalid classification", errors)
-        before = {"category": self.category, "difficulty": self.difficulty, "nature": self.nature}
+        before = {"category": self.category, "difficulty": self.difficulty, "nature": self.nature,
+                  "urgency": self.urgency, "code": self.code}
         self.category = category or self.category
         if category is not None:
             self.category_source = "office"
         self.difficulty = difficulty or self.difficulty
         self.nature = nature or self.nature
-        after = {"category": self.category, "difficulty": self.difficulty, "nature": self.nature}
+        self.urgency = urgency or self.urgency
+        self.code = rules.code_for(self.district, self.difficulty, self.urgency)
+        after = {"category": self.category, "difficulty": self.difficulty, "nature": self.nature,
+                 "urgency": self.urgency, "code": self.code}
         self.events.append(("appeal_reclassified", {"appeal_id": self.id, **after}))
         self.changes.append(Change("reclassified", self.status, self.status,
                                    details={"before": before, "after": after}))
@@ -468,19 +508,54 @@ class Appeal:
             return
         self.colour, self.colour_stage = colour, stage
 
+    def apply_meeting_decision(self, rules: Rules, decision: dict[str, Any]) -> bool:
+        """A meeting (交办会, 调度会) decided: the named unit leads (the meeting overrides the first
+        responder: the previous lead leaves unless named a co-unit), under the named leader.
+        An appeal already replied or closed keeps its units; the decision is recorded."""
+        details = {key: decision.get(key) for key in ("meeting_id", "kind", "lead_unit", "co_units",
+                                                      "lead_leader")}
+        details["held_on"] = str(decision.get("held_on"))
+        details["due_at"] = decision["due_at"].isoformat() if decision.get("due_at") else None
+        note = f"{decision.get('kind')}（{details['held_on']}）决定"
+        lead, co_units = decision.get("lead_unit"), list(decision.get("co_units") or [])
+        if (lead is not None or co_units) and self.status not in ALLOWED_FROM["assign"]:
+            self.changes.append(Change("meeting_decision_ignored", self.status, self.status, note=note,
+                                       details=details))
+            return False
+        unknown = [u for u in [lead, *co_units] if u and not rules.knows(u)]
+        if unknown:
+            raise InvalidInput(f"meeting_decision_made names unknown units {unknown!r}")
+        if decision.get("lead_leader"):
+            self.lead_leader = decision["lead_leader"]
+        self.changes.append(Change("meeting_decided", self.status, self.status, note=note, details=details))
+        if lead is not None and lead != self.lead_unit:
+            self._dispatch(rules, lead, co_units, DispatchReason.ASSIGNED, status=DISPATCHED, note=note)
+        elif self.lead_unit is not None and any(u not in self.co_units and u != self.lead_unit for u in co_units):
+            # the lead stays, the named units join it
+            self._dispatch(rules, self.lead_unit, [*self.co_units, *co_units], DispatchReason.ASSIGNED,
+                           status=self.status, note=note)
+        else:
+            return True
+        self.changes[-1].details["meeting_id"] = decision.get("meeting_id")
+        return True
+
 
 def new_appeal(rules: Rules, data: dict[str, Any]) -> Appeal:
     """An appeal_received's data, classified and routed."""
     classification = rules.classify(data.get("category"), data["title"], data["description"])
+    urgency = data.get("urgency") or "一般"
     appeal = Appeal(id=data["appeal_id"], status=QUEUED, category=classification.category,
                     difficulty=classification.difficulty, nature=classification.nature,
-                    category_source=classification.category_source, district=data.get("district"))
+                    category_source=classification.category_source, district=data.get("district"),
+                    urgency=urgency, code=rules.code_for(data.get("district"), classification.difficulty, urgency))
     appeal.changes.append(Change("received", None, QUEUED, details={
         "category": classification.category, "category_source": classification.category_source,
-        "difficulty": classification.difficulty, "nature": classification.nature}))
+        "difficulty": classification.difficulty, "nature": classification.nature, "urgency": urgency,
+        "code": appeal.code}))
     facts = Facts(category=classification.category, district=data.get("district"), cadre=data.get("cadre"),
                   leader=data.get("leader"), channel=data.get("channel"),
                   text=f"{data['title']} {data['description']}", subject_type=data.get("subject_type", "enterprise"),
-                  lead_department=data.get("lead_department"), cadre_unit=data.get("cadre_unit"))
+                  lead_department=data.get("lead_department"), cadre_unit=data.get("cadre_unit"),
+                  nature=classification.nature, difficulty=classification.difficulty, urgency=urgency)
     appeal.route(rules, facts)
     return appeal

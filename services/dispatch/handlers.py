@@ -46,7 +46,8 @@ def _to_domain(row) -> domain.Appeal:
         candidates=[domain.Candidate.from_dict(c) for c in row.candidates or []],
         returned_by=list(row.returned_by or []), return_count=row.return_count,
         dispatch_count=row.dispatch_count, reopen_count=row.reopen_count, outcome=row.outcome,
-        reply_text=row.reply_text, colour=row.colour, colour_stage=row.colour_stage)
+        reply_text=row.reply_text, colour=row.colour, colour_stage=row.colour_stage, urgency=row.urgency,
+        code=row.code, lead_leader=row.lead_leader)
 
 
 def _state(appeal: domain.Appeal) -> dict:
@@ -57,7 +58,8 @@ def _state(appeal: domain.Appeal) -> dict:
         "returned_by": list(appeal.returned_by), "return_count": appeal.return_count,
         "dispatch_count": appeal.dispatch_count, "reopen_count": appeal.reopen_count,
         "outcome": appeal.outcome, "reply_text": appeal.reply_text, "colour": appeal.colour,
-        "colour_stage": appeal.colour_stage,
+        "colour_stage": appeal.colour_stage, "urgency": appeal.urgency, "code": appeal.code,
+        "lead_leader": appeal.lead_leader,
     }
 
 
@@ -223,7 +225,8 @@ def list_appeals(session: Session, filters: dict, page: int, page_size: int,
     holder = unit or filters.get("unit")
     if holder:
         conditions.append(exists().where(holders.c.appeal_id == appeals.c.id, holders.c.unit == holder))
-    for name in ("status", "colour", "category", "difficulty", "nature", "district", "credit_code", "cadre"):
+    for name in ("status", "colour", "category", "difficulty", "nature", "district", "credit_code", "cadre",
+                 "urgency", "code"):
         if filters.get(name):
             conditions.append(appeals.c[name] == filters[name])
     if filters.get("overdue") is True:

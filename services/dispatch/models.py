@@ -38,6 +38,9 @@ appeals = Table(
     Column("reply_text", Text, nullable=True),
     Column("colour", String(8), nullable=True),
     Column("colour_stage", String(16), nullable=True),
+    Column("urgency", String(8), nullable=False, server_default="一般"),  # 一般 / 紧急 / 特急
+    Column("code", String(8), nullable=True),  # 赋码 at dispatch (富阳 红黄绿), null: the profile gives none
+    Column("lead_leader", String(64), nullable=True),  # 牵头领导, as a meeting decided
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("dispatched_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -13,6 +13,16 @@
     max_returns: 2         # every N-th return asks for escalation (reason ``returns``)
     difficulty: {default: B, rules: [{value: A, categories: [...], keywords: [...]}]}
     nature: {default: 个性, rules: [{value: 体制机制性, keywords: [...]}]}
+    codes:                 # 赋码 at dispatch (富阳 红黄绿): the first matching rule gives the code
+      - {code: red, districts: [富阳区], difficulties: [C, D], urgencies: []}
+      - {code: green, districts: [富阳区]}
+
+A routing rule may also match on the appeal's ``natures`` (个性/共性/体制机制性),
+``difficulties`` (A-D) and ``urgencies`` (一般/紧急/特急) as classified when it came in:
+"an institutional or D-class problem goes straight to city coordination".
+A code rule matches when each of its non-empty lists holds the appeal's value; the rules
+naming the appeal's district are tried first, then those naming no district (the city's
+default); no rule matching: no code.
 
 A routing rule matches when every non-empty list of its ``match`` holds the appeal's value
 (``keywords``: one of them is in the title or description); an empty or absent list matches
@@ -23,7 +33,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shared.events import DIFFICULTIES, NATURES, SUBJECT_TYPES
+from shared.events import COLOURS, DIFFICULTIES, NATURES, SUBJECT_TYPES, URGENCIES
 from shared.profile import Strict
 
 LOCALITY = "locality"  # "条块结合、以块为主": the locality unit whose district is the appeal's
@@ -33,6 +43,10 @@ PAIRED_UNITS = ("lead_department", "cadre_unit")
 
 def _words(**kw) -> fields.List:
     return fields.List(fields.Str(validate=validate.Length(min=1, max=64)), load_default=list, **kw)
+
+
+def _choices(choices: tuple[str, ...]) -> fields.List:
+    return fields.List(fields.Str(validate=validate.OneOf(choices)), load_default=list)
 
 
 class CategorySchema(Strict):
@@ -49,6 +63,18 @@ class MatchSchema(Strict):
     channels = _words()  # e.g. message_board (Wuhan's 留言板 routes to its chief responders)
     keywords = _words()  # in the title or description
     subject_types = fields.List(fields.Str(validate=validate.OneOf(SUBJECT_TYPES)), load_default=list)
+    natures = _choices(NATURES)  # 体制机制性 -> e.g. straight to city coordination
+    difficulties = _choices(DIFFICULTIES)  # D-class -> e.g. the city's coordination
+    urgencies = _choices(URGENCIES)
+
+
+class CodeRuleSchema(Strict):
+    """One 赋码 rule (富阳: 根据难易、紧急程度实行红黄绿三色赋码)."""
+
+    code = fields.Str(required=True, validate=validate.OneOf(COLOURS))
+    districts = _words()
+    difficulties = _choices(DIFFICULTIES)
+    urgencies = _choices(URGENCIES)
 
 
 class RoutingRuleSchema(Strict):
@@ -61,8 +87,8 @@ class RoutingRuleSchema(Strict):
     def _matches_something(self, data: dict, **kwargs) -> None:
         if not any(data["match"].values()):
             raise ValidationError("a rule must match on something (categories, districts, cadres, leaders, "
-                                  "channels, keywords or subject_types); put a catch-all unit in the last "
-                                  "rule's categories",
+                                  "channels, keywords, subject_types, natures, difficulties or urgencies); put a "
+                                  "catch-all unit in the last rule's categories",
                                   "match")
 
 
@@ -106,6 +132,7 @@ class DispatchPart(Strict):
     max_returns = fields.Int(load_default=2, validate=validate.Range(min=1, max=20))
     difficulty = fields.Nested(DifficultySchema, load_default=lambda: {"default_value": "B", "rules": []})
     nature = fields.Nested(NatureSchema, load_default=lambda: {"default_value": "个性", "rules": []})
+    codes = fields.List(fields.Nested(CodeRuleSchema), load_default=list)
 
     @validates_schema
     def _categories_known(self, data: dict, **kwargs) -> None:
@@ -154,4 +181,8 @@ class DispatchPart(Strict):
                 if district not in districts:
                     problems.append(f"routing[{index}] ({rule['name']}): no locality unit has district "
                                     f"{district!r}")
+        for index, rule in enumerate(part.get("codes") or []):
+            for district in rule["districts"]:
+                if district not in districts:
+                    problems.append(f"codes[{index}]: no locality unit has district {district!r}")
         return problems

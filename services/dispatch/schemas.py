@@ -6,7 +6,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from services.dispatch.domain import STATES
-from shared.events import COLOURS, DIFFICULTIES, NATURES, OUTCOMES
+from shared.events import COLOURS, DIFFICULTIES, NATURES, OUTCOMES, URGENCIES
 from shared.inputs import Bool, strip_strings, text
 
 
@@ -53,6 +53,10 @@ class EscalationRequestInput(_Body):
     note = _text(required=True)
 
 
+class PlanInput(_Body):
+    plan = _text(5000, required=True, metadata={"description": "the solution plan (解决方案)"})
+
+
 class AssignInput(_Body):
     lead = text(64, required=True)
     co_units = fields.List(text(64), load_default=list)
@@ -65,11 +69,12 @@ class ClassifyInput(_Body):
     category = text(32, load_default=None)
     difficulty = fields.Str(load_default=None, validate=validate.OneOf(DIFFICULTIES))
     nature = fields.Str(load_default=None, validate=validate.OneOf(NATURES))
+    urgency = fields.Str(load_default=None, validate=validate.OneOf(URGENCIES))
 
     @validates_schema
     def _something_to_change(self, data: dict, **kwargs) -> None:
-        if all(data.get(name) is None for name in ("category", "difficulty", "nature")):
-            raise ValidationError("give at least one of category, difficulty, nature")
+        if all(data.get(name) is None for name in ("category", "difficulty", "nature", "urgency")):
+            raise ValidationError("give at least one of category, difficulty, nature, urgency")
 
 
 class CommonProblemInput(_Body):
@@ -152,6 +157,8 @@ class DeskFilters(Schema):
     difficulty = fields.Str(validate=validate.OneOf(DIFFICULTIES))
     nature = fields.Str(validate=validate.OneOf(NATURES))
     district = fields.Str()
+    urgency = fields.Str(validate=validate.OneOf(URGENCIES))
+    code = fields.Str(validate=validate.OneOf(COLOURS), metadata={"description": "赋码 at dispatch"})
     overdue = fields.Bool(truthy={"true"}, falsy={"false"})
 
 
@@ -188,6 +195,9 @@ class AppealOut(Schema):
     category_source = fields.Str()
     difficulty = fields.Str()
     nature = fields.Str()
+    urgency = fields.Str(metadata={"description": "一般 紧急 特急"})
+    code = fields.Str(allow_none=True, metadata={"description": "赋码 at dispatch (红黄绿: green yellow red)"})
+    lead_leader = fields.Str(allow_none=True, metadata={"description": "牵头领导, as a meeting decided"})
     status = fields.Str(metadata={"description": "queued dispatched accepted replied reopened closed"})
     lead_unit = fields.Str(allow_none=True)
     co_units = fields.List(fields.Str())

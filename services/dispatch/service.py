@@ -99,6 +99,11 @@ class DispatchService(base.OperableService):
         self._on_events(batch, lambda appeal, data: appeal.escalate(self.rules, data.get("to_unit"), data["rung"],
                                                                     data["reason"]))
 
+    @consume("supervision", "meeting_decision_made")
+    def on_meeting_decision(self, batch: Batch):
+        """A meeting (交办会, 调度会) decided who leads: re-dispatched (reason ``assigned``)."""
+        self._on_events(batch, lambda appeal, data: appeal.apply_meeting_decision(self.rules, data))
+
     @consume("supervision", "appeal_colour_changed")
     def on_appeal_colour_changed(self, batch: Batch):
         self._on_events(batch, lambda appeal, data: appeal.set_colour(data["colour"], data.get("stage")))
@@ -165,6 +170,11 @@ class DispatchService(base.OperableService):
         return self._act(request, appeal_id, "unit", schemas.EscalationRequestInput,
                          lambda appeal, who, body: appeal.request_escalation(who.unit, body["note"], who.actor))
 
+    @http("POST", "/api/v1/desk/appeals/<string:appeal_id>/plan")
+    def submit_plan(self, request, appeal_id):
+        return self._act(request, appeal_id, "unit", schemas.PlanInput,
+                         lambda appeal, who, body: appeal.submit_plan(who.unit, body["plan"], who.actor))
+
     # ------------------------------------------------------------ the enterprise
     @http("GET", "/api/v1/enterprise/appeals")
     def enterprise_appeals(self, request):
@@ -201,7 +211,8 @@ class DispatchService(base.OperableService):
     def classify(self, request, appeal_id):
         return self._act(request, appeal_id, "office", schemas.ClassifyInput,
                          lambda appeal, who, body: appeal.reclassify(self.rules, body["category"],
-                                                                     body["difficulty"], body["nature"]))
+                                                                     body["difficulty"], body["nature"],
+                                                                     body["urgency"]))
 
     # ------------------------------------------------------------ common problems (共性问题)
     @http("GET", "/api/v1/office/common-problems/candidates")
@@ -301,6 +312,8 @@ def openapi_document(rules: domain.Rules | None = None) -> dict:
                                                           "or the office queue", "ReturnInput"),
         "/api/v1/desk/appeals/{appeal_id}/escalation-request": action("Ask for escalation (提级申请)",
                                                                       "EscalationRequestInput"),
+        "/api/v1/desk/appeals/{appeal_id}/plan": action("Submit the solution plan (解决方案; 建德 1+3+6+10)",
+                                                        "PlanInput"),
         "/api/v1/enterprise/appeals": {"get": {
             "summary": "An enterprise's own appeals (from the console's signed link); a cadre's: those of "
                        "the enterprises paired with it", "security": BEARER,
@@ -317,7 +330,7 @@ def openapi_document(rules: domain.Rules | None = None) -> dict:
                                                        "responses": detail}},
         "/api/v1/office/appeals/{appeal_id}/assign": action("Assign or re-assign (派单/改派)", "AssignInput",
                                                             "the office"),
-        "/api/v1/office/appeals/{appeal_id}/classify": action("Change category, difficulty, nature",
+        "/api/v1/office/appeals/{appeal_id}/classify": action("Change category, difficulty, nature, urgency",
                                                               "ClassifyInput", "the office"),
     }
     problem_id = {"name": "problem_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -372,13 +385,14 @@ def openapi_document(rules: domain.Rules | None = None) -> dict:
         "AcceptInput": schemas.AcceptInput, "ProgressInput": schemas.ProgressInput,
         "ReplyInput": schemas.ReplyInput, "ReturnInput": schemas.ReturnInput,
         "EscalationRequestInput": schemas.EscalationRequestInput, "AssignInput": schemas.AssignInput,
+        "PlanInput": schemas.PlanInput,
         "ClassifyInput": schemas.ClassifyInput, "CommonProblemInput": schemas.CommonProblemInput,
         "CommonProblem": schemas.CommonProblemOut, "Candidate": schemas.CandidateOut,
         "CommonReply": schemas.CommonReplyOut,
     }, paths, refinements={
         # ClassifyInput._something_to_change: at least one of them, not null
         "ClassifyInput": {"anyOf": [something("category", "string"), something("difficulty", "string"),
-                                    something("nature", "string")]},
+                                    something("nature", "string"), something("urgency", "string")]},
     }, vocabulary=None if rules is None else {
         ("AssignInput", "lead"): sorted(rules.units),
         ("AssignInput", "co_units", "items"): sorted(rules.units),

@@ -14,7 +14,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
-from shared.events import CHANNELS, PERSON_ROLES, SUBJECT_TYPES
+from shared.events import CHANNELS, PERSON_ROLES, SUBJECT_TYPES, URGENCIES
 from shared.inputs import Bool, strip_strings, text
 from shared.periods import Instant
 from shared.workdays import SHANGHAI
@@ -102,6 +102,7 @@ class AppealInput(_Input):
     collected_at = Instant(required=True, default_timezone=SHANGHAI)
     external_id = text(128, load_default=None, allow_none=True)
     contact = fields.Nested(ContactSchema, load_default=None, allow_none=True)
+    urgency = fields.Str(load_default="一般", validate=validate.OneOf(URGENCIES))  # 一般 / 紧急 / 特急
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def _subject(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
@@ -300,6 +301,7 @@ SHEET_COLUMNS = {
     "收集渠道": "channel",
     "收集时间": "collected_at",
     "外部编号": "external_id",
+    "紧急程度": "urgency",
     "联系人": "contact_name",
     "联系电话": "contact_phone",
 }

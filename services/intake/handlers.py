@@ -100,6 +100,7 @@ def _appeal_row(data: dict, *, now: datetime, actor: str, correlation_id: str | 
         "collected_at": domain.utc(data["collected_at"]),
         "submitted_at": domain.utc(now),
         "contact": data.get("contact"),
+        "urgency": data.get("urgency") or "一般",
         "submitted_by": actor,
         "correlation_id": correlation_id or appeal_id,
         **{name: profile.get(name) for name in ENTERPRISE_FIELDS + PAIRING_FIELDS},

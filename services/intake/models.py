@@ -113,6 +113,7 @@ appeals = Table(
     Column("leader_id", String(64), nullable=True),
     Column("lead_department", String(64), nullable=True),
     Column("cadre_unit", String(64), nullable=True),  # the paired cadre's unit when submitted
+    Column("urgency", String(8), nullable=False, server_default="一般"),  # 一般 / 紧急 / 特急
     UniqueConstraint("channel", "external_id", name="uq_appeals_channel_external_id"),
 )
 Index("ix_appeals_submitted_at", appeals.c.submitted_at)

@@ -42,6 +42,7 @@ class AppealOut(Schema):
     leader_id = fields.Str(allow_none=True)
     lead_department = fields.Str(allow_none=True)
     cadre_unit = fields.Str(allow_none=True)
+    urgency = fields.Str()
     submitted_by = fields.Str()
 
 

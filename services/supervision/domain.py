@@ -36,7 +36,7 @@ STATUS_NAMES = {QUEUED: "待派单", DISPATCHED: "已派单", ACCEPTED: "已签�
 AWAITING_UNIT = (QUEUED, DISPATCHED, ACCEPTED, REOPENED)
 # a supervision order (督办单): open until the reply meets it, or overdue when its due time passes
 ORDER_OPEN, ORDER_MET, ORDER_OVERDUE = "open", "met", "overdue"
-STAGE_NAMES = {"accept": "签收", "reply": "办理反馈", None: ""}
+STAGE_NAMES = {"accept": "签收", "plan": "解决方案", "reply": "办理反馈", None: ""}
 RUNG_NAMES = {"unit_leader": "单位领导督办", "office": "督办办公室督办", "city": "市级协调",
               "province": "省级协调"}
 OPEN_STATUSES = (QUEUED, DISPATCHED, ACCEPTED, REPLIED, REOPENED)
@@ -97,20 +97,46 @@ class Rung:
     meeting_agenda: bool = False
 
 
+Stages = dict[str, dict[str, Duration]]  # stage -> difficulty -> duration
+
+
+def _stages(specs: dict[str, Any] | None) -> Stages:
+    return {stage: {d: Duration.of(spec) for d, spec in per.items()}
+            for stage, per in (specs or {}).items() if per}
+
+
+@dataclass(frozen=True)
+class DistrictRules:
+    """What one district sets apart from the city: stages, per urgency, and where deadlines count from."""
+
+    stages: Stages = field(default_factory=dict)
+    urgency: dict[str, Stages] = field(default_factory=dict)
+    counted_from: str = "fact"  # fact: each stage from its own fact; dispatch: every stage from the dispatch
+
+
+@dataclass(frozen=True)
+class MeetingKind:
+    kind: str
+    agenda: str = "chosen"  # chosen: the office puts appeals to it; ladder: the month's agenda-rung items
+
+
 @dataclass(frozen=True)
 class Policy:
-    stages: dict[str, dict[str, Duration]]
+    stages: Stages
     ladder: tuple[Rung, ...]
     yellow_share: float | None = 0.6
     yellow_working_days_left: int | None = None
     escalate_after_reopens: int = 2
     weekly: tuple[int, time] = (1, time(9))
     monthly: tuple[int, time] = (1, time(9))
+    urgency: dict[str, Stages] = field(default_factory=dict)
+    districts: dict[str, DistrictRules] = field(default_factory=dict)
+    counted_from: str = "fact"
+    meetings: tuple[MeetingKind, ...] = ()
 
     @classmethod
     def from_profile(cls, part: dict[str, Any]) -> Policy:
-        stages = {stage: {d: Duration.of(spec) for d, spec in per.items()}
-                  for stage, per in part["stages"].items()}
+        stages = _stages(part["stages"])
         ladder = tuple(Rung(r["rung"], r["to_unit"], Duration.of(r["deadline"]) if r.get("deadline") else None,
                             r.get("name"), bool(r.get("meeting_agenda"))) for r in part["ladder"])
         yellow = part.get("yellow") or {"share_used": 0.6}
@@ -121,7 +147,41 @@ class Policy:
                    yellow_working_days_left=yellow.get("working_days_left"),
                    escalate_after_reopens=part.get("escalate_after_reopens", 2),
                    weekly=(weekly["weekday"], time.fromisoformat(weekly["at"])),
-                   monthly=(monthly["day"], time.fromisoformat(monthly["at"])))
+                   monthly=(monthly["day"], time.fromisoformat(monthly["at"])),
+                   urgency={u: _stages(per) for u, per in (part.get("urgency") or {}).items()},
+                   districts={name: DistrictRules(_stages(d.get("stages")),
+                                                  {u: _stages(per) for u, per in (d.get("urgency") or {}).items()},
+                                                  d.get("counted_from") or "fact")
+                              for name, d in (part.get("districts") or {}).items()},
+                   meetings=tuple(MeetingKind(m["kind"], m.get("agenda") or "chosen")
+                                  for m in part.get("meetings") or []))
+
+    def for_appeal(self, district: str | None, urgency: str | None) -> Policy:
+        """The policy of one appeal: its district's stages over the city's, its urgency's over its
+        difficulty's. First found: the district's for the urgency, the district's, the city's for
+        the urgency, the city's."""
+        own = self.districts.get(district or "")
+        if own is None and not self.urgency.get(urgency or ""):
+            return self
+        stages = {stage: dict(per) for stage, per in self.stages.items()}
+        layers = [self.urgency.get(urgency or "") or {}]
+        if own is not None:
+            layers += [own.stages, own.urgency.get(urgency or "") or {}]
+        for layer in layers:
+            for stage, per in layer.items():
+                stages[stage] = {**stages.get(stage, {}), **per}
+        return replace(self, stages=stages, urgency={}, districts={},
+                       counted_from=own.counted_from if own is not None else self.counted_from)
+
+    def has_stage(self, stage: str) -> bool:
+        return bool(self.stages.get(stage))
+
+    def after_acceptance(self) -> str:
+        """The stage acceptance starts: the solution plan where it has a deadline, else the reply."""
+        return "plan" if self.has_stage("plan") else "reply"
+
+    def meeting_kind(self, kind: str) -> MeetingKind | None:
+        return next((m for m in self.meetings if m.kind == kind), None)
 
     def duration(self, stage: str, difficulty: str | None) -> Duration | None:
         per = self.stages.get(stage) or {}
@@ -185,21 +245,29 @@ def next_check(watch: Watch, policy: Policy) -> datetime | None:
     return watch.due_at
 
 
-def start_stage(policy: Policy, stage: str, difficulty: str | None, start: datetime, level: int) -> Watch:
-    """A stage starting at ``start`` (the time of its fact): green, until its yellow time."""
+def start_stage(policy: Policy, stage: str, difficulty: str | None, start: datetime, level: int,
+                dispatched_at: datetime | None = None) -> Watch:
+    """A stage starting at ``start`` (the time of its fact): green, until its yellow time.
+
+    Where the policy counts from the dispatch (建德 1+3+6+10), the due time is the stage's
+    duration from ``dispatched_at``: the plan is due 3 days after the dispatch, whenever the
+    unit signed for it."""
     duration = policy.duration(stage, difficulty)
     if duration is None:
         return Watch(level=level, difficulty=difficulty)
-    due = duration.due(start)
+    anchor = dispatched_at if policy.counted_from == "dispatch" and dispatched_at is not None else start
+    due = max(duration.due(anchor), start)
     return Watch(stage=stage, measure=duration.measure, difficulty=difficulty, started_at=start, due_at=due,
                  yellow_at=yellow_time(policy, duration.measure, start, due), colour="green", level=level)
 
 
-def reclassify(policy: Policy, watch: Watch, difficulty: str, now: datetime) -> Watch:
-    """The running stage recomputed for a new difficulty, from its start, keeping paused time."""
+def reclassify(policy: Policy, watch: Watch, difficulty: str, now: datetime,
+               dispatched_at: datetime | None = None) -> Watch:
+    """The running stage recomputed for a new difficulty (or urgency: ``policy`` is the appeal's),
+    from its start, keeping paused time."""
     if watch.stage is None or watch.due_at is None or watch.started_at is None:  # no stage runs
         return replace(watch, difficulty=difficulty)
-    fresh = start_stage(policy, watch.stage, difficulty, watch.started_at, watch.level)
+    fresh = start_stage(policy, watch.stage, difficulty, watch.started_at, watch.level, dispatched_at)
     if fresh.due_at is None or fresh.yellow_at is None or fresh.measure is None:
         return replace(watch, difficulty=difficulty)
     due = shift(fresh.measure, fresh.due_at, watch.paused_seconds)

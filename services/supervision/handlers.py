@@ -140,10 +140,15 @@ def _end_approved_pause(session: Session, appeal_id: str, now: datetime) -> None
                     .values(ended_at=now))
 
 
+def policy_of(policy: domain.Policy, row) -> domain.Policy:
+    """The appeal's own policy: its district's and its urgency's stages over the city's."""
+    return policy.for_appeal(row.district, getattr(row, "urgency", None))
+
+
 def _start(session: Session, policy: domain.Policy, row_id: str, stage: str, difficulty: str | None,
            start: datetime, level: int, before_colour: str | None, unit: str | None, correlation_id: str | None,
-           extra: dict, effects: Effects) -> None:
-    watch = domain.start_stage(policy, stage, difficulty, start, level)
+           extra: dict, effects: Effects, dispatched_at: datetime | None = None) -> None:
+    watch = domain.start_stage(policy, stage, difficulty, start, level, dispatched_at)
     session.execute(update(appeals).where(appeals.c.appeal_id == row_id)
                     .values(**watch_values(watch, policy), **extra, updated_at=start))
     if watch.running:
@@ -175,15 +180,17 @@ def on_dispatched_batch(batch: Batch, policy: domain.Policy) -> list[Effects]:
         row = {"appeal_id": d["appeal_id"], "lead_unit": d["lead_unit"], "co_units": d.get("co_units") or [],
                "category": d["category"], "nature": d.get("nature"), "unit_level": d.get("level"),
                "district": d.get("district"), "dispatch_count": d["dispatch_count"], "correlation_id": correlation_id,
-               "updated_at": at, "dispatched_at": None}
+               "urgency": d.get("urgency") or "一般", "code": d.get("code"), "updated_at": at,
+               "dispatched_at": None}
+        own = policy.for_appeal(d.get("district"), d.get("urgency"))
         if d["lead_unit"] is None:  # the office's manual queue: no deadline runs
             watch = domain.Watch(level=0, difficulty=d["difficulty"])
             row.update(watch_values(watch, policy), status=domain.QUEUED)
         else:
-            watch = domain.start_stage(policy, "accept", d["difficulty"], at, 0)
+            watch = domain.start_stage(own, "accept", d["difficulty"], at, 0)
             row.update(watch_values(watch, policy), status=domain.DISPATCHED, dispatched_at=at)
             if watch.running:
-                duration = policy.duration("accept", d["difficulty"])
+                duration = own.duration("accept", d["difficulty"])
                 batch.publish(make_event("appeal_deadline_set", {
                     "appeal_id": d["appeal_id"], "stage": watch.stage, "due_at": watch.due_at,
                     "working_days": duration.working_days, "unit": d["lead_unit"], "colour": watch.colour},
@@ -209,7 +216,7 @@ def on_dispatched(session: Session, policy: domain.Policy, event: Event) -> Effe
         return effects
     fields_ = {"lead_unit": d["lead_unit"], "co_units": d.get("co_units") or [], "category": d["category"],
                "nature": d.get("nature"), "unit_level": d.get("level"), "district": d.get("district"),
-               "dispatch_count": d["dispatch_count"]}
+               "dispatch_count": d["dispatch_count"], "urgency": d.get("urgency") or "一般", "code": d.get("code")}
     if row is None:
         session.execute(insert(appeals).values(
             appeal_id=d["appeal_id"], status=domain.QUEUED, difficulty=d["difficulty"], level=0,
@@ -229,8 +236,9 @@ def on_dispatched(session: Session, policy: domain.Policy, event: Event) -> Effe
         # appeal changes who leads, not the stage that runs: only the units change
         session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id).values(**fields_, updated_at=at))
         return effects
-    _start(session, policy, row.appeal_id, "accept", d["difficulty"], at, row.level, row.colour, d["lead_unit"],
-           row.correlation_id, {**fields_, "status": domain.DISPATCHED, "dispatched_at": at}, effects)
+    _start(session, policy.for_appeal(d.get("district"), d.get("urgency")), row.appeal_id, "accept",
+           d["difficulty"], at, row.level, row.colour, d["lead_unit"], row.correlation_id,
+           {**fields_, "status": domain.DISPATCHED, "dispatched_at": at}, effects)
     return effects
 
 
@@ -246,8 +254,27 @@ def on_accepted(session: Session, policy: domain.Policy, event: Event) -> Effect
         return effects
     if row.paused_at is not None:
         _close_pause(session, row.appeal_id, event.time, "dispatch")
-    _start(session, policy, row.appeal_id, "reply", row.difficulty, event.time, row.level, row.colour,
-           row.lead_unit, row.correlation_id, {"status": domain.ACCEPTED, "accepted_at": event.time}, effects)
+    own = policy_of(policy, row)
+    _start(session, own, row.appeal_id, own.after_acceptance(), row.difficulty, event.time, row.level, row.colour,
+           row.lead_unit, row.correlation_id, {"status": domain.ACCEPTED, "accepted_at": event.time}, effects,
+           dispatched_at=row.dispatched_at)
+    return effects
+
+
+def on_plan_submitted(session: Session, policy: domain.Policy, event: Event) -> Effects:
+    """解决方案: the plan ends the plan stage and starts the reply stage (counted from the plan, or
+    from the dispatch where the district counts so); elsewhere it is only recorded."""
+    effects = Effects()
+    row = _known(session, event.data["appeal_id"], event)
+    if row.stage != "plan":
+        session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id)
+                        .values(plan_submitted_at=event.time, updated_at=event.time))
+        return effects
+    if row.paused_at is not None:
+        _close_pause(session, row.appeal_id, event.time, "dispatch")
+    _start(session, policy_of(policy, row), row.appeal_id, "reply", row.difficulty, event.time, row.level,
+           row.colour, row.lead_unit, row.correlation_id, {"plan_submitted_at": event.time}, effects,
+           dispatched_at=row.dispatched_at)
     return effects
 
 
@@ -294,16 +321,19 @@ def on_reclassified(session: Session, policy: domain.Policy, event: Event) -> Ef
     d = event.data
     row = _known(session, d["appeal_id"], event)
     before = watch_of(row)
-    after = domain.reclassify(policy, before, d["difficulty"], event.time)
+    urgency = d.get("urgency") or row.urgency
+    own = policy.for_appeal(row.district, urgency)
+    after = domain.reclassify(own, before, d["difficulty"], event.time, row.dispatched_at)
     if after.colour == "red" and before.colour != "red":
         after = replace(after, colour=before.colour)  # the tick turns it red and escalates
     change = watch_values(after, policy)
     if after.running and after.due_at <= event.time and before.colour != "red":
         change["next_check_at"] = after.due_at
     session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id).values(
-        **change, category=d["category"], nature=d["nature"], updated_at=event.time))
+        **change, category=d["category"], nature=d["nature"], urgency=urgency, code=d.get("code"),
+        updated_at=event.time))
     if after.running and after.due_at != before.due_at:
-        duration = policy.duration(after.stage, after.difficulty)
+        duration = own.duration(after.stage, after.difficulty)
         _deadline_set(session, row.appeal_id, after, row.lead_unit, event.time, row.correlation_id,
                       duration.working_days if duration else None)
         _recoloured(before.colour, after.colour, effects)
@@ -319,8 +349,8 @@ def on_reopened(session: Session, policy: domain.Policy, event: Event) -> Effect
     d = event.data
     row = _known(session, d["appeal_id"], event)
     reopen_count = max(d["reopen_count"], row.reopen_count)
-    _start(session, policy, row.appeal_id, "reply", row.difficulty, event.time, row.level, row.colour,
-           row.lead_unit, row.correlation_id,
+    _start(session, policy_of(policy, row), row.appeal_id, "reply", row.difficulty, event.time, row.level,
+           row.colour, row.lead_unit, row.correlation_id,
            {"status": domain.REOPENED, "reopen_count": reopen_count, "closed_at": None}, effects)
     if domain.reopen_escalates(policy, d["reopen_count"]):
         _escalate_once(session, policy, _locked(session, row.appeal_id), "unsatisfied", event.time, effects)
@@ -358,7 +388,7 @@ def tick_batch(session: Session, policy: domain.Policy, now: datetime, limit: in
     changes, raised, events = [], [], []
     for row in session.execute(query).fetchall():
         effects.checked += 1
-        step = domain.advance(policy, watch_of(row), now)
+        step = domain.advance(policy_of(policy, row), watch_of(row), now)
         change = {"appeal_id": row.appeal_id, **watch_values(step.watch, policy), "rung": row.rung,
                   "overdue_count": row.overdue_count, "updated_at": now}
         if step.escalations:
@@ -676,7 +706,7 @@ def _ledger_conditions(filters: dict, unit: str | None) -> list:
         conditions.append(appeals.c.lead_unit == unit)
     if filters.get("unit"):
         conditions.append(appeals.c.lead_unit == filters["unit"])
-    for name in ("status", "colour", "category", "difficulty"):
+    for name in ("status", "colour", "category", "difficulty", "urgency", "code"):
         if filters.get(name):
             conditions.append(appeals.c[name] == filters[name])
     if filters.get("level") is not None:

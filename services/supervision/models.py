@@ -2,7 +2,21 @@
 clock pauses, digests sent, outbox, inbox."""
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import (
+                        JSON,
+                        BigInteger,
+                        Column,
+                        Date,
+                        DateTime,
+                        Float,
+                        Index,
+                        Integer,
+                        MetaData,
+                        String,
+                        Table,
+                        Text,
+                        text,
+)
 
 from shared.outbox import messaging_tables
 
@@ -21,6 +35,8 @@ appeals = Table(
     Column("nature", String(16), nullable=True),
     Column("unit_level", String(16), nullable=True),  # the administrative level dispatch gave
     Column("district", String(64), nullable=True),
+    Column("urgency", String(8), nullable=False, server_default="一般"),  # 一般 / 紧急 / 特急
+    Column("code", String(8), nullable=True),  # 赋码 at dispatch (富阳 红黄绿), as dispatch gave it
     Column("dispatch_count", Integer, nullable=False, server_default=text("0")),
     # the running stage (accept / reply); null when none runs
     Column("stage", String(16), nullable=True),
@@ -39,6 +55,7 @@ appeals = Table(
     Column("reopen_count", Integer, nullable=False, server_default=text("0")),
     Column("dispatched_at", DateTime(timezone=True), nullable=True),
     Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Column("plan_submitted_at", DateTime(timezone=True), nullable=True),  # 解决方案
     Column("replied_at", DateTime(timezone=True), nullable=True),
     Column("closed_at", DateTime(timezone=True), nullable=True),
     Column("correlation_id", String(64), nullable=True),
@@ -134,5 +151,37 @@ digests = Table(
     Column("item_count", Integer, nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
 )
+
+# Meetings as records (交办会, 调度会): when, which kind, who chaired and attended.
+meetings = Table(
+    "meetings", metadata,
+    Column("meeting_id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("held_on", Date, nullable=False),
+    Column("title", String(200), nullable=True),
+    Column("chair", String(64), nullable=False),
+    Column("attendees", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+Index("ix_meetings_held_on", meetings.c.held_on)
+
+# The appeals put to a meeting, each with the meeting's decision once made.
+meeting_items = Table(
+    "meeting_items", metadata,
+    Column("meeting_id", String(32), primary_key=True),
+    Column("appeal_id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("lead_unit_before", String(64), nullable=True),
+    Column("status_before", String(16), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("lead_unit", String(64), nullable=True),  # the unit the meeting made lead; null: the lead stays
+    Column("co_units", JSON, nullable=True),
+    Column("due_at", DateTime(timezone=True), nullable=True),
+    Column("lead_leader", String(64), nullable=True),  # 牵头领导
+    Column("note", Text, nullable=True),
+    Column("order_id", String(32), nullable=True),  # the deadline, kept as a supervision order
+)
+Index("ix_meeting_items_appeal", meeting_items.c.appeal_id)
 
 outbox, inbox = messaging_tables(metadata)

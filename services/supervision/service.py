@@ -16,7 +16,7 @@ from nameko.timer import timer
 from prometheus_client import Counter, Gauge, Histogram
 from werkzeug.wrappers import Response
 
-from services.supervision import domain, handlers, schemas
+from services.supervision import domain, handlers, meetings, schemas
 from services.supervision.models import outbox
 from services.supervision.profile import SupervisionPart
 from shared import periods
@@ -33,6 +33,15 @@ from shared.topology import rpc  # nameko's @rpc, its queue of the mesh's QUEUE_
 from shared.web import http, json_body, json_response, page_body, paging
 
 log = logging.getLogger(__name__)
+
+MINUTES_FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                   "md": "text/markdown"}
+
+
+def _object(body):
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return body
 
 OPEN_APPEALS = Gauge("suqiu_open_appeals", "Open appeals under supervision, by colour and lead unit "
                      "(refreshed by the tick).", ["colour", "unit"])
@@ -60,6 +69,8 @@ class Supervisor(DependencyProvider):
             raise RuntimeError(f"{directory}/supervision.yaml: " + "; ".join(problems))
         self.policy = domain.Policy.from_profile(part)
         self.office = units["office"]
+        self.units = {u["code"] for u in units["units"]}
+        self.unit_names = {u["code"]: u["name"] for u in units["units"]}
         self.timer_enabled = flag(config.get("TICK_TIMER", "true"))
         self.simulated = flag(config.get("SIMULATED_CLOCK", "false"))
         self.batch = int(config.get("TICK_BATCH", 200))
@@ -103,6 +114,10 @@ class SupervisionService(base.OperableService):
     @consume("dispatch", "appeal_accepted")
     def on_accepted(self, batch: Batch):
         self._consume(handlers.on_accepted, batch)
+
+    @consume("dispatch", "appeal_plan_submitted")
+    def on_plan_submitted(self, batch: Batch):
+        self._consume(handlers.on_plan_submitted, batch)
 
     @consume("dispatch", "appeal_replied")
     def on_replied(self, batch: Batch):
@@ -298,13 +313,65 @@ class SupervisionService(base.OperableService):
             raise InvalidInput(str(exc), {"month": [str(exc)]}) from None
         return json_response({"month": month, "items": items})
 
+    # ------------------------------------------------------------ meetings (交办会, 调度会)
+    @http("POST", "/api/v1/meetings")
+    def create_meeting(self, request):
+        principal = self.auth.require(request, "office")
+        data = schemas.MeetingInput().load(_object(json_body(request)))
+        with self.db.transaction() as session:
+            meeting = meetings.create_meeting(session, self.supervisor.policy, data, principal, self.clock(request))
+        return json_response(schemas.MeetingOut().dump(meeting), status=201)
+
+    @http("GET", "/api/v1/meetings")
+    def list_meetings(self, request):
+        self.auth.require(request, "office")
+        items = meetings.list_meetings(self.db.session, request.args.get("kind"), request.args.get("month"))
+        return json_response({"items": schemas.MeetingSummaryOut(many=True).dump(items)})
+
+    @http("GET", "/api/v1/meetings/<string:meeting_id>")
+    def get_meeting(self, request, meeting_id):
+        self.auth.require(request, "office")
+        return json_response(schemas.MeetingOut().dump(meetings.get_meeting(self.db.session, meeting_id)))
+
+    @http("POST", "/api/v1/meetings/<string:meeting_id>/decisions")
+    def decide(self, request, meeting_id):
+        principal = self.auth.require(request, "office")
+        data = schemas.DecisionInput().load(_object(json_body(request)))
+        with self.db.transaction() as session:
+            meeting = meetings.decide(session, self.supervisor.policy, meeting_id, data, principal,
+                                      self.clock(request), self.supervisor.units)
+        return json_response(schemas.MeetingOut().dump(meeting))
+
+    @http("GET", "/api/v1/meetings/<string:meeting_id>/minutes.csv")
+    def minutes_csv(self, request, meeting_id):
+        return self._minutes(request, meeting_id, "csv")
+
+    @http("GET", "/api/v1/meetings/<string:meeting_id>/minutes.xlsx")
+    def minutes_xlsx(self, request, meeting_id):
+        return self._minutes(request, meeting_id, "xlsx")
+
+    @http("GET", "/api/v1/meetings/<string:meeting_id>/minutes.md")
+    def minutes_md(self, request, meeting_id):
+        return self._minutes(request, meeting_id, "md")
+
+    def _minutes(self, request, meeting_id: str, fmt: str):
+        """The minutes (会议纪要): CSV and XLSX for the files, Markdown to read or paste."""
+        self.auth.require(request, "office")
+        meeting = meetings.get_meeting(self.db.session, meeting_id)
+        names = self.supervisor.unit_names
+        body = {"csv": meetings.minutes_csv, "xlsx": meetings.minutes_xlsx,
+                "md": lambda m, n: meetings.minutes_markdown(m, n).encode("utf-8")}[fmt](meeting, names)
+        return Response(body, status=200, mimetype=MINUTES_FORMATS[fmt],
+                        headers={"Content-Disposition": f'attachment; filename="minutes-{meeting_id}.{fmt}"'})
+
     # ------------------------------------------------------------ documents
     @http("GET", "/openapi.json")
     def openapi(self, request):
-        return json_response(openapi_document())
+        return json_response(openapi_document(self.supervisor.policy, sorted(self.supervisor.units)))
 
 
-def openapi_document() -> dict:
+def openapi_document(policy: domain.Policy | None = None, units: list[str] | None = None) -> dict:
+    """The API; with the deployment's policy and units, the meeting kinds and unit codes it accepts."""
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     appeal_param = [{"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     request_param = [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -376,8 +443,45 @@ def openapi_document() -> dict:
                             "schema": {"type": "string", "pattern": periods.MONTH_PATTERN, "examples": ["2026-11"]}}],
             "responses": {"200": {"description": "the items at the city-coordination rung that month"}}}},
     }
+    meeting_param = [{"name": "meeting_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    meeting = {"description": "the meeting with the appeals put to it", "content": json_content(ref("Meeting"))}
+    paths.update({
+        "/api/v1/meetings": {
+            "post": {"summary": "Record a meeting (交办会, 调度会) with the appeals put to it", "security": BEARER,
+                     "requestBody": {"required": True, "content": json_content(ref("MeetingInput"))},
+                     "responses": {"201": meeting, "400": error(
+                         "invalid input (a kind the profile does not hold); nothing recorded"),
+                                   "404": error("an appeal not under supervision; nothing recorded")}},
+            "get": {"summary": "The meetings, newest first", "security": BEARER, "parameters": [
+                {"name": "kind", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "month", "in": "query", "required": False,
+                 "schema": {"type": "string", "pattern": periods.MONTH_PATTERN}}],
+                    "responses": {"200": {"description": "the meetings", "content": json_content({
+                        "type": "object", "required": ["items"],
+                        "properties": {"items": {"type": "array", "items": ref("MeetingSummary")}}})},
+                        "400": error("not a month")}}},
+        "/api/v1/meetings/{meeting_id}": {"get": {
+            "summary": "One meeting", "security": BEARER, "parameters": meeting_param,
+            "responses": {"200": meeting, "404": error("no such meeting")}}},
+        "/api/v1/meetings/{meeting_id}/decisions": {"post": {
+            "summary": "The meeting's decision on one appeal put to it: the unit that leads, a deadline (kept "
+                       "as a supervision order), the lead leader; applied as events", "security": BEARER,
+            "parameters": meeting_param,
+            "requestBody": {"required": True, "content": json_content(ref("DecisionInput"))},
+            "responses": {"200": meeting, "400": error("invalid input (unknown unit, a deadline not later than "
+                                                         "now); nothing changed"),
+                          "404": error("no such meeting, or the appeal was not put to it"),
+                          "409": error("already decided, or the appeal is closed; nothing changed")}}},
+        **{f"/api/v1/meetings/{{meeting_id}}/minutes.{fmt}": {"get": {
+            "summary": f"The minutes (会议纪要) as {fmt.upper()}, Chinese headings", "security": BEARER,
+            "parameters": meeting_param,
+            "responses": {**csv_or_xlsx(media), "404": error("no such meeting")}}}
+           for fmt, media in MINUTES_FORMATS.items()},
+    })
     deadline = lambda name, kind: {"required": [name], "properties": {name: {"type": kind}}}  # noqa: E731
     return build_spec("Suqiu supervision", "1.0.0", {
+        "MeetingInput": schemas.MeetingInput, "DecisionInput": schemas.DecisionInput,
+        "Meeting": schemas.MeetingOut, "MeetingSummary": schemas.MeetingSummaryOut,
         "TickInput": schemas.TickInput, "PauseInput": schemas.PauseInput, "OrderInput": schemas.OrderInput,
         "PauseRequestInput": schemas.PauseRequestInput, "PauseDecisionInput": schemas.PauseDecisionInput,
         "PauseRequest": schemas.PauseRequestOut,
@@ -385,4 +489,13 @@ def openapi_document() -> dict:
     }, paths, refinements={
         # OrderInput._one_deadline: exactly one of due_at, working_days
         "OrderInput": {"oneOf": [deadline("due_at", "string"), deadline("working_days", "integer")]},
+        # DecisionInput._a_decision: something decided, at most one deadline
+        "DecisionInput": {"anyOf": [deadline("lead_unit", "string"), deadline("lead_leader", "string"),
+                                    {"required": ["co_units"], "properties": {"co_units": {"minItems": 1}}},
+                                    {"required": ["due_at"]}, {"required": ["working_days"]}],
+                          "not": {"required": ["due_at", "working_days"]}},
+    }, vocabulary={
+        **({("MeetingInput", "kind"): [m.kind for m in policy.meetings]} if policy and policy.meetings else {}),
+        **({("DecisionInput", "lead_unit"): [*units, None], ("DecisionInput", "co_units", "items"): units}
+           if units else {}),
     })

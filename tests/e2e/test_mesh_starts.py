@@ -62,7 +62,7 @@ def test_the_profiles_carry_their_seed_facts():
     hangzhou = load_units(PROFILES_DIR / "hangzhou")
     assert sum(1 for u in hangzhou["units"] if u["type"] == "department" and u["level"] == "city") == 26
     supervision = part("hangzhou", "supervision")
-    assert supervision["stages"]["accept"]["A"] == {"hours": 24}
+    assert supervision["districts"]["萧山区"]["stages"]["accept"] == {"hours": 24}
     assert supervision["stages"]["reply"]["D"] == {"days": 60}
     assert part("hangzhou", "assessment")["targets"]["solved_60d"] == 0.96
     # Huainan (002): province, city and county units; the ladder ends at the province
@@ -99,7 +99,8 @@ def expected_route(profile: str) -> tuple[dict, str]:
     title, description = f"企业反映：{category['keywords'][0]}问题", f"关于{category['keywords'][0]}，请协调解决"
     classification = rules.classify(category["code"], title, description)
     candidates = rules.candidates(Facts(classification.category, district, None, None, "visit",
-                                        f"{title} {description}"))
+                                        f"{title} {description}", classification.nature,
+                                        classification.difficulty, "一般"))
     appeal = {"credit_code": CREDIT_CODE, "enterprise_name": f"{profile}测试企业", "title": title,
               "description": description, "category": category["code"], "district": district,
               "channel": "visit",

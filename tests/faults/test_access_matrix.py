@@ -8,7 +8,7 @@ that is not its own, as each service documents it):
 * no token: 401 (an open endpoint answers; a forged callback link is a 403);
 * a role the endpoint does not admit: 403, never a 2xx;
 * an admitted role: neither 401 nor 403 (the request may still be a 400, 404 or 409);
-* another unit on a unit's appeal: 403 at dispatch, 404 at supervision (and its listings
+* another unit on a unit's appeal: 404, as for an appeal that does not exist, at dispatch and at supervision (and its listings
   leave that appeal out).
 
 A new endpoint without a row in ``ACCESS`` fails the test.
@@ -54,12 +54,13 @@ pytestmark = pytest.mark.integration
 
 # (service, method, path) -> the status another unit gets for the seeded appeal of the unit
 ANOTHER_UNITS_APPEAL = {
-    ("dispatch", "GET", "/api/v1/desk/appeals/{appeal_id}"): 403,
-    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/accept"): 403,
-    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/progress"): 403,
-    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/reply"): 403,
-    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/return"): 403,
-    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/escalation-request"): 403,
+    ("dispatch", "GET", "/api/v1/desk/appeals/{appeal_id}"): 404,
+    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/accept"): 404,
+    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/progress"): 404,
+    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/reply"): 404,
+    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/return"): 404,
+    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/escalation-request"): 404,
+    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/plan"): 404,
     ("supervision", "GET", "/api/v1/appeals/{appeal_id}"): 404,
     ("supervision", "POST", "/api/v1/appeals/{appeal_id}/pause-requests"): 404,
     ("supervision", "POST", "/api/v1/appeals/{appeal_id}/resume"): 404,
@@ -68,10 +69,11 @@ ANOTHER_UNITS_APPEAL = {
 OTHERS_SUBMISSION = {("intake", "GET", "/api/v1/appeals/{appeal_id}", "platform"): 404,
                      ("intake", "GET", "/api/v1/appeals/{appeal_id}", "other_enterprise"): 404}
 # the body an operation gets where {} would be refused (400) before the check the matrix is after:
-# dispatch checks who (401/403), then what (400), then whose appeal (403)
+# dispatch checks who (401/403), then what (400), then whose appeal (404, as for no appeal)
 BODIES = {
     ("assessment", "POST", "/api/v1/callback/{token}"): {"solved": True, "satisfaction": "满意"},
     ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/progress"): {"note": "已联系企业"},
+    ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/plan"): {"plan": "三日内协调用地指标"},
     ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/reply"): {"outcome": "solved", "reply_text": "已解决"},
     ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/return"): {"reason": "不属本单位职责"},
     ("dispatch", "POST", "/api/v1/desk/appeals/{appeal_id}/escalation-request"): {"note": "需要协调"},
@@ -268,9 +270,9 @@ def test_every_person_gets_the_documented_answer_at_every_console_page(console_m
             if role not in admitted:
                 ok = answer.status_code == 403
             elif route.startswith("/appeals/") and username == "zhaolei":
-                # another unit's appeal: refused as the service documents it (dispatch 403, or 400 for
-                # an empty form before it looks whose appeal it is; supervision 404), never done
-                ok = answer.status_code == 403 if method == "GET" else answer.status_code in (400, 403, 404)
+                # another unit's appeal: refused as the services document it (404, as for no appeal, or
+                # 400 for an empty form before it looks whose appeal it is), never done
+                ok = answer.status_code == 404 if method == "GET" else answer.status_code in (400, 403, 404)
             else:
                 ok = answer.status_code not in (401, 403) and answer.status_code < 500
             if not ok:

@@ -205,6 +205,15 @@ def drive_the_loop(mesh, client) -> None:
     c_lead = client.appeal(c)["lead_unit"]
     client.accept(c_lead, c, at(MONDAY, 10))
     client.quiesce()
+    http("POST", office("dispatch", f"/api/v1/desk/appeals/{c}/plan"), unit_token(c_lead), at(MONDAY, 11),
+         json={"plan": "两天内协调人社部门组织专场招聘"})
+    # the monthly 调度会 decides on b: a deadline and the leader who answers for it
+    meeting = http("POST", office("supervision", "/api/v1/meetings"), OFFICE_TOKEN, at(MONDAY, 12),
+                   json={"kind": "调度会", "held_on": MONDAY.isoformat(), "chair": "市助商稳企办主任",
+                         "attendees": ["市人社局"], "appeal_ids": [b]})
+    http("POST", office("supervision", f"/api/v1/meetings/{meeting['meeting_id']}/decisions"), OFFICE_TOKEN,
+         at(MONDAY, 12, 30), json={"appeal_id": b, "working_days": 5, "lead_leader": "王副市长"})
+    client.quiesce()
     client.reply(c_lead, c, "solved", "已解决", at(MONDAY, 16))
     client.quiesce()
     client.callback(c, True, "满意", at(MONDAY, 17))  # closed

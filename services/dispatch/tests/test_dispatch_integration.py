@@ -274,7 +274,8 @@ def test_the_office_assigns_a_queued_appeal_and_reclassifies_it(dispatch, amqp_u
     assert (assigned.status_code, dispatched["data"]["lead_unit"], dispatched["data"]["co_units"],
             dispatched["data"]["reason"]) == (200, "tax", ["market"], "assigned")
     assert (classified.status_code, reclassified["data"]) == (
-        200, {"appeal_id": NOWHERE["appeal_id"], "category": "市场", "difficulty": "C", "nature": "个性"})
+        200, {"appeal_id": NOWHERE["appeal_id"], "category": "市场", "difficulty": "C", "nature": "个性",
+              "urgency": "一般", "code": None})
     desk = requests.get(f"{dispatch}/api/v1/office/appeals", params={"unit": "tax"}, headers=auth("t-office"))
     assert [a["id"] for a in desk.json()["items"]] == [NOWHERE["appeal_id"]]
 

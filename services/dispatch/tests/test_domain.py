@@ -225,7 +225,8 @@ def test_reclassifying_publishes_the_new_classification(rules):
     appeal = appeal_at(rules, "dispatched")
     appeal.reclassify(rules, "融资", "C", "共性")
     assert appeal.events == [("appeal_reclassified", {"appeal_id": "SQ1", "category": "资金/融资",
-                                                      "difficulty": "C", "nature": "共性"})]
+                                                      "difficulty": "C", "nature": "共性", "urgency": "一般",
+                                                      "code": None})]
 
 
 def test_reclassifying_to_an_unknown_category_is_invalid(rules):
@@ -310,7 +311,7 @@ def test_the_openapi_document_lists_every_desk_and_office_action():
 
     paths = openapi_document()["paths"]
     actions = {p.rsplit("/", 1)[-1] for p in paths if "{appeal_id}/" in p}
-    assert actions == {"accept", "progress", "reply", "return", "escalation-request", "assign", "classify"}
+    assert actions == {"accept", "progress", "reply", "return", "escalation-request", "assign", "classify", "plan"}
 
 
 def test_a_closed_appeal_reopened_by_a_follow_up_goes_to_the_unit_named(rules):
