@@ -8,8 +8,8 @@ that is not its own, as each service documents it):
 * no token: 401 (an open endpoint answers; a forged callback link is a 403);
 * a role the endpoint does not admit: 403, never a 2xx;
 * an admitted role: neither 401 nor 403 (the request may still be a 400, 404 or 409);
-* another unit on a unit's appeal: 404, as for an appeal that does not exist, at dispatch and at supervision (and its listings
-  leave that appeal out).
+* another unit on a unit's appeal: 404, as for an appeal that does not exist, at dispatch and
+  at supervision (and its listings leave that appeal out).
 
 A new endpoint without a row in ``ACCESS`` fails the test.
 
