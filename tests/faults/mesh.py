@@ -62,6 +62,20 @@ ACCESS: dict[str, dict[tuple[str, str], tuple[str, ...] | str]] = {
         ("GET", "/api/v1/enterprises/{credit_code}"): ("office", "cadre"),
         ("PUT", "/api/v1/enterprises/{credit_code}"): ("office",),
         ("POST", "/api/v1/enterprises/import"): ("office",),
+        ("GET", "/api/v1/people"): ("office", "cadre"),
+        ("GET", "/api/v1/people/{person_id}"): ("office", "cadre"),
+        ("PUT", "/api/v1/people/{person_id}"): ("office",),
+        ("GET", "/api/v1/households"): ("office", "cadre"),
+        ("GET", "/api/v1/households/{subject_id}"): ("office", "cadre"),
+        ("PUT", "/api/v1/households/{subject_id}"): ("office",),
+        ("POST", "/api/v1/households/import"): ("office",),
+        ("GET", "/api/v1/projects"): ("office", "cadre"),
+        ("GET", "/api/v1/projects/{subject_id}"): ("office", "cadre"),
+        ("PUT", "/api/v1/projects/{subject_id}"): ("office",),
+        ("POST", "/api/v1/projects/import"): ("office",),
+        ("POST", "/api/v1/visits"): ("office", "cadre"),
+        ("GET", "/api/v1/visits"): ("office", "cadre"),
+        ("GET", "/api/v1/visits/{visit_id}"): ("office", "cadre"),
         ("GET", "/open311/v2/services.{format}"): PUBLIC,
         ("GET", "/open311/v2/services/{service_code}.{format}"): PUBLIC,
         ("POST", "/open311/v2/requests.{format}"): KEY,
@@ -80,6 +94,13 @@ ACCESS: dict[str, dict[tuple[str, str], tuple[str, ...] | str]] = {
         ("POST", "/api/v1/desk/appeals/{appeal_id}/return"): ("unit",),
         ("POST", "/api/v1/desk/appeals/{appeal_id}/escalation-request"): ("unit",),
         ("POST", "/api/v1/desk/appeals/{appeal_id}/plan"): ("unit",),
+        ("GET", "/api/v1/desk/common-problems"): ("unit",),
+        ("GET", "/api/v1/desk/common-problems/{problem_id}"): ("unit",),
+        ("POST", "/api/v1/desk/common-problems/{problem_id}/reply"): ("unit",),
+        ("GET", "/api/v1/office/common-problems/candidates"): ("office",),
+        ("GET", "/api/v1/office/common-problems"): ("office",),
+        ("POST", "/api/v1/office/common-problems"): ("office",),
+        ("GET", "/api/v1/office/common-problems/{problem_id}"): ("office",),
         ("GET", "/api/v1/enterprise/appeals"): ("enterprise", "cadre"),
         ("GET", "/api/v1/office/queue"): ("office",),
         ("GET", "/api/v1/office/appeals"): ("office",),
@@ -127,6 +148,7 @@ ACCESS: dict[str, dict[tuple[str, str], tuple[str, ...] | str]] = {
         ("GET", "/api/v1/rates"): ("office", "unit"),
         ("GET", "/api/v1/reports/weekly"): ("office", "unit"),
         ("GET", "/api/v1/reports/monthly"): ("office", "unit"),
+        ("GET", "/api/v1/reports/visits"): ("office", "unit"),
         ("POST", "/api/v1/reports/weekly/publish"): ("office",),
         ("POST", "/api/v1/reports/monthly/publish"): ("office",),
         ("GET", "/healthz"): PUBLIC,
@@ -272,11 +294,33 @@ def outbox_drained(database_url: str) -> bool:
         engine.dispose()
 
 
-def sql_scalar(url: str, query: str):
-    """The one value ``query`` answers in the database at ``url`` (an engine of its own, disposed)."""
-    engine = create_engine(normalise_url(url))
+def sql_scalar(url: str, query: str, application_name: str | None = None, **params):
+    """The one value ``query`` answers in the database at ``url`` (an engine of its own, disposed;
+    ``application_name`` names the test's connection, so a count of the mesh's can leave it out)."""
+    connect_args = {"application_name": application_name} if application_name else {}
+    engine = create_engine(normalise_url(url), connect_args=connect_args)
     try:
         with engine.connect() as connection:
-            return connection.execute(text(query)).scalar()
+            return connection.execute(text(query), params).scalar()
     finally:
         engine.dispose()
+
+
+LOAD_CODES = ["916107001590830106", "91610700913909960G", "91610700819482190E", "916107000937865708"]
+
+
+def load_appeal(n: int, channel: str, firm: str) -> dict:
+    """The ``n``-th appeal of a load test (four enterprises named ``firm`` 0-3, labour in 汉台区)."""
+    return {"credit_code": LOAD_CODES[n % 4], "enterprise_name": f"{firm}{n % 4}", "title": f"用工问题 {n}",
+            "description": "招工难，需要人社部门协助对接", "category": "用工", "district": "汉台区",
+            "channel": channel, "collected_at": datetime.now(timezone.utc).isoformat()}
+
+
+def loop_through(databases: dict[str, str], total: int, scalar=sql_scalar) -> bool:
+    """All ``total`` appeals through the loop: notified as dispatched, their acceptance deadline
+    known to assessment, and every outbox empty."""
+    notified = scalar(databases["notify"], "SELECT count(DISTINCT appeal_id) FROM notifications "
+                                           "WHERE event_type = 'appeal_dispatched'")
+    assessed = scalar(databases["assessment"], "SELECT count(*) FROM appeal_facts WHERE accept_due_at IS NOT NULL")
+    unsent = sum(scalar(url, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") for url in databases.values())
+    return notified == total and assessed == total and unsent == 0

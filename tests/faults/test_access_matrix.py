@@ -206,6 +206,7 @@ CONSOLE_ACCESS = {
     ("GET", "/enterprises/<string:credit_code>/qr.png"): ("office", "cadre"),
     ("GET", "/cadre"): ("cadre",), ("GET", "/cadre/submit"): ("cadre",), ("POST", "/cadre/submit"): ("cadre",),
     ("GET", "/cadre/check-code"): ("cadre", "office"),
+    ("GET", "/cadre/visit"): ("cadre",), ("POST", "/cadre/visit"): ("cadre",),
     ("GET", "/leader"): ("office", "leader"),
     ("GET", "/admin/accounts"): ("admin",), ("POST", "/admin/accounts"): ("admin",),
     ("POST", "/admin/accounts/<string:username>/<string:action>"): ("admin",),

@@ -55,7 +55,8 @@ pytestmark = pytest.mark.integration
 
 TOTAL = int(os.environ.get("FAULTS_BAD_INPUTS", "10000"))
 SEED = int(os.environ.get("FAULTS_SEED", "20261123"))
-IMPORTS = {("intake", "/api/v1/appeals/import"), ("intake", "/api/v1/enterprises/import")}
+IMPORTS = {("intake", "/api/v1/appeals/import"), ("intake", "/api/v1/enterprises/import"),
+           ("intake", "/api/v1/households/import"), ("intake", "/api/v1/projects/import")}
 VALID_CODE = "91350100M000100Y43"
 VALID_TIME = "2026-11-20T10:00:00+08:00"
 TOKEN_OF_ROLE = {"office": "t-office", "unit": "t-unit-hrss", "cadre": "t-cadre", "platform": "t-platform",

@@ -17,7 +17,6 @@ import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 import amqp
@@ -30,20 +29,17 @@ from scripts.mesh import Mesh
 from shared.db import normalise_url
 from shared.testing import TOKENS_FILE, free_port, wait_for
 from shared.topology import all_queue_names, declare_all
-from tests.faults.mesh import sql_scalar
+from tests.faults.mesh import load_appeal, loop_through, sql_scalar
 
 pytestmark = pytest.mark.integration
 
 UPSTREAM_APPEALS = int(os.environ.get("REPLICAS_UPSTREAM_APPEALS", "1200"))
 HTTP_APPEALS = int(os.environ.get("REPLICAS_HTTP_APPEALS", "120"))  # per intake replica
 PER_PROCESS_CONNECTIONS = 8  # DB_POOL_SIZE 5 + DB_MAX_OVERFLOW 2 + the relay's LISTEN connection
-CODES = ["916107001590830106", "91610700913909960G", "91610700819482190E", "916107000937865708"]
 
 
 def appeal(n: int, channel: str) -> dict:
-    return {"credit_code": CODES[n % 4], "enterprise_name": f"副本测试企业{n % 4}", "title": f"用工问题 {n}",
-            "description": "招工难，需要人社部门协助对接", "category": "用工", "district": "汉台区",
-            "channel": channel, "collected_at": datetime.now(timezone.utc).isoformat()}
+    return load_appeal(n, channel, "副本测试企业")
 
 
 class Tap:
@@ -153,16 +149,8 @@ def test_two_replicas_of_every_service_lose_and_double_nothing_under_load(amqp_u
                 for feed in feeds:
                     feed.result()
 
-            def through() -> bool:
-                notified = sql_scalar(databases["notify"], "SELECT count(DISTINCT appeal_id) FROM notifications "
-                                                       "WHERE event_type = 'appeal_dispatched'")
-                assessed = sql_scalar(databases["assessment"],
-                                  "SELECT count(*) FROM appeal_facts WHERE accept_due_at IS NOT NULL")
-                unsent = sum(sql_scalar(url, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-                             for url in databases.values())
-                return notified == total and assessed == total and unsent == 0
-
-            wait_for(through, 180, interval=1.0, message=f"{total} appeals through both meshes")
+            wait_for(lambda: loop_through(databases, total), 180, interval=1.0,
+                     message=f"{total} appeals through both meshes")
         counts = {name: sql_scalar(databases[name], query) for name, query in (
             ("intake", "SELECT count(*) FROM appeals"), ("dispatch", "SELECT count(*) FROM appeals"),
             ("supervision", "SELECT count(*) FROM appeals"), ("assessment", "SELECT count(*) FROM appeal_facts"),

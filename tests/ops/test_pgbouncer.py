@@ -21,7 +21,6 @@ import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 import amqp
@@ -36,6 +35,7 @@ from scripts.pgbouncer import PgBouncer, PgBouncerMissing
 from shared.db import migrate, normalise_url
 from shared.testing import TOKENS_FILE, free_port, wait_for
 from shared.topology import declare_all
+from tests.faults.mesh import load_appeal, loop_through, sql_scalar
 
 pytestmark = pytest.mark.integration
 
@@ -43,25 +43,17 @@ SERVICES = ["intake", "dispatch", "supervision", "assessment", "notify"]
 POOL = 3  # PgBouncer's server connections per database
 HTTP_APPEALS = int(os.environ.get("PGBOUNCER_HTTP_APPEALS", "60"))  # per intake replica
 UPSTREAM_APPEALS = int(os.environ.get("PGBOUNCER_UPSTREAM_APPEALS", "120"))
-CODES = ["916107001590830106", "91610700913909960G", "91610700819482190E", "916107000937865708"]
 HOT = (("intake.events", "appeal_received"), ("dispatch.events", "appeal_dispatched"),
        ("supervision.events", "appeal_deadline_set"))
 
 
 def appeal(n: int, channel: str) -> dict:
-    return {"credit_code": CODES[n % 4], "enterprise_name": f"连接池测试企业{n % 4}", "title": f"用工问题 {n}",
-            "description": "招工难，需要人社部门协助对接", "category": "用工", "district": "汉台区",
-            "channel": channel, "collected_at": datetime.now(timezone.utc).isoformat()}
+    return load_appeal(n, channel, "连接池测试企业")
 
 
 def scalar(url: str, query: str, **params) -> int:
     """The test's own look at a database, straight to PostgreSQL (named, so :class:`Peaks` leaves it out)."""
-    engine = create_engine(normalise_url(url), connect_args={"application_name": "suqiu-ops-test"})
-    try:
-        with engine.connect() as connection:
-            return connection.execute(text(query), params).scalar_one()
-    finally:
-        engine.dispose()
+    return int(sql_scalar(url, query, application_name="suqiu-ops-test", **params))
 
 
 def submit_http(mesh: Mesh, count: int, offset: int) -> None:
@@ -179,17 +171,8 @@ def test_two_replicas_through_pgbouncer_in_transaction_mode(amqp_uri, make_datab
                 for feed in feeds:
                     feed.result()
 
-            def through() -> bool:
-                notified = scalar(direct["notify"], "SELECT count(DISTINCT appeal_id) FROM notifications "
-                                                    "WHERE event_type = 'appeal_dispatched'")
-                assessed = scalar(direct["assessment"],
-                                  "SELECT count(*) FROM appeal_facts WHERE accept_due_at IS NOT NULL")
-                unsent = sum(scalar(url, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-                             for url in direct.values())
-                return notified == total and assessed == total and unsent == 0
-
-            wait_for(through, 150, interval=1.0, message=f"{total} appeals through both meshes behind PgBouncer "
-                                                         f"(logs in {tmp_path})")
+            wait_for(lambda: loop_through(direct, total, scalar), 150, interval=1.0,
+                     message=f"{total} appeals through both meshes behind PgBouncer (logs in {tmp_path})")
             # mesh A's relays LISTEN on PostgreSQL itself: one direct connection per process
             listeners = {service: scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE datname = :name "
                                                 "AND query = 'LISTEN suqiu_outbox'", name=names[service])

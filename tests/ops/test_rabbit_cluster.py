@@ -23,43 +23,32 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 import amqp
 import pytest
 import requests
 from kombu import Connection
-from sqlalchemy import create_engine, text
 
 from scripts.mesh import Mesh
-from shared.db import normalise_url
 from shared.testing import TOKENS_FILE, free_port, wait_for
 from shared.topology import declare_all, service_queue_name
+from tests.faults.mesh import load_appeal, loop_through, sql_scalar
 
 pytestmark = pytest.mark.integration
 
 SERVICES = ["intake", "dispatch", "supervision", "assessment", "notify"]
 HTTP_APPEALS = int(os.environ.get("CLUSTER_HTTP_APPEALS", "150"))
 UPSTREAM_APPEALS = int(os.environ.get("CLUSTER_UPSTREAM_APPEALS", "150"))
-CODES = ["916107001590830106", "91610700913909960G", "91610700819482190E", "916107000937865708"]
 HOT = (("intake.events", "appeal_received"), ("dispatch.events", "appeal_dispatched"),
        ("supervision.events", "appeal_deadline_set"))
 
 
 def appeal(n: int, channel: str) -> dict:
-    return {"credit_code": CODES[n % 4], "enterprise_name": f"集群测试企业{n % 4}", "title": f"用工问题 {n}",
-            "description": "招工难，需要人社部门协助对接", "category": "用工", "district": "汉台区",
-            "channel": channel, "collected_at": datetime.now(timezone.utc).isoformat()}
+    return load_appeal(n, channel, "集群测试企业")
 
 
-def scalar(url: str, query: str) -> int:
-    engine = create_engine(normalise_url(url))
-    try:
-        with engine.connect() as connection:
-            return connection.execute(text(query)).scalar_one()
-    finally:
-        engine.dispose()
+scalar = sql_scalar
 
 
 class Feed:
@@ -238,16 +227,8 @@ def test_one_node_of_three_stops_mid_run_and_nothing_is_lost_or_doubled(rabbit_c
         timeline["submitted_s"] = round(time.monotonic() - started, 1)
         assert not cluster.nodes[0].alive()
 
-        def through() -> bool:
-            notified = scalar(databases["notify"], "SELECT count(DISTINCT appeal_id) FROM notifications "
-                                                   "WHERE event_type = 'appeal_dispatched'")
-            assessed = scalar(databases["assessment"],
-                              "SELECT count(*) FROM appeal_facts WHERE accept_due_at IS NOT NULL")
-            unsent = sum(scalar(db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") for db in databases.values())
-            return notified == total and assessed == total and unsent == 0
-
-        wait_for(through, 150, interval=1.0, message=f"{total} appeals through the mesh on two nodes "
-                                                     f"(logs in {tmp_path / 'mesh'})")
+        wait_for(lambda: loop_through(databases, total), 150, interval=1.0,
+                 message=f"{total} appeals through the mesh on two nodes (logs in {tmp_path / 'mesh'})")
         timeline["drained_s"] = round(time.monotonic() - started, 1)
 
         counts = {name: scalar(databases[name], query) for name, query in (
