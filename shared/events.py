@@ -60,6 +60,23 @@ class DispatchReason(StrEnum):
 DISPATCH_REASONS = tuple(reason.value for reason in DispatchReason)
 
 
+def starts_acceptance(data: Mapping[str, Any], status_before: str | None) -> bool:
+    """Whether an ``appeal_dispatched`` asks its lead unit to accept (签收) anew, which starts an
+    acceptance deadline (supervision) and a response to measure (assessment): the one rule both
+    follow. Dispatch says so in ``starts_acceptance``: a new lead on an appeal it leaves
+    ``dispatched``; not a reopen (重办, the reply stage restarts), not units added beside the lead,
+    not a new lead for an appeal already replied. An event from before dispatch said so is read by
+    the reason and the consumer's own ``status_before``."""
+    told = data.get("starts_acceptance")
+    if told is not None:
+        return bool(told)
+    if data.get("lead_unit") is None:
+        return False
+    reason = data.get("reason")
+    return not (reason == DispatchReason.REOPENED or (
+        reason in (DispatchReason.ESCALATED, DispatchReason.ASSIGNED) and status_before in ("replied", "reopened")))
+
+
 class EventError(ValueError):
     """An event that cannot be read: not an envelope, unknown type, or bad data."""
 
@@ -232,6 +249,9 @@ class AppealDispatchedV1(_Tolerant):
     urgency = _str(load_default="一般", validate=validate.OneOf(URGENCIES))
     # the code given at dispatch (赋码, e.g. 富阳's 红黄绿 by difficulty and urgency); null: none
     code = _str(allow_none=True, load_default=None, validate=validate.OneOf(COLOURS))
+    # whether the lead unit must accept (签收) anew: see ``starts_acceptance``; null in events
+    # published before the field existed
+    starts_acceptance = fields.Bool(allow_none=True, load_default=None)
 
 
 class UnitActionV1(_Tolerant):

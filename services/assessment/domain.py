@@ -82,13 +82,14 @@ RESPONDED, NOT_RESPONDED, PENDING, RETURNED_IN_TIME, WITHDRAWN = (
 COORDINATION_TYPES = ("office", "coordination")
 
 
-def is_new_dispatch(reason: str | None, unit: str | None, holding_unit: str | None) -> bool:
-    """Whether an ``appeal_dispatched`` is a dispatch that counts: every dispatch to a lead unit
-    (first, after a return, an office reassignment, a hand-over to a rung), except a reopen (重办)
-    that goes back to the unit that holds it."""
+def is_new_dispatch(unit: str | None, holding_unit: str | None, starts_acceptance: bool) -> bool:
+    """Whether an ``appeal_dispatched`` is a dispatch that counts: every dispatch to another lead
+    unit (first, after a return, an office reassignment, a hand-over to a rung, a reopen to
+    another unit), and one that sends the holding unit back to accepting; not a reopen (重办) back
+    to the unit that holds it, nor units added beside it (``shared.events.starts_acceptance``)."""
     if unit is None:
         return False  # the office's manual queue: dispatched to nobody
-    return not (reason == "reopened" and unit == holding_unit)
+    return unit != holding_unit or starts_acceptance
 
 
 def end_of_hold(reason: str | None) -> str:

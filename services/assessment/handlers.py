@@ -35,7 +35,7 @@ from services.assessment.models import (
 from shared.consumers import NotKnownYet
 from shared.db import bulk_update, dialect_name, insert_ignoring
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.events import DispatchReason, Event, make_event
+from shared.events import Event, make_event, starts_acceptance
 from shared.outbox import add_event
 
 SERVICE = "assessment"
@@ -108,12 +108,9 @@ def dispatched_facts(row, event: Event, submit_stages: dict | None = None) -> di
     if data["difficulty"] != row.difficulty and row.collected_at is not None:
         values["submitted_on_time"] = _on_time(row.collected_at, row.submitted_at, data["difficulty"],
                                                submit_stages or {})
-    reason = data.get("reason")
-    keeps_stage = reason == DispatchReason.REOPENED or (
-        reason in (DispatchReason.ESCALATED, DispatchReason.ASSIGNED) and row.status in ("replied", "reopened"))
-    if keeps_stage:
-        # a reopen (重办) or a change of lead after the reply starts no new acceptance
-        # (supervision restarts the reply stage): the response already measured stands
+    if data["lead_unit"] is not None and not starts_acceptance(data, row.status):
+        # a reopen (重办), units added beside the lead or a change of lead after the reply start
+        # no new acceptance (supervision's rule too): the response already measured stands
         return values
     if data["lead_unit"] is not None:
         values["dispatched_at"] = event.time
@@ -238,7 +235,7 @@ def record_dispatch(connection, event: Event) -> None:
         return  # this dispatch or a later one is known: an older one arriving late changes nothing
     holding = _holding(connection, data["appeal_id"])
     unit = data["lead_unit"]
-    if not domain.is_new_dispatch(data.get("reason"), unit, holding.unit if holding else None):
+    if not domain.is_new_dispatch(unit, holding.unit if holding else None, starts_acceptance(data, None)):
         if unit is not None and _open_stint(connection, data["appeal_id"], unit) is None:
             _start_stint(connection, holding, at, reopened=True)
         return

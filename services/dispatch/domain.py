@@ -283,18 +283,20 @@ class Appeal:
     # -- dispatching
     def _dispatch(self, rules: Rules, lead: str | None, co_units: Iterable[str], reason: DispatchReason,
                   status: str | None = None, unit: str | None = None, note: str | None = None) -> None:
-        before = self.status
+        before, lead_before = self.status, self.lead_unit
         self.lead_unit = lead
         self.co_units = [u for u in dict.fromkeys(co_units) if u != lead]
         if lead is None:
             self.co_units, reason, status = [], DispatchReason.MANUAL_QUEUE, QUEUED
         self.status = status or DISPATCHED
         self.dispatch_count += 1
+        # the lead must accept anew: a new lead, or the same one sent back to accepting
+        starts = self.status == DISPATCHED and (lead != lead_before or before != DISPATCHED)
         self.events.append(("appeal_dispatched", {
             "appeal_id": self.id, "lead_unit": lead, "co_units": list(self.co_units), "category": self.category,
             "difficulty": self.difficulty, "nature": self.nature, "level": rules.level_of(lead),
             "district": self.district, "reason": reason.value, "dispatch_count": self.dispatch_count,
-            "urgency": self.urgency, "code": self.code}))
+            "urgency": self.urgency, "code": self.code, "starts_acceptance": starts}))
         self.changes.append(Change("dispatched", before, self.status, unit=unit, note=note, details={
             "reason": reason.value, "lead_unit": lead, "co_units": list(self.co_units),
             "dispatch_count": self.dispatch_count}))

@@ -26,7 +26,7 @@ from shared.auth import Principal
 from shared.consumers import Batch, NotKnownYet
 from shared.db import bulk_update, dialect_name, insert_ignoring, paged
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.events import DispatchReason, Event, make_event
+from shared.events import Event, make_event, starts_acceptance
 from shared.outbox import add_event, add_events
 
 log = logging.getLogger(__name__)
@@ -229,11 +229,9 @@ def on_dispatched(session: Session, policy: domain.Policy, event: Event) -> Effe
             **watch_values(domain.Watch(level=row.level, difficulty=d["difficulty"]), policy),
             **fields_, status=domain.QUEUED, updated_at=at))
         return effects
-    reason = d.get("reason")
-    if reason == DispatchReason.REOPENED or (reason == DispatchReason.ESCALATED
-                                             and row.status in (domain.REPLIED, domain.REOPENED)):
-        # appeal_reopened (re)starts the reply stage; an escalation of a replied or reopened
-        # appeal changes who leads, not the stage that runs: only the units change
+    if not starts_acceptance(d, row.status):
+        # appeal_reopened (re)starts the reply stage; units added beside the lead, or a new lead
+        # for a replied or reopened appeal, change who handles it, not the stage that runs
         session.execute(update(appeals).where(appeals.c.appeal_id == row.appeal_id).values(**fields_, updated_at=at))
         return effects
     _start(session, policy.for_appeal(d.get("district"), d.get("urgency")), row.appeal_id, "accept",

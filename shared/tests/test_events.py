@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 import pytest
 
 from shared import events
-from shared.events import EventError, make_event, read_event
+from shared.events import EventError, make_event, read_event, starts_acceptance
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
 RECEIVED = {
@@ -111,3 +111,18 @@ def test_an_upstream_platform_may_offer_a_households_appeal():
     with pytest.raises(EventError) as caught:
         read_event(message)
     assert "subject_id" in caught.value.fields
+
+
+@pytest.mark.parametrize(("data", "status_before", "expected"), [
+    ({"lead_unit": "tax", "reason": "assigned", "starts_acceptance": False}, "dispatched", False),
+    ({"lead_unit": "tax", "reason": "escalated", "starts_acceptance": True}, "replied", True),  # dispatch decides
+    ({"lead_unit": None, "reason": "manual_queue"}, None, False),
+    # events from before the field: the reason and the consumer's own status
+    ({"lead_unit": "tax", "reason": "rule"}, None, True),
+    ({"lead_unit": "tax", "reason": "reopened"}, "closed", False),
+    ({"lead_unit": "tax", "reason": "assigned"}, "reopened", False),
+    ({"lead_unit": "tax", "reason": "escalated"}, "replied", False),
+    ({"lead_unit": "tax", "reason": "escalated"}, "accepted", True),
+])
+def test_one_rule_says_whether_a_dispatch_starts_an_acceptance(data, status_before, expected):
+    assert starts_acceptance(data, status_before) is expected

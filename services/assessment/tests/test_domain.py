@@ -304,10 +304,15 @@ def test_each_dispatch_counts_in_the_response_rate_as_the_definition_says(fact, 
 
 
 def test_a_reopen_to_the_same_unit_is_no_new_dispatch_and_to_another_unit_is():
-    assert not domain.is_new_dispatch("reopened", "tax", "tax")
-    assert domain.is_new_dispatch("reopened", "hrss", "tax")
-    assert domain.is_new_dispatch("escalated", "office", "tax")
-    assert not domain.is_new_dispatch("rule", None, None)  # the office's manual queue
+    assert not domain.is_new_dispatch("tax", "tax", starts_acceptance=False)  # 重办 back to its unit
+    assert domain.is_new_dispatch("hrss", "tax", starts_acceptance=False)  # 重办 to another unit
+    assert domain.is_new_dispatch("office", "tax", starts_acceptance=True)  # a rung takes it over
+    assert not domain.is_new_dispatch(None, None, starts_acceptance=False)  # the office's manual queue
+
+
+def test_units_added_beside_the_lead_are_no_new_dispatch_but_a_lead_sent_back_to_accepting_is():
+    assert not domain.is_new_dispatch("tax", "tax", starts_acceptance=False)
+    assert domain.is_new_dispatch("tax", "tax", starts_acceptance=True)
 
 
 def test_how_the_previous_hold_ends_follows_the_reason_of_the_next_dispatch():

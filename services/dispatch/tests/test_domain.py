@@ -215,6 +215,21 @@ def test_assigning_a_queued_appeal_gives_it_its_lead(rules):
     assert (appeal.status, appeal.lead_unit, appeal.events[0][1]["reason"]) == ("dispatched", "tax", "assigned")
 
 
+@pytest.mark.parametrize(("status", "act", "starts"), [
+    ("accepted", lambda a, r: a.assign(r, "tax", ["market"]), False),  # units beside the first responder
+    ("accepted", lambda a, r: a.assign(r, "tax", [], replace_lead=True), True),  # a new lead accepts
+    ("dispatched", lambda a, r: a.assign(r, "hrss", ["tax"]), False),  # the same lead, a co-unit more
+    ("accepted", lambda a, r: a.escalate(r, "city", "city", "overdue"), True),
+    ("replied", lambda a, r: a.escalate(r, "city", "city", "overdue"), False),  # the reply stage runs on
+    ("replied", lambda a, r: a.reopen(r, "不满意", 1), False),  # 重办 restarts the reply stage
+])
+def test_a_dispatch_says_whether_its_lead_must_accept_anew(rules, status, act, starts):
+    appeal = appeal_at(rules, status)
+    act(appeal, rules)
+    dispatched = [data for kind, data in appeal.events if kind == "appeal_dispatched"]
+    assert dispatched[-1]["starts_acceptance"] is starts
+
+
 def test_assigning_an_unknown_unit_is_invalid(rules):
     appeal = appeal_at(rules, "dispatched")
     with pytest.raises(InvalidInput):
