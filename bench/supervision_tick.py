@@ -1,7 +1,7 @@
 """Benchmark (not a test): how long a supervision tick takes with a large ledger.
 
 Fills a PostgreSQL database of its own with 100,000 open appeals (100 of them due
-now) and 1,000,000 closed ones (COPY), then times ``handlers.run_tick`` (the code
+now) and 1,000,000 closed ones (COPY), then times ``tick.run_tick`` (the code
 the timer, the RPC and the HTTP tick run) several times, restoring the 100 due
 appeals between runs, and prints the median. It also times a tick with nothing
 due, and the open-appeals gauge refresh (a scan of the open appeals, which the
@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from services.supervision import domain, handlers  # noqa: E402
+from services.supervision import domain, tick  # noqa: E402
 from services.supervision.profile import SupervisionPart  # noqa: E402
 from shared.db import migrate, normalise_url  # noqa: E402
 from shared.profile import DEFAULT_PROFILE, load_part  # noqa: E402
@@ -130,23 +130,23 @@ def main(argv: list[str] | None = None) -> int:
         with transaction() as session:
             for kind, (period, _) in (("weekly", domain.weekly_period(NOW, policy)),
                                       ("monthly", domain.monthly_period(NOW, policy))):
-                handlers._claim_digest(session, kind, period, "*", 0, NOW)
+                tick._claim_digest(session, kind, period, "*", 0, NOW)
 
         due_times, idle_times = [], []
         for run in range(args.runs):
             _restore_due(engine, args.due)
             started = time.perf_counter()
-            effects = handlers.run_tick(transaction, policy, NOW, "office")
+            effects = tick.run_tick(transaction, policy, NOW, "office")
             due_times.append(time.perf_counter() - started)
             if effects.checked != args.due:
                 raise SystemExit(f"run {run}: checked {effects.checked}, expected {args.due}")
             started = time.perf_counter()
-            idle = handlers.run_tick(transaction, policy, NOW, "office")
+            idle = tick.run_tick(transaction, policy, NOW, "office")
             idle_times.append(time.perf_counter() - started)
             assert idle.checked == 0
         with Session(engine) as session:
             started = time.perf_counter()
-            handlers.open_counts(session)
+            tick.open_counts(session)
             gauge = time.perf_counter() - started
         with engine.connect() as conn:
             plan = "\n".join(r[0] for r in conn.execute(text(

@@ -300,7 +300,8 @@ def resume(watch: Watch, now: datetime) -> tuple[Watch, float]:
                    yellow_at=shift(watch.measure, watch.yellow_at, paused) if watch.yellow_at else None), paused
 
 
-PAUSE_STATUSES = ("pending", "approved", "refused")
+PAUSE_PENDING, PAUSE_APPROVED, PAUSE_REFUSED = "pending", "approved", "refused"  # a pause request
+PAUSE_STATUSES = (PAUSE_PENDING, PAUSE_APPROVED, PAUSE_REFUSED)
 PAUSE_DAYS_MAX = 60
 
 
@@ -316,7 +317,7 @@ def may_request_pause(watch: Watch, pending: bool) -> None:
 
 
 def may_decide_pause(status: str) -> None:
-    if status != "pending":
+    if status != PAUSE_PENDING:
         raise RuleError(f"the pause request is already {status}")
 
 

@@ -2,7 +2,7 @@
 
 A meeting (date, kind, chair, attendees) has the appeals put to it: chosen by the office,
 or, for a kind whose agenda is ``ladder``, the month's items at the meeting-agenda rung
-(:func:`handlers.meeting_agenda`). Its decision on an appeal (the unit that leads from now on,
+(:func:`ledger.meeting_agenda`). Its decision on an appeal (the unit that leads from now on,
 a deadline, the leader who answers for it) is applied as events in the decision's transaction:
 ``meeting_decision_made`` (dispatch makes the named unit lead) and, with a deadline, a
 supervision order (``supervision_order_issued`` and ``appeal_deadline_set`` stage ``order``;
@@ -19,8 +19,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from services.supervision import domain
-from services.supervision.handlers import _emit, _locked, meeting_agenda
+from services.supervision.ledger import meeting_agenda
 from services.supervision.models import appeals, meeting_items, meetings, orders
+from services.supervision.rows import emit, locked_row
 from shared import workdays
 from shared.auth import Principal
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -118,7 +119,7 @@ def decide(session: Session, policy: domain.Policy, meeting_id: str, data: dict,
     unknown = [u for u in [data.get("lead_unit"), *data.get("co_units", [])] if u and u not in units]
     if unknown:
         raise InvalidInput("unknown units", {"lead_unit": [f"unknown unit code: {u}" for u in unknown]})
-    row = _locked(session, appeal_id)
+    row = locked_row(session, appeal_id)
     if row.status == "closed":
         raise Conflict(f"诉求 {appeal_id} 已办结")
     due = data.get("due_at") or (workdays.add_working_days(now, data["working_days"])
@@ -137,12 +138,12 @@ def decide(session: Session, policy: domain.Policy, meeting_id: str, data: dict,
         session.execute(insert(orders).values(order_id=order_id, appeal_id=appeal_id, unit=unit, text=text,
                                               due_at=due, issued_at=now, issued_by=principal.actor, status="open",
                                               next_check_at=due))
-        _emit(session, "supervision_order_issued", {"appeal_id": appeal_id, "order_id": order_id, "unit": unit,
+        emit(session, "supervision_order_issued", {"appeal_id": appeal_id, "order_id": order_id, "unit": unit,
                                                     "due_at": due, "text": text}, now, row.correlation_id)
-        _emit(session, "appeal_deadline_set", {"appeal_id": appeal_id, "stage": "order", "due_at": due,
+        emit(session, "appeal_deadline_set", {"appeal_id": appeal_id, "stage": "order", "due_at": due,
                                                "working_days": data.get("working_days"), "unit": unit},
               now, row.correlation_id)
-    _emit(session, "meeting_decision_made", {
+    emit(session, "meeting_decision_made", {
         "appeal_id": appeal_id, "meeting_id": meeting_id, "kind": meeting.kind, "held_on": meeting.held_on,
         "lead_unit": lead, "co_units": list(data.get("co_units") or []), "due_at": due,
         "lead_leader": data.get("lead_leader"), "note": note}, now, row.correlation_id)

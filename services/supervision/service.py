@@ -1,9 +1,9 @@
 """The supervision service: deadlines, colours, escalation and the ledger (台账).
 
-Entrypoints only: each parses its input, calls a use case in ``handlers`` inside
-one transaction, and serialises the answer. It learns every fact from events;
-time moves by ``tick(now)``: a nameko timer with the real clock, or the RPC /
-HTTP ``tick`` at a given time (simulations, tests).
+Entrypoints only: each parses its input, calls a use case (``consumers``, ``tick``,
+``actions``, ``ledger``; ``rows`` is what they share) inside one transaction, and serialises
+the answer. It learns every fact from events; time moves by ``tick(now)``: a nameko timer
+with the real clock, or the RPC / HTTP ``tick`` at a given time (simulations, tests).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from nameko.timer import timer
 from prometheus_client import Counter, Gauge, Histogram
 from werkzeug.wrappers import Response
 
-from services.supervision import domain, handlers, meetings, schemas
+from services.supervision import actions, consumers, domain, ledger, meetings, rows, schemas, tick
 from services.supervision.models import outbox
 from services.supervision.profile import SupervisionPart
 from shared import periods
@@ -87,7 +87,7 @@ class Supervisor(DependencyProvider):
         return self
 
 
-def _count(effects: handlers.Effects) -> None:
+def _count(effects: rows.Effects) -> None:
     for step in effects.escalations:
         ESCALATIONS.labels(step.rung, step.reason).inc()
     COLOUR_CHANGES.inc(effects.colour_changes)
@@ -108,49 +108,49 @@ class SupervisionService(base.OperableService):
 
     @consume("dispatch", "appeal_dispatched")
     def on_dispatched(self, batch: Batch):
-        effects = handlers.on_dispatched_batch(batch, self.supervisor.policy)
+        effects = consumers.on_dispatched_batch(batch, self.supervisor.policy)
         batch.after_commit(lambda: [_count(e) for e in effects])
 
     @consume("dispatch", "appeal_accepted")
     def on_accepted(self, batch: Batch):
-        self._consume(handlers.on_accepted, batch)
+        self._consume(consumers.on_accepted, batch)
 
     @consume("dispatch", "appeal_plan_submitted")
     def on_plan_submitted(self, batch: Batch):
-        self._consume(handlers.on_plan_submitted, batch)
+        self._consume(consumers.on_plan_submitted, batch)
 
     @consume("dispatch", "appeal_replied")
     def on_replied(self, batch: Batch):
-        self._consume(handlers.on_replied, batch)
+        self._consume(consumers.on_replied, batch)
 
     @consume("dispatch", "appeal_escalation_requested")
     def on_escalation_requested(self, batch: Batch):
-        self._consume(handlers.on_escalation_requested, batch)
+        self._consume(consumers.on_escalation_requested, batch)
 
     @consume("dispatch", "appeal_reclassified")
     def on_reclassified(self, batch: Batch):
-        self._consume(handlers.on_reclassified, batch)
+        self._consume(consumers.on_reclassified, batch)
 
     @consume("assessment", "appeal_reopened")
     def on_reopened(self, batch: Batch):
-        self._consume(handlers.on_reopened, batch)
+        self._consume(consumers.on_reopened, batch)
 
     @consume("assessment", "appeal_closed")
     def on_closed(self, batch: Batch):
-        self._consume(handlers.on_closed, batch)
+        self._consume(consumers.on_closed, batch)
 
     @consume("assessment", "callback_phone_listed")
     def on_phone_listed(self, batch: Batch):
-        self._consume(handlers.on_phone_listed, batch)
+        self._consume(consumers.on_phone_listed, batch)
 
     @consume("assessment", "callback_recorded")
     def on_callback_recorded(self, batch: Batch):
-        self._consume(handlers.on_callback_recorded, batch)
+        self._consume(consumers.on_callback_recorded, batch)
 
     # ------------------------------------------------------------ the tick
     def _tick(self, now: datetime) -> dict:
         started = _time.perf_counter()
-        total = handlers.run_tick(self.db.transaction, self.supervisor.policy, now, self.supervisor.office,
+        total = tick.run_tick(self.db.transaction, self.supervisor.policy, now, self.supervisor.office,
                                   self.supervisor.batch)
         _count(total)
         TICK_DURATION.observe(_time.perf_counter() - started)
@@ -160,7 +160,7 @@ class SupervisionService(base.OperableService):
                 "escalations": len(total.escalations), "digests": total.digests}
 
     def _refresh_gauges(self) -> None:
-        counts = handlers.open_counts(self.db.session)
+        counts = tick.open_counts(self.db.session)
         self.db.session.rollback()
         OPEN_APPEALS.clear()
         for colour, unit, count in counts:
@@ -197,7 +197,7 @@ class SupervisionService(base.OperableService):
     @http("GET", "/api/v1/appeals/<string:appeal_id>")
     def get_appeal(self, request, appeal_id):
         principal = self.auth.require(request, "office", "unit")
-        appeal = handlers.get_appeal(self.db.session, appeal_id, principal)
+        appeal = ledger.get_appeal(self.db.session, appeal_id, principal)
         return json_response(schemas.appeal_detail_out.dump(appeal))
 
     @http("POST", "/api/v1/appeals/<string:appeal_id>/pause")
@@ -208,7 +208,7 @@ class SupervisionService(base.OperableService):
             raise InvalidInput('the body must be a JSON object: {"reason": "..."}, or nothing')
         data = schemas.PauseInput().load(body)
         with self.db.transaction() as session:
-            appeal = handlers.pause_clock(session, self.supervisor.policy, appeal_id, principal,
+            appeal = actions.pause_clock(session, self.supervisor.policy, appeal_id, principal,
                                           self.clock(request), data["reason"])
         return json_response(schemas.appeal_detail_out.dump(appeal))
 
@@ -220,7 +220,7 @@ class SupervisionService(base.OperableService):
             raise InvalidInput('the body must be a JSON object: {"reason": "...", "days": N}')
         data = schemas.PauseRequestInput().load(body)
         with self.db.transaction() as session:
-            pause_request = handlers.request_pause(session, appeal_id, principal, self.clock(request),
+            pause_request = actions.request_pause(session, appeal_id, principal, self.clock(request),
                                                    data["reason"], data["days"])
         return json_response(schemas.PauseRequestOut().dump(pause_request), status=201)
 
@@ -230,7 +230,7 @@ class SupervisionService(base.OperableService):
         page, size = paging(request)
         filters = schemas.PauseRequestFilters().load(request.args.to_dict())
         own = principal.unit if principal.role == "unit" else None
-        items, total = handlers.list_pause_requests(self.db.session, filters.get("status"), page, size, unit=own)
+        items, total = actions.list_pause_requests(self.db.session, filters.get("status"), page, size, unit=own)
         return json_response(page_body(schemas.PauseRequestOut(many=True).dump(items), total, page, size))
 
     def _decide(self, request, request_id: str, approve: bool):
@@ -240,7 +240,7 @@ class SupervisionService(base.OperableService):
             raise InvalidInput('the body must be a JSON object: {"note": "..."}, or nothing')
         data = schemas.PauseDecisionInput().load(body)
         with self.db.transaction() as session:
-            decided = handlers.decide_pause(session, self.supervisor.policy, request_id, principal,
+            decided = actions.decide_pause(session, self.supervisor.policy, request_id, principal,
                                             self.clock(request), approve, data["note"])
         return json_response(schemas.PauseRequestOut().dump(decided))
 
@@ -256,7 +256,7 @@ class SupervisionService(base.OperableService):
     def resume(self, request, appeal_id):
         principal = self.auth.require(request, "office", "unit")
         with self.db.transaction() as session:
-            appeal, effects = handlers.resume_clock(session, self.supervisor.policy, appeal_id, principal,
+            appeal, effects = actions.resume_clock(session, self.supervisor.policy, appeal_id, principal,
                                                     self.clock(request))
         _count(effects)
         return json_response(schemas.appeal_detail_out.dump(appeal))
@@ -269,7 +269,7 @@ class SupervisionService(base.OperableService):
             raise InvalidInput("the body must be a JSON object")
         data = schemas.OrderInput().load(body)
         with self.db.transaction() as session:
-            order, effects = handlers.issue_order(session, self.supervisor.policy, appeal_id, data, principal,
+            order, effects = actions.issue_order(session, self.supervisor.policy, appeal_id, data, principal,
                                                   self.clock(request))
         _count(effects)
         return json_response(schemas.OrderOut().dump(order), status=201)
@@ -281,8 +281,8 @@ class SupervisionService(base.OperableService):
         own = principal.unit if principal.role == "unit" else None
         if paged:
             page, size = paging(request)
-            return (*handlers.list_ledger(self.db.session, filters, page, size, unit=own), page, size)
-        entries, total = handlers.list_ledger(self.db.session, filters, 1, EXPORT_MAX, unit=own)
+            return (*ledger.list_ledger(self.db.session, filters, page, size, unit=own), page, size)
+        entries, total = ledger.list_ledger(self.db.session, filters, 1, EXPORT_MAX, unit=own)
         return entries, total
 
     @http("GET", "/api/v1/ledger")
@@ -308,7 +308,7 @@ class SupervisionService(base.OperableService):
         self.auth.require(request, "office")
         month = request.args.get("month", "")
         try:
-            items = handlers.meeting_agenda(self.db.session, self.supervisor.policy, month)
+            items = ledger.meeting_agenda(self.db.session, self.supervisor.policy, month)
         except ValueError as exc:
             raise InvalidInput(str(exc), {"month": [str(exc)]}) from None
         return json_response({"month": month, "items": items})

@@ -431,7 +431,7 @@ def test_a_batch_claimed_by_one_replica_is_skipped_by_the_other(database_url):
 
     from sqlalchemy.orm import sessionmaker
 
-    from services.supervision import domain, handlers
+    from services.supervision import domain, tick
     from services.supervision.profile import SupervisionPart
     from shared.db import make_engine, migrate
     from shared.profile import DEFAULT_PROFILE, load_part
@@ -450,16 +450,16 @@ def test_a_batch_claimed_by_one_replica_is_skipped_by_the_other(database_url):
     first, second = sessions(), sessions()
     try:
         with first.begin():
-            assert handlers.tick_batch(first, policy, at(2026, 11, 4, 1)).checked == 5
+            assert tick.tick_batch(first, policy, at(2026, 11, 4, 1)).checked == 5
             with second.begin():  # while the first has not committed
-                assert handlers.tick_batch(second, policy, at(2026, 11, 4, 1)).checked == 0
+                assert tick.tick_batch(second, policy, at(2026, 11, 4, 1)).checked == 0
 
         @contextmanager
         def transaction():
             with sessions() as session, session.begin():
                 yield session
 
-        assert handlers.run_tick(transaction, policy, at(2026, 11, 4, 1), "office").checked == 0  # after it
+        assert tick.run_tick(transaction, policy, at(2026, 11, 4, 1), "office").checked == 0  # after it
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(outbox)
                                 .where(outbox.c.event_type == "appeal_escalated")).scalar_one() == 5
