@@ -19,7 +19,10 @@ from sqlalchemy.orm import Session
 from services.assessment import domain, lists, measures, natures, visits
 from services.assessment import rectification as rectifying
 from services.assessment.domain import Period
-from services.assessment.models import published_reports
+from services.assessment.models import outbox, published_reports
+from shared.errors import Conflict
+from shared.events import Event, make_event
+from shared.outbox import add_event
 
 GROUP_NAMES = {"department": "部门", "locality": "属地"}
 COORDINATION_NAME = "协调层级（不参与排名）"
@@ -156,6 +159,54 @@ def publish(session: Session, kind: str, period: Period, report: dict, *, event_
     session.execute(published_reports.insert().values(
         event_id=event_id, report=kind, period=period.label, published_at=now, published_by=actor,
         document={**frozen(report), "published_at": now.isoformat(), "published_by": actor}))
+
+
+def rates(session: Session, period: Period, by: str, now: datetime, scoring: dict,
+          only_unit: str | None = None) -> list[dict]:
+    """The counts and rates of ``period`` per ``by`` (overall / unit / category / district), each
+    unit's score with them; ``only_unit``: that unit's row alone (what a unit may see)."""
+    group = None if by == "overall" else by
+    counts = measures.counts_by(session, period, group, now)
+    if only_unit is not None:
+        counts = {key: c for key, c in counts.items() if key == only_unit}
+    return [{"key": key, "counts": c, "rates": domain.rates(c),
+             **({"score": domain.score(domain.rates(c), c, scoring)} if group == "unit" else {})}
+            for key, c in sorted(counts.items())]
+
+
+def publication_links(base_url: str, kind: str, period: Period, formats: tuple[str, ...]) -> dict[str, str]:
+    """Where the published report is read, in each format (``report_published.links``)."""
+    name = "week" if kind == "weekly" else "month"
+    return {fmt: f"{base_url.rstrip('/')}/api/v1/reports/{kind}?{name}={period.label}&format={fmt}"
+            for fmt in formats}
+
+
+def record_publication(session: Session, kind: str, period: Period, report: dict, links: dict[str, str], *,
+                       actor: str, now: datetime, rectification_days: int) -> Event:
+    """发布: store the figures as published (frozen) and write ``report_published`` and a
+    ``unit_flagged`` per unit to rectify (with its order, 限期整改) to the outbox, in the caller's
+    transaction. A period is published once: Conflict if it already was."""
+    known = session.execute(select(published_reports.c.event_id).where(
+        published_reports.c.report == kind, published_reports.c.period == period.label)).first()
+    if known is not None:
+        raise Conflict(f"the {kind} report of {period.label} was already published")
+    summary = {**{k: v for k, v in report["summary"].items() if k != "open_by_colour"},
+               "open_by_colour": report["summary"]["open_by_colour"],
+               "rates": report["overall"]["rates"], "rectification": [e["unit"] for e in report["rectification"]]}
+    event = make_event("report_published", {"report": kind, "period": period.label, "links": links,
+                                            "summary": summary}, producer="assessment", now=now)
+    publish(session, kind, period, report, event_id=event.id, actor=actor, now=now)
+    add_event(session, outbox, event)
+    issued = {order["unit"]: order for order in rectifying.issue(
+        session, kind, period.label, report["rectification"], now=now, actor=actor, working_days=rectification_days)}
+    for entry in report["rectification"]:
+        order = issued[entry["unit"]]
+        add_event(session, outbox, make_event("unit_flagged", {
+            "unit": entry["unit"], "period": period.label, "satisfaction_rate": entry["satisfaction_rate"],
+            "threshold": entry["threshold"], "order_id": order["id"], "deadline": order["deadline"],
+            "responsible": order["responsible"], "consecutive": order["consecutive"],
+            "escalated": order["escalated"]}, producer="assessment", now=now, correlation_id=event.id))
+    return event
 
 
 def published(session: Session, kind: str, period: Period) -> dict | None:

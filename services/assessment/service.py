@@ -14,7 +14,6 @@ from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from prometheus_client import Counter, Histogram
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
@@ -23,7 +22,6 @@ from services.assessment import (
     callbacks,
     domain,
     handlers,
-    measures,
     natures,
     rectification,
     render,
@@ -31,7 +29,7 @@ from services.assessment import (
     schemas,
     visits,
 )
-from services.assessment.models import outbox, published_reports
+from services.assessment.models import outbox
 from services.assessment.profile import AssessmentPart
 from shared import periods
 from shared import service as base
@@ -40,9 +38,9 @@ from shared.config import flag
 from shared.consumers import Batch, consume
 from shared.db import Database
 from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
-from shared.events import SATISFACTION, Event, make_event
+from shared.events import SATISFACTION
 from shared.openapi import BEARER, build_spec, error, json_content, paging_parameters, query
-from shared.outbox import OutboxRelay, add_event
+from shared.outbox import OutboxRelay
 from shared.profile import load_part, load_units, part_schema, profile_dir
 from shared.web import error_response, http, json_body, json_response, page_body, paging
 from shared.workdays import start_of_day
@@ -374,16 +372,10 @@ class AssessmentService(base.OperableService):
             period = domain.range_period(query["start"], query["end"])
         except ValueError as exc:
             raise InvalidInput("invalid period", {"to": [str(exc)]}) from None
-        group = None if query["by"] == "overall" else query["by"]
-        counts = measures.counts_by(self.db.session, period, group, self.clock(request))
-        if principal.role == "unit":
-            if group != "unit":
-                raise Forbidden("a unit sees its own rates only: by=unit")
-            counts = {k: v for k, v in counts.items() if k == principal.unit}
-        scoring = self.settings.part["scoring"]
-        items = [{"key": key, "counts": c, "rates": domain.rates(c),
-                  **({"score": domain.score(domain.rates(c), c, scoring)} if group == "unit" else {})}
-                 for key, c in sorted(counts.items())]
+        if principal.role == "unit" and query["by"] != "unit":
+            raise Forbidden("a unit sees its own rates only: by=unit")
+        items = reports.rates(self.db.session, period, query["by"], self.clock(request), self.settings.part["scoring"],
+                              only_unit=principal.unit if principal.role == "unit" else None)
         return json_response({"period": period.label, "start": period.start, "end": period.end,
                               "by": query["by"], "items": items})
 
@@ -442,41 +434,17 @@ class AssessmentService(base.OperableService):
         period = _period(kind, request)
         now = self.clock(request)
         report = self._build(kind, period, now)
-        base_url = self.settings.part["reports"]["public_base_url"].rstrip("/")
-        name = "week" if kind == "weekly" else "month"
-        links = {fmt: f"{base_url}/api/v1/reports/{kind}?{name}={period.label}&format={fmt}"
-                 for fmt in schemas.FORMATS}
-        summary = {**{k: v for k, v in report["summary"].items() if k != "open_by_colour"},
-                   "open_by_colour": report["summary"]["open_by_colour"],
-                   "rates": report["overall"]["rates"], "rectification": [e["unit"] for e in report["rectification"]]}
+        links = reports.publication_links(self.settings.part["reports"]["public_base_url"], kind, period,
+                                          schemas.FORMATS)
         try:
-            event = self._record_publication(kind, period, principal.actor, links, summary, report, now)
+            with self.db.transaction() as session:
+                event = reports.record_publication(
+                    session, kind, period, report, links, actor=principal.actor, now=now,
+                    rectification_days=self.settings.part["rectification"]["deadline_working_days"])
         except IntegrityError:  # a concurrent publication of the same period won
             raise Conflict(f"the {kind} report of {period.label} was already published") from None
         return json_response({"report": kind, "period": period.label, "event_id": event.id, "links": links,
                               "flagged": [e["unit"] for e in report["rectification"]]}, status=201)
-
-    def _record_publication(self, kind, period, actor, links, summary, report, now) -> Event:
-        with self.db.transaction() as session:
-            known = session.execute(select(published_reports.c.event_id).where(
-                published_reports.c.report == kind, published_reports.c.period == period.label)).first()
-            if known is not None:
-                raise Conflict(f"the {kind} report of {period.label} was already published")
-            event = make_event("report_published", {"report": kind, "period": period.label, "links": links,
-                                                    "summary": summary}, producer="assessment", now=now)
-            reports.publish(session, kind, period, report, event_id=event.id, actor=actor, now=now)
-            add_event(session, outbox, event)
-            issued = {order["unit"]: order for order in rectification.issue(
-                session, kind, period.label, report["rectification"], now=now, actor=actor,
-                working_days=self.settings.part["rectification"]["deadline_working_days"])}
-            for entry in report["rectification"]:
-                order = issued[entry["unit"]]
-                add_event(session, outbox, make_event("unit_flagged", {
-                    "unit": entry["unit"], "period": period.label, "satisfaction_rate": entry["satisfaction_rate"],
-                    "threshold": entry["threshold"], "order_id": order["id"], "deadline": order["deadline"],
-                    "responsible": order["responsible"], "consecutive": order["consecutive"],
-                    "escalated": order["escalated"]}, producer="assessment", now=now, correlation_id=event.id))
-        return event
 
     # ------------------------------------------------------------ 限期整改: orders and the leader's list
     @http("GET", "/api/v1/rectifications")
