@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from services.assessment import domain
+from services.assessment import domain, natures, visits
 from services.assessment.models import (
     appeal_facts,
     callback_links,
@@ -380,6 +380,33 @@ def on_escalated(session: Session, event: Event) -> bool:
     return True
 
 
+def apply(connection: Connection, events: list[Event], settings: Settings) -> None:
+    """What the service's consumers do with a batch of events of one type, in the unit of work's
+    transaction (the tests replay events through this too, so they run what the service runs)."""
+    kind, stages = events[0].type, settings.submit_stages
+    if kind == "appeal_received":
+        record_received(connection, events, stages)
+    elif kind == "subject_updated":
+        visits.record_subjects(connection, events)
+    elif kind == "visit_recorded":
+        visits.record_visits(connection, events)
+    elif kind == "appeal_dispatched":
+        record_dispatched(connection, events, stages)
+        natures.record(connection, events)
+    elif kind == "appeal_deadline_set":
+        record_deadlines(connection, events)
+    else:  # one event at a time
+        for event in events:
+            if kind == "appeal_replied":
+                on_replied(connection, event, settings)
+            elif kind == "appeal_reclassified":
+                on_reclassified(connection, event, stages)
+            else:
+                ONE_AT_A_TIME[kind](connection, event)
+        if kind == "appeal_reclassified":
+            natures.record(connection, events)
+
+
 # ---------------------------------------------------------------- callbacks
 @dataclass
 class CallbackResult:
@@ -513,3 +540,8 @@ def appeal_assessment(session: Session, appeal_id: str) -> dict:
     facts = dict(row._mapping)
     facts["callbacks"] = [dict(r._mapping) for r in history]
     return facts
+
+
+ONE_AT_A_TIME: dict[str, Callable[[Any, Event], Any]] = {
+    "appeal_accepted": on_accepted, "appeal_returned": on_returned, "appeal_colour_changed": on_colour_changed,
+    "appeal_escalated": on_escalated}

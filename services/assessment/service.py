@@ -22,7 +22,6 @@ from services.assessment import (
     callbacks,
     domain,
     handlers,
-    natures,
     rectification,
     render,
     reports,
@@ -157,56 +156,49 @@ class AssessmentService(base.OperableService):
     chase_config = ChaseConfig()
 
     # ------------------------------------------------------------ facts from events
-    @staticmethod
-    def _record(batch: Batch, use_case, *args) -> None:
-        for event in batch.events:
-            use_case(batch.connection, event, *args)
-
     @consume("intake", "appeal_received")
     def on_received(self, batch: Batch):
-        handlers.record_received(batch.connection, batch.events, self.settings.submit_stages)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     @consume("intake", "subject_updated")
     def on_subject_updated(self, batch: Batch):
-        visits.record_subjects(batch.connection, batch.events)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     @consume("intake", "visit_recorded")
     def on_visit_recorded(self, batch: Batch):
-        visits.record_visits(batch.connection, batch.events)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     @consume("dispatch", "appeal_dispatched")
     def on_dispatched(self, batch: Batch):
-        handlers.record_dispatched(batch.connection, batch.events, self.settings.submit_stages)
-        natures.record(batch.connection, batch.events)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     @consume("dispatch", "appeal_accepted")
     def on_accepted(self, batch: Batch):
-        self._record(batch, handlers.on_accepted)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     @consume("dispatch", "appeal_replied")
     def on_replied(self, batch: Batch):
-        self._record(batch, handlers.on_replied, self.settings)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     @consume("dispatch", "appeal_returned")
     def on_returned(self, batch: Batch):
-        self._record(batch, handlers.on_returned)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     @consume("dispatch", "appeal_reclassified")
     def on_reclassified(self, batch: Batch):
-        self._record(batch, handlers.on_reclassified, self.settings.submit_stages)
-        natures.record(batch.connection, batch.events)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     @consume("supervision", "appeal_deadline_set")
     def on_deadline_set(self, batch: Batch):
-        handlers.record_deadlines(batch.connection, batch.events)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     @consume("supervision", "appeal_colour_changed")
     def on_colour_changed(self, batch: Batch):
-        self._record(batch, handlers.on_colour_changed)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     @consume("supervision", "appeal_escalated")
     def on_escalated(self, batch: Batch):
-        self._record(batch, handlers.on_escalated)
+        handlers.apply(batch.connection, batch.events, self.settings)
 
     # ------------------------------------------------------------ callbacks (回访)
     @http("POST", "/api/v1/appeals/<string:appeal_id>/callback")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.intake import domain, registry
 from services.intake.models import appeal_states, appeals, enterprises, idempotency_keys, outbox
+from services.intake.sheets import RowReport, filled, import_sheet
 from shared.consumers import Batch
 from shared.db import paged
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -184,35 +185,18 @@ def receive_upstream(batch: Batch) -> list[Submitted]:
     return results
 
 
-@dataclass
-class RowReport:
-    row: int
-    status: str  # accepted / duplicate / refused
-    appeal_id: str | None = None
-    errors: dict | None = None
-
-
 def import_rows(session: Session, rows: Iterable[dict[str, Any]], *, now: datetime, actor: str,
                 first_row: int = 2) -> list[RowReport]:
-    """Import a problem sheet: each row on its own savepoint, a report line per row."""
-    report: list[RowReport] = []
-    for number, raw in enumerate(rows, start=first_row):
+    """Import a problem sheet (企业问题办理单): accepted, or a duplicate of an appeal already in."""
+    def read(raw: dict[str, Any]) -> dict[str, Any] | None:
         body = domain.sheet_row_to_input(raw)
-        if not body or set(body) == {"channel"}:
-            continue  # an empty line
-        try:
-            data = domain.validate_appeal(body, now)
-        except ValidationError as exc:
-            report.append(RowReport(number, "refused", errors=exc.messages))
-            continue
-        try:
-            with session.begin_nested():
-                result = submit_appeal(session, data, now=now, actor=actor)
-        except (InvalidInput, Conflict) as exc:
-            report.append(RowReport(number, "refused", errors=exc.fields))
-            continue
-        report.append(RowReport(number, "accepted" if result.created else "duplicate", result.appeal["id"]))
-    return report
+        return None if not body or set(body) == {"channel"} else domain.validate_appeal(body, now)
+
+    def apply(data: dict[str, Any]) -> tuple[str, str | None]:
+        result = submit_appeal(session, data, now=now, actor=actor)
+        return ("accepted" if result.created else "duplicate"), result.appeal["id"]
+
+    return import_sheet(session, rows, read, apply, first_row)
 
 
 def list_appeals(session: Session, filters: dict, page: int, page_size: int,
@@ -274,26 +258,17 @@ def list_enterprises(session: Session, district: str | None, page: int, page_siz
 
 def load_enterprises(session: Session, rows: Iterable[dict[str, Any]], *, now: datetime,
                      first_row: int = 2, units: set[str] | None = None) -> list[RowReport]:
-    report = []
-    for number, raw in enumerate(rows, start=first_row):
-        raw = {k: v for k, v in raw.items() if k is not None and v not in (None, "")}
-        if not raw:
-            continue
+    """Import an enterprise list (包联企业): new, or an update of one already registered."""
+    def read(raw: dict[str, Any]) -> dict[str, Any] | None:
+        raw = filled(raw)
         if isinstance(raw.get("tags"), str):
             raw["tags"] = [t for t in raw["tags"].replace("，", ",").split(",") if t.strip()]
-        try:
-            data = domain.validate_enterprise(raw)
-        except ValidationError as exc:
-            report.append(RowReport(number, "refused", errors=exc.messages))
-            continue
-        try:
-            with session.begin_nested():
-                created = upsert_enterprise(session, data, now=now, units=units)
-        except (InvalidInput, Conflict) as exc:
-            report.append(RowReport(number, "refused", errors=exc.fields))
-            continue
-        report.append(RowReport(number, "accepted" if created else "updated"))
-    return report
+        return domain.validate_enterprise(raw) if raw else None
+
+    def apply(data: dict[str, Any]) -> tuple[str, str | None]:
+        return ("accepted" if upsert_enterprise(session, data, now=now, units=units) else "updated"), None
+
+    return import_sheet(session, rows, read, apply, first_row)
 
 
 def record_loop_states(batch: Batch) -> None:

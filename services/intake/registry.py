@@ -12,13 +12,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from marshmallow import ValidationError
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.intake import domain
 from services.intake.models import enterprises, outbox, people, subjects
-from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from services.intake.sheets import RowReport, filled, import_sheet
+from shared.db import paged
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.events import make_event
 from shared.outbox import add_event
 
@@ -51,10 +52,7 @@ def get_person(session: Session, person_id: str) -> dict:
 def list_people(session: Session, role: str | None, unit: str | None, page: int,
                 page_size: int) -> tuple[list[dict], int]:
     conditions = [people.c[name] == value for name, value in (("role", role), ("unit", unit)) if value]
-    where = and_(True, *conditions)
-    total = session.execute(select(func.count()).select_from(people).where(where)).scalar_one()
-    rows = session.execute(select(people).where(where).order_by(people.c.id)
-                           .limit(page_size).offset((page - 1) * page_size)).fetchall()
+    rows, total = paged(session, people, conditions, (people.c.id,), page, page_size)
     return [dict(r._mapping) for r in rows], total
 
 
@@ -166,28 +164,16 @@ def shown_subject(subject: dict, *, role: str, person: str | None) -> dict:
 
 
 def load_subjects(session: Session, subject_type: str, rows: Iterable[dict[str, Any]], *, now: datetime,
-                  units: set[str] | None, first_row: int = 2) -> list:
-    """Import households or projects from a sheet: a report line per row, each row on its savepoint."""
-    from services.intake.handlers import RowReport
+                  units: set[str] | None, first_row: int = 2) -> list[RowReport]:
+    """Import households or projects from a sheet: new, or an update of one already registered."""
+    def read(raw: dict[str, Any]) -> dict[str, Any] | None:
+        raw = {key: str(int(v)) if isinstance(v, float) and v.is_integer() else v for key, v in filled(raw).items()}
+        return domain.validate_subject({**raw, "subject_type": subject_type}) if raw else None
 
-    report = []
-    for number, raw in enumerate(rows, start=first_row):
-        raw = {k: v for k, v in raw.items() if k is not None and v not in (None, "")}
-        if not raw:
-            continue
-        raw = {key: str(int(v)) if isinstance(v, float) and v.is_integer() else v for key, v in raw.items()}
-        try:
-            data = domain.validate_subject({**raw, "subject_type": subject_type})
-            with session.begin_nested():
-                created = upsert_subject(session, data, now=now, units=units)
-        except ValidationError as exc:
-            report.append(RowReport(number, "refused", errors=exc.messages))
-            continue
-        except DomainError as exc:
-            report.append(RowReport(number, "refused", errors=exc.fields or {"_schema": [exc.message]}))
-            continue
-        report.append(RowReport(number, "accepted" if created else "updated"))
-    return report
+    def apply(data: dict[str, Any]) -> tuple[str, str | None]:
+        return ("accepted" if upsert_subject(session, data, now=now, units=units) else "updated"), None
+
+    return import_sheet(session, rows, read, apply, first_row)
 
 
 __all__ = ["upsert_person", "get_person", "list_people", "check_pairing", "find_subject", "get_subject",

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import InvalidInput, UnsupportedMediaType
+from marshmallow import ValidationError
+from sqlalchemy.orm import Session
+
+from shared.errors import DomainError, InvalidInput, UnsupportedMediaType
 
 XLSX_TYPES = {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/xlsx"}
 CSV_TYPES = {"text/csv", "application/csv"}
@@ -74,3 +79,42 @@ def read_upload(request) -> list[dict[str, Any]]:
     if mimetype in CSV_TYPES or name.endswith(".csv") or mimetype.startswith("text/"):
         return read_csv(raw)
     raise UnsupportedMediaType("send the sheet as text/csv or an XLSX workbook")
+
+
+# ---------------------------------------------------------------- importing, row by row
+@dataclass
+class RowReport:
+    row: int
+    status: str  # accepted / duplicate / updated / refused
+    appeal_id: str | None = None
+    errors: dict | None = None
+
+
+def filled(raw: dict[str, Any]) -> dict[str, Any]:
+    """A sheet's row without its empty cells (and without the cells of no heading)."""
+    return {k: v for k, v in raw.items() if k is not None and v not in (None, "")}
+
+
+def import_sheet(session: Session, rows: Iterable[dict[str, Any]], read: Callable[[dict[str, Any]], Any],
+                 apply: Callable[[Any], tuple[str, str | None]], first_row: int = 2) -> list[RowReport]:
+    """Every import of a sheet: each row on its own savepoint, so a refused row changes nothing and
+    stops nothing, and a report line per row (``first_row``: the number of the sheet's first data
+    row). ``read`` turns a row into valid data (None: an empty line, skipped; a ValidationError
+    refuses the row); ``apply`` writes it and says how it went (status, appeal id); a domain error
+    refuses the row with its fields."""
+    report: list[RowReport] = []
+    for number, raw in enumerate(rows, start=first_row):
+        try:
+            data = read(raw)
+            if data is None:
+                continue
+            with session.begin_nested():
+                status, appeal_id = apply(data)
+        except ValidationError as exc:
+            report.append(RowReport(number, "refused", errors=exc.messages))
+            continue
+        except DomainError as exc:
+            report.append(RowReport(number, "refused", errors=exc.fields or {"_schema": [exc.message]}))
+            continue
+        report.append(RowReport(number, status, appeal_id))
+    return report

@@ -34,23 +34,19 @@ def sessions(database_url):
 
 
 def apply_event(session, settings, event) -> None:
-    """Run the handler the service runs for ``event`` (a batch of one)."""
-    if event.type == "appeal_received":
-        return handlers.record_received(session.connection(), [event], settings.submit_stages)
-    if event.type == "appeal_dispatched":
-        return handlers.record_dispatched(session.connection(), [event], settings.submit_stages)
-    if event.type == "appeal_deadline_set":
-        return handlers.record_deadlines(session.connection(), [event])
-    name = {"appeal_accepted": "on_accepted", "appeal_replied": "on_replied", "appeal_returned": "on_returned",
-            "appeal_reclassified": "on_reclassified", "appeal_colour_changed": "on_colour_changed",
-            "appeal_escalated": "on_escalated"}[event.type]
-    handler = getattr(handlers, name)
-    if name == "on_replied":
-        handler(session, event, settings)
-    elif name == "on_reclassified":
-        handler(session, event, settings.submit_stages)
-    else:
-        handler(session, event)
+    """Run what the service's consumer runs for ``event`` (a batch of one)."""
+    handlers.apply(session.connection(), [event], settings)
+
+
+def play(session, settings, steps, now) -> None:
+    """Replay ``steps``, each committed: events, and ``("callback", appeal_id, body)`` answered at ``now``."""
+    for step in steps:
+        if isinstance(step, tuple):
+            _kind, appeal_id, body = step
+            apply_callback(session, appeal_id, body, now)
+        else:
+            apply_event(session, settings, step)
+        session.commit()
 
 
 def apply_callback(session, appeal_id, body, now):

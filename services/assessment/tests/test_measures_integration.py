@@ -7,7 +7,7 @@ import pytest
 
 from services.assessment import domain, measures, reports
 from services.assessment.tests import dataset
-from services.assessment.tests.conftest import apply_callback, apply_event
+from services.assessment.tests.conftest import apply_callback, apply_event, play
 
 pytestmark = pytest.mark.integration
 
@@ -16,13 +16,7 @@ pytestmark = pytest.mark.integration
 def week47(sessions, settings):
     with sessions() as session:
         for phase in dataset.PHASES:
-            for step in phase:
-                if isinstance(step, tuple):
-                    _kind, appeal_id, body = step
-                    apply_callback(session, appeal_id, body, dataset.NOW)
-                else:
-                    apply_event(session, settings, step)
-                session.commit()
+            play(session, settings, phase, dataset.NOW)
         yield session, reports.build(session, "weekly", domain.week_period("2026-W47"),
                                      domain.week_period("2026-W46"), settings.part, settings.units,
                                      dataset.NOW)

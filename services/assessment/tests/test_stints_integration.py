@@ -8,7 +8,7 @@ from sqlalchemy import select
 from services.assessment import domain, measures, reports
 from services.assessment.models import dispatch_facts
 from services.assessment.tests import stints
-from services.assessment.tests.conftest import apply_callback, apply_event
+from services.assessment.tests.conftest import apply_event, play
 from services.assessment.tests.dataset import t
 
 pytestmark = pytest.mark.integration
@@ -16,14 +16,8 @@ pytestmark = pytest.mark.integration
 W47, W48 = domain.week_period("2026-W47"), domain.week_period("2026-W48")
 
 
-def play(session, settings, steps) -> None:
-    for step in steps:
-        if isinstance(step, tuple):
-            _kind, appeal_id, body = step
-            apply_callback(session, appeal_id, body, stints.W48_NOW)
-        else:
-            apply_event(session, settings, step)
-        session.commit()
+def play_at_w48(session, settings, steps) -> None:
+    play(session, settings, steps, stints.W48_NOW)
 
 
 def weekly(session, settings, period, now):
@@ -36,7 +30,7 @@ def weekly(session, settings, period, now):
 @pytest.fixture
 def escalated(sessions, settings):
     with sessions() as session:
-        play(session, settings, stints.ESCALATED_TO_THE_OFFICE)
+        play_at_w48(session, settings, stints.ESCALATED_TO_THE_OFFICE)
         yield weekly(session, settings, W48, stints.W48_NOW)
 
 
@@ -95,7 +89,7 @@ def test_the_unit_is_ranked_with_what_it_kept(escalated):
 @pytest.fixture
 def returned(sessions, settings):
     with sessions() as session:
-        play(session, settings, stints.RETURNED_THEN_ACCEPTED)
+        play_at_w48(session, settings, stints.RETURNED_THEN_ACCEPTED)
         yield session
 
 
@@ -129,7 +123,7 @@ def test_an_appeal_that_left_by_a_return_is_in_the_next_units_resolution_rate_on
 @pytest.fixture
 def sunday(sessions, settings):
     with sessions() as session:
-        play(session, settings, stints.SUNDAY_EVENING)
+        play_at_w48(session, settings, stints.SUNDAY_EVENING)
         yield session
 
 
@@ -161,7 +155,7 @@ def test_a_published_report_stays_the_same_after_later_activity(sunday, settings
 # ---------------------------------------------------------------- the SQL follows the pure rule
 def test_the_sql_classifies_each_dispatch_as_the_pure_rule_does(sessions, settings):
     with sessions() as session:
-        play(session, settings, stints.ESCALATED_TO_THE_OFFICE + stints.RETURNED_THEN_ACCEPTED
+        play_at_w48(session, settings, stints.ESCALATED_TO_THE_OFFICE + stints.RETURNED_THEN_ACCEPTED
              + stints.SUNDAY_EVENING)
         for now in (stints.MONDAY_MORNING, t(24, 12), stints.W48_NOW):
             for period in (W47, W48):
@@ -197,7 +191,7 @@ def red_in_w41(sessions, settings):
              stints.accepted("C1", w41_time(12, 9), "tax"),
              stints.deadline("C1", w41_time(12, 9), "reply", w41_time(20, 18), "tax")]
     with sessions() as session:
-        play(session, settings, steps)
+        play_at_w48(session, settings, steps)
         yield session
 
 

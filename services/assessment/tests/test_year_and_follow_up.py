@@ -10,23 +10,15 @@ from io import BytesIO
 import pytest
 from openpyxl import load_workbook
 
-from services.assessment import annual, domain, natures, rectification, reports
+from services.assessment import annual, domain, rectification, reports
 from services.assessment.tests import year_dataset as data
-from services.assessment.tests.conftest import apply_callback, apply_event
+from services.assessment.tests.conftest import play
 
 pytestmark = pytest.mark.integration
 
 
 def apply(session, settings, steps) -> None:
-    for step in steps:
-        if isinstance(step, tuple):
-            _kind, appeal_id, body = step
-            apply_callback(session, appeal_id, body, data.NOW)
-        else:
-            apply_event(session, settings, step)
-            if step.type in ("appeal_dispatched", "appeal_reclassified"):  # as the service's consumers do
-                natures.record(session.connection(), [step])
-        session.commit()
+    play(session, settings, steps, data.NOW)
 
 
 @pytest.fixture
