@@ -316,6 +316,35 @@ def load_appeal(n: int, channel: str, firm: str) -> dict:
             "channel": channel, "collected_at": datetime.now(timezone.utc).isoformat()}
 
 
+def publish_upstream(amqp_uri: str, count: int, firm: str, prefix: str) -> None:
+    """``count`` load appeals as an upstream platform publishes them (``appeal_submitted`` on
+    ``upstream.events``, external ids ``prefix``-n), each confirmed before the next: a plain AMQP client."""
+    import amqp
+
+    info = Connection(amqp_uri).info()
+    connection = amqp.Connection(host=f"{info['hostname']}:{info['port']}", userid=info["userid"],
+                                 password=info["password"], virtual_host=info["virtual_host"])
+    connection.connect()
+    channel = connection.channel()
+    channel.confirm_select()
+    for n in range(count):  # basic_publish_confirm: each confirmed before the next
+        body = {**load_appeal(n, "platform", firm), "external_id": f"{prefix}-{n}"}
+        channel.basic_publish_confirm(
+            amqp.Message(json.dumps(body, ensure_ascii=False).encode(), content_type="application/json",
+                         delivery_mode=2, message_id=f"{prefix}-{n}"),
+            exchange="upstream.events", routing_key="appeal_submitted")
+    connection.close()
+
+
+def submit_http(intake_url: str, count: int, offset: int, firm: str) -> None:
+    """Load appeals ``offset`` .. ``offset + count - 1`` submitted over HTTP, as the office's clerk would."""
+    session = requests.Session()
+    for n in range(offset, offset + count):
+        response = session.post(f"{intake_url}/api/v1/appeals", json=load_appeal(n, "web", firm), timeout=60,
+                                headers={"Authorization": "Bearer t-office"})
+        assert response.status_code == 201, response.text
+
+
 def loop_through(databases: dict[str, str], total: int, scalar=sql_scalar) -> bool:
     """All ``total`` appeals through the loop: notified as dispatched, their acceptance deadline
     known to assessment, and every outbox empty."""

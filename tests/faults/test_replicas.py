@@ -19,7 +19,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import amqp
 import pytest
 import requests
 from kombu import Connection
@@ -29,7 +28,7 @@ from scripts.mesh import Mesh
 from shared.db import normalise_url
 from shared.testing import TOKENS_FILE, free_port, wait_for
 from shared.topology import all_queue_names, declare_all
-from tests.faults.mesh import load_appeal, loop_through, sql_scalar
+from tests.faults.mesh import loop_through, publish_upstream, sql_scalar, submit_http
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +37,7 @@ HTTP_APPEALS = int(os.environ.get("REPLICAS_HTTP_APPEALS", "120"))  # per intake
 PER_PROCESS_CONNECTIONS = 8  # DB_POOL_SIZE 5 + DB_MAX_OVERFLOW 2 + the relay's LISTEN connection
 
 
-def appeal(n: int, channel: str) -> dict:
-    return load_appeal(n, channel, "副本测试企业")
+FIRM = "副本测试企业"  # the load appeals' enterprises
 
 
 class Tap:
@@ -72,31 +70,6 @@ def consumed_by(mesh: Mesh, name: str) -> float:
         if line.startswith("suqiu_events_consumed_total{") and 'result="processed"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
-
-
-def publish_upstream(amqp_uri: str, count: int) -> None:
-    from kombu import Connection as KombuConnection
-
-    info = KombuConnection(amqp_uri).info()
-    connection = amqp.Connection(host=f"{info['hostname']}:{info['port']}", userid=info["userid"],
-                                 password=info["password"], virtual_host=info["virtual_host"])
-    connection.connect()
-    channel = connection.channel()
-    channel.confirm_select()
-    for n in range(count):  # basic_publish_confirm: each confirmed before the next
-        channel.basic_publish_confirm(
-            amqp.Message(json.dumps({**appeal(n, "platform"), "external_id": f"R-{n}"}, ensure_ascii=False).encode(),
-                         content_type="application/json", delivery_mode=2, message_id=f"R-{n}"),
-            exchange="upstream.events", routing_key="appeal_submitted")
-    connection.close()
-
-
-def submit_http(mesh: Mesh, count: int, offset: int) -> None:
-    session = requests.Session()
-    for n in range(offset, offset + count):
-        response = session.post(f"{mesh.url('intake')}/api/v1/appeals", json=appeal(n, "web"), timeout=60,
-                                headers={"Authorization": "Bearer t-office"})
-        assert response.status_code == 201, response.text
 
 
 class ConnectionPeak:
@@ -143,9 +116,9 @@ def test_two_replicas_of_every_service_lose_and_double_nothing_under_load(amqp_u
         total = UPSTREAM_APPEALS + 2 * HTTP_APPEALS
         with ConnectionPeak(admin, [url.rsplit("/", 1)[1] for url in databases.values()]) as connections:
             with ThreadPoolExecutor(3) as pool:
-                feeds = [pool.submit(publish_upstream, amqp_uri, UPSTREAM_APPEALS),
-                         pool.submit(submit_http, replicas[0], HTTP_APPEALS, 0),
-                         pool.submit(submit_http, replicas[1], HTTP_APPEALS, HTTP_APPEALS)]
+                feeds = [pool.submit(publish_upstream, amqp_uri, UPSTREAM_APPEALS, FIRM, "R"),
+                         pool.submit(submit_http, replicas[0].url("intake"), HTTP_APPEALS, 0, FIRM),
+                         pool.submit(submit_http, replicas[1].url("intake"), HTTP_APPEALS, HTTP_APPEALS, FIRM)]
                 for feed in feeds:
                     feed.result()
 

@@ -23,7 +23,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import amqp
 import pytest
 import requests
 from kombu import Connection
@@ -35,7 +34,7 @@ from scripts.pgbouncer import PgBouncer, PgBouncerMissing
 from shared.db import migrate, normalise_url
 from shared.testing import TOKENS_FILE, free_port, wait_for
 from shared.topology import declare_all
-from tests.faults.mesh import load_appeal, loop_through, sql_scalar
+from tests.faults.mesh import loop_through, publish_upstream, sql_scalar, submit_http
 
 pytestmark = pytest.mark.integration
 
@@ -47,36 +46,12 @@ HOT = (("intake.events", "appeal_received"), ("dispatch.events", "appeal_dispatc
        ("supervision.events", "appeal_deadline_set"))
 
 
-def appeal(n: int, channel: str) -> dict:
-    return load_appeal(n, channel, "连接池测试企业")
+FIRM = "连接池测试企业"  # the load appeals' enterprises
 
 
 def scalar(url: str, query: str, **params) -> int:
     """The test's own look at a database, straight to PostgreSQL (named, so :class:`Peaks` leaves it out)."""
     return int(sql_scalar(url, query, application_name="suqiu-ops-test", **params))
-
-
-def submit_http(mesh: Mesh, count: int, offset: int) -> None:
-    session = requests.Session()
-    for n in range(offset, offset + count):
-        response = session.post(f"{mesh.url('intake')}/api/v1/appeals", json=appeal(n, "web"), timeout=60,
-                                headers={"Authorization": "Bearer t-office"})
-        assert response.status_code == 201, response.text
-
-
-def publish_upstream(amqp_uri: str, count: int) -> None:
-    info = Connection(amqp_uri).info()
-    connection = amqp.Connection(host=f"{info['hostname']}:{info['port']}", userid=info["userid"],
-                                 password=info["password"], virtual_host=info["virtual_host"])
-    connection.connect()
-    channel = connection.channel()
-    channel.confirm_select()
-    for n in range(count):
-        channel.basic_publish_confirm(
-            amqp.Message(json.dumps({**appeal(n, "platform"), "external_id": f"B-{n}"}, ensure_ascii=False).encode(),
-                         content_type="application/json", delivery_mode=2, message_id=f"B-{n}"),
-            exchange="upstream.events", routing_key="appeal_submitted")
-    connection.close()
 
 
 class Peaks:
@@ -165,9 +140,9 @@ def test_two_replicas_through_pgbouncer_in_transaction_mode(amqp_uri, make_datab
             mesh.start(timeout=120)
         with Peaks(admin, list(names.values()), pgbouncer) as peaks:
             with ThreadPoolExecutor(3) as pool:
-                feeds = [pool.submit(publish_upstream, amqp_uri, UPSTREAM_APPEALS),
-                         pool.submit(submit_http, listening, HTTP_APPEALS, 0),
-                         pool.submit(submit_http, polling, HTTP_APPEALS, HTTP_APPEALS)]
+                feeds = [pool.submit(publish_upstream, amqp_uri, UPSTREAM_APPEALS, FIRM, "B"),
+                         pool.submit(submit_http, listening.url("intake"), HTTP_APPEALS, 0, FIRM),
+                         pool.submit(submit_http, polling.url("intake"), HTTP_APPEALS, HTTP_APPEALS, FIRM)]
                 for feed in feeds:
                     feed.result()
 
