@@ -54,6 +54,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import requests
 
 from shared.config import flag
+from shared.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -116,12 +117,6 @@ def parse_ports(spec: str | None, services: list[str]) -> dict[str, int]:
     if len(set(ports.values())) < len(ports):
         raise MeshError(f"--ports {spec!r}: two services on one port: {ports}")
     return ports
-
-
-def free_port(host: str = HOST) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:

@@ -28,18 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from shared.ports import free_port
+
 PGBOUNCER = os.environ.get("PGBOUNCER", "/usr/sbin/pgbouncer")
 USER = "postgres"
 
 
 class PgBouncerMissing(RuntimeError):
     """pgbouncer is not installed here."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PgBouncer:
@@ -51,7 +47,7 @@ class PgBouncer:
             raise PgBouncerMissing(f"{PGBOUNCER} not found: install Debian's pgbouncer (apt-get install pgbouncer; "
                                    "bash scripts/ensure-tools.sh does) or set PGBOUNCER")
         self.user = user
-        self.port = _free_port()
+        self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="suqiu-pgbouncer-"))
         self.folder.chmod(0o755)
         self.ini = self.folder / "pgbouncer.ini"

@@ -29,7 +29,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import tempfile
@@ -38,6 +37,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
+
+from shared.ports import free_port
 
 RABBIT_BIN = Path(os.environ.get("RABBIT_BIN", "/usr/lib/rabbitmq/bin"))
 USER = "rabbitmq"
@@ -71,13 +72,7 @@ def require_rabbitmq_server() -> None:
 def _free_port(limit: int = 65535) -> int:
     """A free loopback port ``p`` with ``p + 10010 <= limit``: rabbitmqctl takes its own distribution
     port in ``RABBITMQ_DIST_PORT + 10000 .. + 10010``."""
-    for _ in range(200):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port + 10010 <= limit:
-            return port
-    raise ClusterError("no free port below 55525")
+    return free_port(below=limit - 10010)
 
 
 def _as_rabbit() -> list[str]:

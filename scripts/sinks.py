@@ -4,7 +4,6 @@ that keep what they were sent so a run can show it."""
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 import time
@@ -15,12 +14,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from shared.ports import free_port
 
 
 class MailSink:
@@ -48,7 +42,7 @@ class MailSink:
                         on_message(recipients, message)
                 return "250 OK"
 
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
 
     def to(self, address: str) -> list[EmailMessage]:
@@ -102,7 +96,7 @@ class HttpSink:
             def log_message(self, *args):
                 pass
 
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

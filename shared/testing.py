@@ -30,6 +30,7 @@ from sqlalchemy import Table, create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from shared.db import normalise_url
+from shared.ports import free_port
 
 _T = TypeVar("_T")
 # (the AMQP URI without a vhost, the management API's URL or None, (user, password))
@@ -209,15 +210,6 @@ def count_rows(engine: Engine, table: Table, *where: Any) -> int:
     with engine.connect() as conn:
         count: int = conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
         return count
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
