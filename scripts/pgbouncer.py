@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from scripts.faketime import real_clock_env
 from shared.ports import free_port
 
 PGBOUNCER = os.environ.get("PGBOUNCER", "/usr/sbin/pgbouncer")
@@ -86,7 +87,8 @@ pidfile = {self.folder / 'pgbouncer.pid'}
     def start(self, timeout: float = 20) -> PgBouncer:
         command = ["runuser", "-u", USER, "--"] if os.geteuid() == 0 else []
         self.process = subprocess.Popen([*command, PGBOUNCER, str(self.ini)], cwd=self.folder,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                        env=real_clock_env())
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:

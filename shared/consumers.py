@@ -49,8 +49,9 @@ connection of its own) takes the messages that are ready, up to ``CONSUMER_BATCH
 3. the parked and retried messages are published (with confirms) to their queues,
    then the whole batch is acked with one ``basic.ack(multiple=True)``.
 
-A handler error in a batch rolls it back and applies the batch again one message at a
-time, so one bad message is dealt with alone and the others go through. A message
+A handler error in a batch rolls it back and applies each half on its own, in order, down
+to the one message that failed, so one bad message is dealt with alone and the others go
+through (in a few transactions, not one per message). A message
 whose handler fails is published to its subscription's ``.retry`` queue and comes back
 after ``SUQIU_RETRY_DELAY_MS``; after ``SUQIU_MAX_RETRIES`` it is parked in ``.dlq``
 with the last error (``x-suqiu-reason``); a ``DomainError`` or an unreadable event is
@@ -254,6 +255,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         self._connection: Connection | None = None
         self._buffer: list[Any] = []
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        self.consuming = False  # its queues declared and consumed: what /healthz reports as "consumer"
 
     # ------------------------------------------------------------ lifecycle
     def setup(self) -> None:
@@ -300,6 +302,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         self._close()
 
     def _close(self) -> None:
+        self.consuming = False
         if self._connection is not None:
             with contextlib.suppress(Exception):  # pragma: no cover - closing a broken connection
                 self._connection.release()
@@ -344,6 +347,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
     def _consume(self) -> None:
         self._buffer.clear()
         connection, channel, side = self._connect()
+        self.consuming = True
         log.info("%s consumes %s and %d subscription queues (batch %d, wait %.0f ms, prefetch %d)",
                  self.container.service_name, self.service_queue, len(self._by_queue), self.batch_size,
                  self.batch_wait * 1000, self.prefetch)
@@ -407,26 +411,26 @@ class ConsumerHub(SharedExtension, ProviderCollector):
             item.park = describe(exc)
         return item
 
-    def _apply_with_fallback(self, items: list[Item]) -> None:
+    def _apply_with_fallback(self, items: list[Item], whole: bool = True) -> None:
+        """Apply ``items`` in one unit of work; when a handler fails, apply each half on its own
+        (in order), down to the one message that fails, which is retried or parked alone. One bad
+        message in a batch of 100 costs about 14 transactions instead of 101; an event retried
+        because its appeal is not known yet (two replicas, two sources) holds back only itself."""
         try:
             self._apply_held(items)
             return
         except RecoverableConnectionError:  # stopping while the database is away: nothing is settled
             raise
-        except Exception as exc:  # one of them failed: each on its own
-            if len(items) > 1:
-                log.warning("%s: a batch of %d failed (%s: %s); applying one at a time",
-                            self.container.service_name, len(items), type(exc).__name__, exc)
-            else:
+        except Exception as exc:
+            if len(items) == 1:
                 self._settle_failure(items[0], exc)
                 return
-        for item in items:
-            try:
-                self._apply_held([item])
-            except RecoverableConnectionError:
-                raise
-            except Exception as exc:
-                self._settle_failure(item, exc)
+            if whole:
+                log.warning("%s: a batch of %d failed (%s: %s); applying it in halves",
+                            self.container.service_name, len(items), type(exc).__name__, exc)
+        middle = len(items) // 2
+        self._apply_with_fallback(items[:middle], whole=False)
+        self._apply_with_fallback(items[middle:], whole=False)
 
     def _settle_failure(self, item: Item, exc: Exception) -> None:
         if isinstance(exc, (EventError, PoisonMessage, DomainError)):

@@ -162,9 +162,10 @@ def build_spec(title: str, version: str, schemas: dict[str, Any], paths: dict[st
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     spec.path(path="/healthz", operations={"get": {
-        "summary": "health (503 when the broker or the database does not answer)",
-        "responses": {"200": {"description": "every dependency answers"},
-                      "503": {"description": "a dependency does not answer"}}}})
+        "summary": "health (503 when the broker or the database does not answer, or the event consumer "
+                   "does not consume its queues yet)",
+        "responses": {"200": {"description": "every dependency answers and the consumer consumes"},
+                      "503": {"description": "a dependency does not answer or the consumer is not up"}}}})
     spec.path(path="/metrics", operations={"get": {
         "summary": "Prometheus metrics (text exposition format)",
         "responses": {"200": {"description": "the metrics",

@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from kombu import Connection
 from nameko.containers import ServiceContainer, WorkerContext
@@ -91,7 +92,9 @@ def clock_of(container: ServiceContainer) -> Clock:
 
 
 class Health(DependencyProvider):
-    """Checks that the service's database and broker answer, and says which process answers.
+    """Checks that the service's database and broker answer and its event consumer consumes its
+    queues (a service is ready only then: an event sent before would wait unseen), and says which
+    process answers.
 
     ``instance`` is ``SUQIU_INSTANCE_ID`` (config or environment; a random id otherwise): whoever
     started the process passes a fresh one and so knows the answer comes from its own process,
@@ -113,6 +116,9 @@ class Health(DependencyProvider):
                 checks["database"] = "ok"
             except Exception as exc:
                 checks["database"] = f"down: {type(exc).__name__}"
+        hub = self._consumer_hub()
+        if hub is not None:  # ready once it consumes its queues (declared): an event sent then is taken
+            checks["consumer"] = "ok" if hub.consuming else "down: not consuming yet"
         if self.amqp_uri:
             try:
                 with Connection(self.amqp_uri, connect_timeout=2) as connection:
@@ -121,6 +127,10 @@ class Health(DependencyProvider):
             except Exception as exc:
                 checks["broker"] = f"down: {type(exc).__name__}"
         return checks
+
+    def _consumer_hub(self) -> Any:
+        """The service's event consumer (shared.consumers.ConsumerHub), if it has one."""
+        return next((ext for ext in self.container.subextensions if hasattr(ext, "consuming")), None)
 
     def get_dependency(self, worker_ctx: WorkerContext) -> Health:
         return self

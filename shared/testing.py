@@ -227,15 +227,17 @@ def service_config(amqp_uri: str, database_url: str) -> dict[str, Any]:
 
 
 def wait_for(predicate: Callable[[], _T], timeout: float = 10.0, interval: float = 0.05,
-             message: str = "condition") -> _T:
-    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
+             message: str = "condition", status: Callable[[], object] | None = None) -> _T:
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``, saying what
+    ``status()`` reads then (how far it got), when given."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}"
+                                 + (f"; {status()}" if status is not None else ""))
         time.sleep(interval)
 
 

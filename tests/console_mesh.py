@@ -12,7 +12,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -22,8 +21,8 @@ from sqlalchemy.orm import Session
 from scripts.mesh import Mesh, available_services
 from shared.db import normalise_url
 from shared.testing import TOKENS_FILE, free_port, fresh_database, fresh_vhost, wait_for
+from shared.workdays import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)  # a Tuesday in ISO week 2026-W48
 WEEK = "2026-W48"
 PASSWORD = "suqiu-console-2026"

@@ -84,3 +84,37 @@ def test_other_failures_are_retried_until_the_limit_then_parked(exc, monkeypatch
     assert first.retry is not None and first.park is None
     last = settle(exc, retries=2, limit=2, monkeypatch=monkeypatch)
     assert last.retry is None and last.park.startswith("failed 3 times; last error")
+
+
+def fallback(n, bad, monkeypatch):
+    """A batch of ``n`` where the handler fails whenever the unit of work holds one of ``bad``."""
+    hub = ConsumerHub.__new__(ConsumerHub)
+    hub.container = SimpleNamespace(service_name="notify")
+    monkeypatch.setenv("SUQIU_MAX_RETRIES", "3")
+    items = [item(RECEIVED, "on_received", f"A{i}") for i in range(n)]
+    units, committed = [], []
+
+    def apply_held(unit):
+        ids = [it.event.data["appeal_id"] for it in unit]
+        units.append(ids)
+        if bad & set(ids):
+            raise NotKnownYet("not known yet")
+        committed.extend(ids)
+
+    hub._apply_held = apply_held
+    hub._apply_with_fallback(items)
+    return items, units, committed
+
+
+def test_a_failing_batch_is_applied_in_halves_down_to_the_one_message_that_fails(monkeypatch):
+    items, units, committed = fallback(100, {"A37"}, monkeypatch)
+    assert committed == [f"A{i}" for i in range(100) if i != 37]  # in arrival order
+    assert [it.retry is not None for it in items] == [i == 37 for i in range(100)]
+    assert ["A37"] in units and len(units) <= 2 * 7 + 1  # the whole, then two halves per level of 7
+    assert all(len(unit) == 1 for unit in units if unit == ["A37"])
+
+
+def test_every_message_failing_settles_each_alone(monkeypatch):
+    items, units, committed = fallback(6, {f"A{i}" for i in range(6)}, monkeypatch)
+    assert committed == [] and all(it.retry is not None for it in items)
+    assert sorted(unit[0] for unit in units if len(unit) == 1) == [f"A{i}" for i in range(6)]

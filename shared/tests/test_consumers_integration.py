@@ -1,5 +1,5 @@
 """The unit of work on the real broker and PostgreSQL: batches, the inbox, the outbox in the
-same transaction, one message at a time after a failure, delayed retries, parking, replay,
+same transaction, in halves down to the failing message after a failure, delayed retries, parking, replay,
 and a database connection dropped under it.
 
 A probe service of the test's own consumes ``intake``'s ``appeal_received``: for each event it
@@ -175,6 +175,8 @@ def test_one_refused_event_is_parked_alone_and_the_rest_of_its_batch_goes_throug
     events = [received(f"SQ{n}") for n in range(6)]
     start_after_publishing(container, amqp_uri, *events)
     assert sorted(applied_ids(engine)) == ["SQ0", "SQ1", "SQ2", "SQ4", "SQ5"]
+    ids = [f"SQ{n}" for n in range(6)]  # the batch, then its halves down to the refused one
+    assert Behaviour.calls == [ids, ids[:3], ids[3:], ["SQ3"], ["SQ4", "SQ5"]]
     [message] = parked(amqp_uri)
     assert message.properties["message_id"] == events[3].id
     assert "SQ3 can never be applied" in message.headers["x-suqiu-reason"]

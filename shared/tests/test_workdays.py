@@ -2,13 +2,11 @@
 State Council's holiday notices: National Day 2025 = 1-8 Oct with Sunday 28 Sep and Saturday
 11 Oct worked; 2026 = 1-7 Oct with Sunday 20 Sep and Saturday 10 Oct worked)."""
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from shared import workdays
-
-SH = ZoneInfo("Asia/Shanghai")
+from shared.workdays import SHANGHAI as SH
 
 
 def at(y, m, d, hh=0, mm=0) -> datetime:

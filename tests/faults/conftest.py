@@ -19,6 +19,7 @@ import pytest
 from kombu import Connection
 from sqlalchemy import create_engine, text
 
+from scripts.faketime import real_clock_env
 from shared.db import normalise_url
 from shared.testing import free_port
 
@@ -60,7 +61,7 @@ class PrivateRabbit:
         if os.geteuid() == 0:
             for path in self.folder.iterdir():
                 shutil.chown(path, "rabbitmq", "rabbitmq")
-        self.env = {**os.environ,
+        self.env = {**real_clock_env(),  # a server, not under test: the real clock (scripts/faketime.py)
                     "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_PORT": str(self.port),
                     "RABBITMQ_DIST_PORT": str(self.dist_port),
                     "RABBITMQ_MNESIA_BASE": str(self.folder / "mnesia"),
@@ -132,11 +133,12 @@ class PrivatePostgres:
                         "-c max_connections=400 -c fsync=off")
         subprocess.run([*_as_user("postgres"), str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
                         "--auth=trust", "-N", "-E", "UTF8", "--locale=C"],
-                       cwd=self.folder, check=True, capture_output=True, timeout=120)
+                       cwd=self.folder, check=True, capture_output=True, timeout=120, env=real_clock_env())
 
     def pg_ctl(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([*_as_user("postgres"), str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args],
-                              cwd=self.folder, capture_output=True, text=True, timeout=timeout, check=check)
+                              cwd=self.folder, capture_output=True, text=True, timeout=timeout, check=check,
+                              env=real_clock_env())  # a server, not under test: the real clock
 
     def start(self) -> None:
         self.pg_ctl("-o", self.options, "-l", str(self.folder / "log"), "-w", "start")

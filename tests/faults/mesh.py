@@ -345,11 +345,23 @@ def submit_http(intake_url: str, count: int, offset: int, firm: str) -> None:
         assert response.status_code == 201, response.text
 
 
+def loop_progress(databases: dict[str, str], scalar=sql_scalar) -> dict[str, int]:
+    """How far the load got: appeals each service holds, notified as dispatched, with their
+    acceptance deadline known to assessment, and the outbox rows each service has not sent."""
+    progress = {f"{name} appeals": scalar(url, "SELECT count(*) FROM appeal_facts" if name == "assessment"
+                                          else "SELECT count(*) FROM appeals") for name, url in databases.items()}
+    progress["notified"] = scalar(databases["notify"], "SELECT count(DISTINCT appeal_id) FROM notifications "
+                                                       "WHERE event_type = 'appeal_dispatched'")
+    progress["assessed"] = scalar(databases["assessment"],
+                                  "SELECT count(*) FROM appeal_facts WHERE accept_due_at IS NOT NULL")
+    progress.update({f"{name} unsent": scalar(url, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                     for name, url in databases.items()})
+    return progress
+
+
 def loop_through(databases: dict[str, str], total: int, scalar=sql_scalar) -> bool:
     """All ``total`` appeals through the loop: notified as dispatched, their acceptance deadline
     known to assessment, and every outbox empty."""
-    notified = scalar(databases["notify"], "SELECT count(DISTINCT appeal_id) FROM notifications "
-                                           "WHERE event_type = 'appeal_dispatched'")
-    assessed = scalar(databases["assessment"], "SELECT count(*) FROM appeal_facts WHERE accept_due_at IS NOT NULL")
-    unsent = sum(scalar(url, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") for url in databases.values())
-    return notified == total and assessed == total and unsent == 0
+    progress = loop_progress(databases, scalar)
+    return (progress["notified"] == total and progress["assessed"] == total
+            and not any(count for name, count in progress.items() if name.endswith("unsent")))

@@ -28,7 +28,7 @@ from scripts.mesh import Mesh
 from shared.db import normalise_url
 from shared.testing import TOKENS_FILE, free_port, wait_for
 from shared.topology import all_queue_names, declare_all
-from tests.faults.mesh import loop_through, publish_upstream, sql_scalar, submit_http
+from tests.faults.mesh import loop_progress, loop_through, publish_upstream, sql_scalar, submit_http
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +62,25 @@ class Tap:
             while (message := channel.basic_get(self.queues[key], no_ack=True)) is not None:
                 seen[json.loads(message.body)["subject"]] += 1
         return seen
+
+
+def queue_depths(amqp_uri: str) -> dict[str, int]:
+    """Messages waiting in the mesh's queues (those that hold any), and consumers on each service queue."""
+    depths = {}
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        for queue in all_queue_names():
+            for name in (queue, f"{queue}.retry", f"{queue}.dlq"):
+                try:
+                    ok = channel.queue_declare(name, passive=True)
+                except Exception:  # not declared: a passive declare closes the channel
+                    channel = conn.channel()
+                    continue
+                if ok.message_count:
+                    depths[name] = ok.message_count
+                if queue.startswith("evt--") and name == queue:
+                    depths[f"{name} consumers"] = ok.consumer_count
+    return depths
 
 
 def consumed_by(mesh: Mesh, name: str) -> float:
@@ -123,7 +142,8 @@ def test_two_replicas_of_every_service_lose_and_double_nothing_under_load(amqp_u
                     feed.result()
 
             wait_for(lambda: loop_through(databases, total), 180, interval=1.0,
-                     message=f"{total} appeals through both meshes")
+                     message=f"{total} appeals through both meshes",
+                     status=lambda: {**loop_progress(databases), **queue_depths(amqp_uri)})
         counts = {name: sql_scalar(databases[name], query) for name, query in (
             ("intake", "SELECT count(*) FROM appeals"), ("dispatch", "SELECT count(*) FROM appeals"),
             ("supervision", "SELECT count(*) FROM appeals"), ("assessment", "SELECT count(*) FROM appeal_facts"),

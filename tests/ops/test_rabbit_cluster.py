@@ -202,7 +202,7 @@ def test_one_node_of_three_stops_mid_run_and_nothing_is_lost_or_doubled(rabbit_c
     try:
         mesh.start(timeout=120)
 
-        def consuming() -> bool:  # /healthz answers before the consumers have declared and attached
+        def consuming() -> bool:  # the broker's view of what /healthz says ("consumer")
             with Connection(url) as conn:
                 channel = conn.channel()
                 return all(channel.queue_declare(service_queue_name(name), passive=True).consumer_count

@@ -26,11 +26,12 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from functools import cache
-from zoneinfo import ZoneInfo
 
 import schemathesis
 from hypothesis import strategies as st
 from stdnum.cn import uscc
+
+from shared.workdays import SHANGHAI
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015: no I, O, S, V, Z
 
@@ -93,7 +94,7 @@ def _parse(value) -> datetime | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=SHANGHAI)
 
 
 @cache

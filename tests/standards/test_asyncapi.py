@@ -16,7 +16,6 @@ import time as time_module
 import uuid
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -28,10 +27,10 @@ from scripts.client import OFFICE_TOKEN, UPSTREAM, unit_token
 from shared import asyncapi
 from shared.events import CATALOGUE
 from shared.topology import events_exchange
+from shared.workdays import SHANGHAI
 
 ROOT = Path(__file__).resolve().parents[2]
 PARSER_DIR = ROOT / "tests" / "standards" / "asyncapi"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY = date(2026, 11, 9)  # ISO week 2026-W46
 CODE, OTHER, THIRD = "916107001590830106", "91610700913909960G", "91610700819482190E"
 

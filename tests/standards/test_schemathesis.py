@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.faketime import real_clock_env
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,11 +46,7 @@ def schemathesis(url: str, token: str | None, report: Path) -> subprocess.Comple
     # when the suite fakes the services' (libfaketime, scripts/at-shanghai-time.sh), whose 0.9.10
     # leaves a thread's timed wait (sem_clockwait) hanging for ever: its stateful phase never
     # ended. The hooks read the services' "now" from their Date header (SUQIU_SERVER).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")}
-    preload = [lib for lib in env.pop("LD_PRELOAD", "").split(":") if lib and "faketime" not in lib]
-    if preload:
-        env["LD_PRELOAD"] = ":".join(preload)
-    env = {**env, "SCHEMATHESIS_HOOKS": "tests.standards.schemathesis_hooks", "PYTHONPATH": str(ROOT),
+    env = {**real_clock_env(), "SCHEMATHESIS_HOOKS": "tests.standards.schemathesis_hooks", "PYTHONPATH": str(ROOT),
            "SUQIU_SERVER": url}
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 

@@ -30,11 +30,10 @@ Appeals (all times Asia/Shanghai):
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from shared.events import Event, make_event, read_event
+from shared.workdays import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 CODE = "91350100M000100Y43"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)  # when the report is asked for
 PRODUCERS = {"appeal_received": "intake", "appeal_deadline_set": "supervision",

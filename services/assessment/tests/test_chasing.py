@@ -1,13 +1,12 @@
 """The rules of chased callbacks and follow-up rounds, in milliseconds."""
 import random
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.assessment import chasing
+from shared.workdays import SHANGHAI as SH
 
-SH = ZoneInfo("Asia/Shanghai")
 SENT = datetime(2026, 11, 16, 10, 0, tzinfo=SH)
 EXPIRES = SENT + timedelta(hours=168)  # a week's validity
 

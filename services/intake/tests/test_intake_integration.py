@@ -316,7 +316,9 @@ def test_the_registry_loads_from_a_file(intake):
 
 def test_health_metrics_and_openapi_are_served(intake):
     requests.post(f"{intake}/api/v1/appeals", json=APPEAL, headers=auth())
-    assert requests.get(f"{intake}/healthz").json()["checks"] == {"database": "ok", "broker": "ok"}
+    checks = wait_for(lambda: (body := requests.get(f"{intake}/healthz").json())["status"] == "ok" and body["checks"],
+                      10, message="intake ready")
+    assert checks == {"database": "ok", "broker": "ok", "consumer": "ok"}
     metrics = requests.get(f"{intake}/metrics").text
     assert 'suqiu_appeals_received_total{channel="visit"}' in metrics
     assert "suqiu_entrypoint_duration_seconds_bucket" in metrics
@@ -332,7 +334,7 @@ def test_healthz_is_503_when_the_database_does_not_answer(container_factory, ser
     container = container_factory(IntakeService, {**service_config, "DATABASE_URL": doomed})
     container.start()
     url = f"http://{service_config['WEB_SERVER_ADDRESS']}"
-    assert requests.get(f"{url}/healthz").status_code == 200
+    wait_for(lambda: requests.get(f"{url}/healthz").status_code == 200, 10, message="intake ready")
     _, admin = database_base
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE "{doomed.rsplit("/", 1)[1]}" WITH (FORCE)'))

@@ -2,15 +2,14 @@
 the solution-plan stage, meeting kinds, the minutes. Pure rules and profile validation."""
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.supervision import domain, meetings
 from services.supervision.profile import SupervisionPart
 from shared.profile import ROOT, ProfileError, load_part, load_units
+from shared.workdays import SHANGHAI as SH
 
-SH = ZoneInfo("Asia/Shanghai")
 PROFILES = ROOT / "deploy" / "profiles"
 FRIDAY = datetime(2026, 11, 13, 10, tzinfo=SH)  # no holiday around it
 MONDAY = datetime(2026, 11, 9, 9, tzinfo=SH)

@@ -3,7 +3,6 @@
 import csv
 import io
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -21,10 +20,10 @@ from services.supervision.tests.test_supervision_integration import (
     status_is,
 )
 from shared.testing import EventTap, wait_for
+from shared.workdays import SHANGHAI as SH
 
 pytestmark = pytest.mark.integration
 
-SH = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2026, 11, 9, 9, tzinfo=SH)
 
 

@@ -1,15 +1,14 @@
 """Colour rules, the ladder, pauses and the profile part, in milliseconds."""
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.supervision import domain
 from services.supervision.profile import SupervisionPart
 from shared.profile import ProfileError, load_part, load_units
+from shared.workdays import SHANGHAI as SH
 
-SH = ZoneInfo("Asia/Shanghai")
 DEMO = Path(__file__).resolve().parents[3] / "deploy" / "profiles" / "demo"
 
 

@@ -3,7 +3,6 @@ import csv
 import io
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import eventlet
 import pytest
@@ -18,10 +17,10 @@ from services.supervision.service import SupervisionService
 from shared.events import make_event
 from shared.testing import EventTap, free_port, wait_for
 from shared.topology import events_exchange
+from shared.workdays import SHANGHAI as SH
 
 pytestmark = pytest.mark.integration
 
-SH = ZoneInfo("Asia/Shanghai")
 OFFICE = {"Authorization": "Bearer t-office"}
 TAX = {"Authorization": "Bearer t-unit-tax"}
 HRSS = {"Authorization": "Bearer t-unit-hrss"}
@@ -403,7 +402,7 @@ def test_a_tick_needs_the_office_and_a_time(supervision):
 
 
 def test_health_metrics_and_openapi_answer(supervision):
-    assert requests.get(f"{supervision}/healthz").status_code == 200
+    wait_for(lambda: requests.get(f"{supervision}/healthz").status_code == 200, 10, message="supervision ready")
     tick(supervision, datetime(2026, 11, 2, tzinfo=timezone.utc))
     metrics = requests.get(f"{supervision}/metrics").text
     assert "suqiu_tick_duration_seconds_count" in metrics
