@@ -149,8 +149,9 @@ def record_facts(connection: Connection, events: list[Event],
                  facts: Callable[..., dict[str, Any]], *args: Any) -> None:
     """Events about different appeals (a consumer's call), set-based: their rows are created
     empty where missing (one statement), locked (one), and changed by ``facts(row, event)``
-    (one UPDATE per set of columns)."""
-    ids = [event.data["appeal_id"] for event in events]
+    (one UPDATE per set of columns). Rows are created and locked in the order of their ids, so
+    two replicas writing the same appeals wait for each other instead of deadlocking."""
+    ids = sorted({event.data["appeal_id"] for event in events})
     connection.execute(insert_ignoring(connection, appeal_facts), [
         {"appeal_id": appeal_id, "status": "received", "dispatch_count": 0, "reopen_count": 0} for appeal_id in ids])
     rows = {row.appeal_id: row for row in connection.execute(LOCK_FACTS, {"ids": ids})}
