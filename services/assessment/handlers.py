@@ -33,7 +33,7 @@ from services.assessment.models import (
     stint_facts,
 )
 from shared.consumers import NotKnownYet
-from shared.db import bulk_update, dialect_name, insert_ignoring
+from shared.db import bulk_update, dialect_name, insert_ignoring, insert_rows_ignoring
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.events import Event, make_event, starts_acceptance
 from shared.outbox import add_event
@@ -152,7 +152,7 @@ def record_facts(connection: Connection, events: list[Event],
     (one UPDATE per set of columns). Rows are created and locked in the order of their ids, so
     two replicas writing the same appeals wait for each other instead of deadlocking."""
     ids = sorted({event.data["appeal_id"] for event in events})
-    connection.execute(insert_ignoring(connection, appeal_facts), [
+    insert_rows_ignoring(connection, appeal_facts, [
         {"appeal_id": appeal_id, "status": "received", "dispatch_count": 0, "reopen_count": 0} for appeal_id in ids])
     rows = {row.appeal_id: row for row in connection.execute(LOCK_FACTS, {"ids": ids})}
     changes: dict[tuple[str, ...], list[dict]] = {}

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from services.assessment import visit_rules
 from services.assessment.domain import Period
 from services.assessment.models import subject_facts, visit_facts
-from shared.db import insert_ignoring
+from shared.db import insert_rows_ignoring
 from shared.events import Event
 from shared.exports import csv_bytes, xlsx_bytes
 from shared.workdays import SHANGHAI
@@ -42,7 +42,7 @@ def record_subjects(connection: Connection, events: list[Event]) -> None:
 
 def record_visits(connection: Connection, events: list[Event]) -> None:
     """``visit_recorded``: one row per visit (a repeat changes nothing)."""
-    connection.execute(insert_ignoring(connection, visit_facts), [{
+    insert_rows_ignoring(connection, visit_facts, [{
         "visit_id": e.data["visit_id"], "subject_type": e.data["subject_type"], "subject_id": e.data["subject_id"],
         "subject_name": e.data["subject_name"], "cadre_id": e.data["cadre_id"], "cadre": e.data["cadre"],
         "unit": e.data.get("unit"), "visited_on": e.data["visited_on"], "no_problem": e.data["no_problem"],

@@ -23,7 +23,7 @@ from services.notify.domain import Directory, Recipient
 from services.notify.models import appeals, enterprises, notifications, outbox, policy_pushes
 from services.notify.templates import Renderer
 from shared.consumers import NotKnownYet
-from shared.db import bulk_update, insert_ignoring, paged
+from shared.db import bulk_update, insert_rows_ignoring, paged
 from shared.errors import InvalidInput
 from shared.events import Event, make_event
 from shared.outbox import add_event
@@ -41,12 +41,6 @@ def notification_id(event_id: str, recipient: str, channel: str) -> str:
     """Stable: the same (event, recipient, channel) always has the same message id."""
     return hashlib.sha256(f"{event_id}\x1f{recipient}\x1f{channel}".encode()).hexdigest()[:32]
 
-
-def _insert_ignoring_duplicates(session: Session, table, rows: list[dict]) -> int:
-    if not rows:
-        return 0
-    result = session.execute(insert_ignoring(session, table).values(rows).returning(table.c.id))
-    return len(result.fetchall())
 
 
 # ---------------------------------------------------------------- what notify remembers
@@ -120,7 +114,7 @@ def notify_events(connection: Session | Connection, events: list[Event], directo
                 known[data["appeal_id"]] = row
                 new.append(row)
         if new:
-            connection.execute(insert_ignoring(connection, appeals), new)
+            insert_rows_ignoring(connection, appeals, new)
     if events[0].type == "weekly_digest_ready":
         events = [_with_titles(connection, event) for event in events]
     codes = sorted({appeal["credit_code"] for appeal in known.values() if appeal["credit_code"]})
@@ -156,7 +150,7 @@ def notify_events(connection: Session | Connection, events: list[Event], directo
     bulk_update(connection, appeals, "appeal_id", units)
     bulk_update(connection, appeals, "appeal_id", colours)
     if rows:
-        connection.execute(insert_ignoring(connection, notifications), rows)
+        insert_rows_ignoring(connection, notifications, rows)
     return rows
 
 
@@ -206,7 +200,7 @@ def push_policy(session: Session, push: dict, directory: Directory, renderer: Re
                                     event_time=now, unit_name=directory.unit_name) for r in recipients}
     rows = plan_rows(recipients, event_id=f"push-{push_id}", event_type="policy_push", appeal_id=None,
                      texts=texts, now=now, urgent=False)
-    _insert_ignoring_duplicates(session, notifications, rows)
+    insert_rows_ignoring(session, notifications, rows)
     reached = dict(Counter(row["channel"] for row in rows))
     session.execute(insert(policy_pushes).values(id=push_id, title=push["title"], body=push["body"],
                                                  targets=targets, reached=reached, matched=len(matched),

@@ -1,0 +1,124 @@
+"""Set-based writes of the hot path: bulk_update and insert_rows_ignoring, on PostgreSQL and SQLite.
+
+What they write is compared with rows written out by hand, and on PostgreSQL the number of
+statements sent is counted (the point of both: a batch is one or a few round trips)."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+
+from shared.db import bulk_update, insert_rows_ignoring, normalise_url
+
+metadata = MetaData()
+things = Table(
+    "things", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("count", Integer, nullable=False),  # a name SQL reserves in places: quoted
+    Column("score", Float, nullable=True),
+    Column("flag", Boolean, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=True),
+    Column("units", JSON, nullable=True),
+    Column("note", Text, nullable=True),
+)
+T0 = datetime(2026, 10, 1, 8, 30, tzinfo=timezone.utc)
+START = [{"id": f"A{n}", "status": "received", "count": n, "score": None, "flag": None, "at": None,
+          "units": [], "note": None} for n in range(5)]
+
+
+def _engine(request):
+    if request.param == "sqlite":
+        engine = create_engine("sqlite://")
+    else:
+        engine = create_engine(normalise_url(request.getfixturevalue("database_url")))
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(things), START)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def engine(request):
+    yield from _engine(request)
+
+
+def _statements(engine) -> list[tuple[str, bool]]:
+    sent: list[tuple[str, bool]] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, params, context, many: sent.append((statement, many)))
+    return sent
+
+
+def _rows(engine) -> dict[str, dict]:
+    with engine.connect() as connection:
+        rows = {row.id: dict(row._mapping) for row in connection.execute(select(things))}
+    for row in rows.values():  # SQLite hands instants back without their zone; they are UTC
+        if row["at"] is not None and row["at"].tzinfo is None:
+            row["at"] = row["at"].replace(tzinfo=timezone.utc)
+    return rows
+
+
+def test_bulk_update_writes_each_row_its_own_values_and_leaves_the_others(engine):
+    changes = [
+        {"id": "A1", "status": "dispatched", "count": 7, "score": 1.5, "flag": True, "at": T0,
+         "units": ["U01", "U02"], "note": "引号 ' 与 \" 与 {花括号,逗号}"},
+        {"id": "A3", "status": "closed", "count": 0, "score": None, "flag": False, "at": T0 + timedelta(hours=1),
+         "units": {"lead": "U03"}, "note": None},
+    ]
+    sent = _statements(engine)
+    with engine.begin() as connection:
+        bulk_update(connection, things, "id", changes)
+    sent = list(sent)
+    rows = _rows(engine)
+    assert rows["A1"] == changes[0]
+    assert rows["A3"] == changes[1]
+    for untouched in ("A0", "A2", "A4"):
+        assert rows[untouched] == START[int(untouched[1])]
+    if engine.dialect.name == "postgresql":
+        assert len(sent) == 1 and not sent[0][1], sent  # one statement, not one per row
+
+
+def test_bulk_update_of_some_columns_only_and_a_column_all_null(engine):
+    with engine.begin() as connection:
+        bulk_update(connection, things, "id", [{"id": "A0", "at": None, "note": "一"},
+                                               {"id": "A4", "at": None, "note": "二"}])
+        bulk_update(connection, things, "id", [{"id": "A2", "flag": None}])
+    rows = _rows(engine)
+    assert (rows["A0"]["note"], rows["A4"]["note"], rows["A0"]["status"], rows["A4"]["count"]) == ("一", "二",
+                                                                                                 "received", 4)
+    assert rows["A2"] == START[2]
+
+
+def test_insert_rows_ignoring_counts_the_new_rows_and_keeps_the_old_ones(engine):
+    sent = _statements(engine)
+    new = [{"id": f"B{n}", "status": "received", "count": n} for n in range(250)]
+    repeat = [{"id": "A1", "status": "changed?", "count": 99}, {"id": "B0", "status": "again", "count": 1},
+              {"id": "C1", "status": "received", "count": 1}, {"id": "C1", "status": "twice", "count": 2}]
+    with engine.begin() as connection:
+        assert insert_rows_ignoring(connection, things, new) == 250
+        assert insert_rows_ignoring(connection, things, repeat) == 1
+        assert insert_rows_ignoring(connection, things, []) == 0
+    sent = list(sent)
+    rows = _rows(engine)
+    assert len(rows) == 5 + 250 + 1
+    assert rows["A1"]["status"] == "received" and rows["B0"]["status"] == "received"
+    assert rows["C1"]["status"] == "received"  # the first of two in one call stands
+    if engine.dialect.name == "postgresql":
+        # many rows to a statement (multi-row VALUES), not a statement per row sent by executemany
+        assert len(sent) <= 3 and all("), (" in statement for statement, _ in sent), [s[:80] for s, _ in sent]
