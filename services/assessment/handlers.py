@@ -209,20 +209,72 @@ def record_received(connection: Connection, events: list[Event], submit_stages: 
     record_facts(connection, events, received_facts, submit_stages)
 
 
+DISPATCHES_OF = select(dispatch_facts.c.id, dispatch_facts.c.appeal_id, dispatch_facts.c.seq, dispatch_facts.c.unit,
+                       dispatch_facts.c.accept_due_set_at).where(dispatch_facts.c.appeal_id.in_(IDS))
+STINTS_OF = select(stint_facts.c.id, stint_facts.c.appeal_id, stint_facts.c.unit, stint_facts.c.started_at,
+                   stint_facts.c.reply_due_set_at).where(stint_facts.c.appeal_id.in_(IDS))
+INSERT_DISPATCHES = insert(dispatch_facts).returning(dispatch_facts.c.id, dispatch_facts.c.appeal_id)
+INSERT_STINTS = insert(stint_facts)
+INSERT_COLOURS = insert(colour_changes)
+
+
 def record_dispatched(connection: Connection, events: list[Event], submit_stages: dict | None = None) -> None:
     """The consumer of ``appeal_dispatched``: the facts set-based, then the history (a row per
-    dispatch and per stint)."""
+    dispatch and per stint). An appeal's first dispatch to a unit (most of them) starts its
+    dispatch and stint rows set-based; the others go through :func:`record_dispatch` one by one."""
     record_facts(connection, events, dispatched_facts, submit_stages)
+    ids = [event.data["appeal_id"] for event in events]
+    known = {row.appeal_id for row in connection.execute(DISPATCHES_OF, {"ids": ids})}
+    first = [event for event in events if event.data["appeal_id"] not in known and event.data["lead_unit"] is not None]
     for event in events:
-        record_dispatch(connection, event)
+        if event.data["appeal_id"] in known or event.data["lead_unit"] is None:
+            record_dispatch(connection, event)
+    if not first:
+        return
+    made = {row.appeal_id: row.id for row in connection.execute(INSERT_DISPATCHES, [
+        {"appeal_id": event.data["appeal_id"], "seq": event.data["dispatch_count"], "unit": event.data["lead_unit"],
+         "reason": event.data.get("reason") or "rule", "made_at": event.time} for event in first])}
+    connection.execute(INSERT_STINTS, [
+        {"appeal_id": event.data["appeal_id"], "dispatch_id": made[event.data["appeal_id"]],
+         "unit": event.data["lead_unit"], "started_at": event.time, "reopened": False} for event in first])
 
 
 def record_deadlines(connection: Connection, events: list[Event]) -> None:
-    """The consumer of ``appeal_deadline_set``: the facts set-based, then the deadline of the
-    dispatch or stint it measures and the colour history."""
+    """The consumer of ``appeal_deadline_set``, set-based: the facts; the colour a stage starts
+    with, into the colour history; an accept deadline onto the latest dispatch it measures (of
+    its unit, when it names one), a reply deadline onto the latest stint, unless a later one is
+    already there. A deadline for an appeal with no dispatch known yet is retried
+    (:class:`NotKnownYet`); one naming a unit that holds no dispatch of it is not measured."""
     record_facts(connection, events, deadline_facts)
-    for event in events:
-        record_deadline(connection, event)
+    colours = [{"appeal_id": event.data["appeal_id"], "colour": event.data["colour"], "changed_at": event.time}
+               for event in events if event.data.get("colour")]
+    if colours:
+        connection.execute(INSERT_COLOURS, colours)
+    stages = (("accept", dispatch_facts, DISPATCHES_OF, "accept_due_at", "accept_due_set_at",
+               lambda row: row.seq),
+              ("reply", stint_facts, STINTS_OF, "reply_due_at", "reply_due_set_at",
+               lambda row: (row.started_at, row.id)))
+    for stage, table, rows_of, due, set_at, latest in stages:
+        measured = [event for event in events if event.data["stage"] == stage]
+        if not measured:
+            continue  # a supervision order's or a rung's deadline does not enter the rates
+        rows: dict[str, list[Any]] = {}
+        for row in connection.execute(rows_of, {"ids": [event.data["appeal_id"] for event in measured]}):
+            rows.setdefault(row.appeal_id, []).append(row)
+        changes = []
+        for event in measured:
+            data = event.data
+            if data["appeal_id"] not in rows:
+                raise NotKnownYet(f"{stage} deadline of appeal {data['appeal_id']}: its dispatch is not known yet")
+            candidates = [row for row in rows[data["appeal_id"]] if not data.get("unit") or row.unit == data["unit"]]
+            if not candidates:
+                log.warning("%s deadline of appeal %s names unit %s, which holds no dispatch of it: not measured",
+                            stage, data["appeal_id"], data.get("unit"))
+                continue
+            target = max(candidates, key=latest)
+            if getattr(target, set_at) is None or event.time >= getattr(target, set_at):
+                changes.append({"id": target.id, due: data["due_at"], set_at: event.time})
+        bulk_update(connection, table, "id", changes)
 
 
 def record_dispatch(connection, event: Event) -> None:
@@ -329,38 +381,6 @@ def on_reclassified(session: Session, event: Event, submit_stages: dict | None =
                                                submit_stages or {})
     _set(session, row.appeal_id, **values)
     return True
-
-
-def record_deadline(connection, event: Event) -> None:
-    """An accept deadline belongs to the dispatch it measures, a reply deadline to the stint; the
-    colour a stage starts with goes into the colour history. A deadline for a dispatch not known
-    yet is retried (:class:`NotKnownYet`)."""
-    data, at = event.data, event.time
-    if data.get("colour"):
-        _colour(connection, data["appeal_id"], data["colour"], at)
-    if data["stage"] == "accept":
-        table, due, set_at = dispatch_facts, "accept_due_at", "accept_due_set_at"
-        order = (dispatch_facts.c.seq.desc(),)
-    elif data["stage"] == "reply":
-        table, due, set_at = stint_facts, "reply_due_at", "reply_due_set_at"
-        order = (stint_facts.c.started_at.desc(), stint_facts.c.id.desc())
-    else:
-        return  # a supervision order's or a rung's deadline does not enter the rates
-    query = select(table.c.id, table.c[set_at]).where(table.c.appeal_id == data["appeal_id"])
-    if data.get("unit"):
-        query = query.where(table.c.unit == data["unit"])
-    target = connection.execute(query.order_by(*order).limit(1)).first()
-    if target is None:
-        anything = connection.execute(select(table.c.id).where(table.c.appeal_id == data["appeal_id"]).limit(1))
-        if anything.first() is None:
-            raise NotKnownYet(f"{data['stage']} deadline of appeal {data['appeal_id']}: its dispatch is not known yet")
-        log.warning("%s deadline of appeal %s names unit %s, which holds no dispatch of it: not measured",
-                    data["stage"], data["appeal_id"], data.get("unit"))
-        return
-    if target[1] is None or at >= target[1]:
-        connection.execute(update(table).where(table.c.id == target[0]).values({due: data["due_at"], set_at: at}))
-
-
 
 
 def on_colour_changed(session: Session, event: Event) -> bool:
