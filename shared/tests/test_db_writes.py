@@ -5,36 +5,21 @@ statements sent is counted (the point of both: a batch is one or a few round tri
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    DateTime,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    insert,
-    select,
-)
+import sqlalchemy as sa
 
 from shared.db import bulk_update, insert_rows_ignoring, normalise_url
 
-metadata = MetaData()
-things = Table(
+metadata = sa.MetaData()
+things = sa.Table(
     "things", metadata,
-    Column("id", String(32), primary_key=True),
-    Column("status", String(16), nullable=False),
-    Column("count", Integer, nullable=False),  # a name SQL reserves in places: quoted
-    Column("score", Float, nullable=True),
-    Column("flag", Boolean, nullable=True),
-    Column("at", DateTime(timezone=True), nullable=True),
-    Column("units", JSON, nullable=True),
-    Column("note", Text, nullable=True),
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),  # a name SQL reserves in places: quoted
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("flag", sa.Boolean, nullable=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("units", sa.JSON, nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
 )
 T0 = datetime(2026, 10, 1, 8, 30, tzinfo=timezone.utc)
 START = [{"id": f"A{n}", "status": "received", "count": n, "score": None, "flag": None, "at": None,
@@ -43,12 +28,12 @@ START = [{"id": f"A{n}", "status": "received", "count": n, "score": None, "flag"
 
 def _engine(request):
     if request.param == "sqlite":
-        engine = create_engine("sqlite://")
+        engine = sa.create_engine("sqlite://")
     else:
-        engine = create_engine(normalise_url(request.getfixturevalue("database_url")))
+        engine = sa.create_engine(normalise_url(request.getfixturevalue("database_url")))
     metadata.create_all(engine)
     with engine.begin() as connection:
-        connection.execute(insert(things), START)
+        connection.execute(sa.insert(things), START)
     yield engine
     engine.dispose()
 
@@ -60,14 +45,14 @@ def engine(request):
 
 def _statements(engine) -> list[tuple[str, bool]]:
     sent: list[tuple[str, bool]] = []
-    event.listen(engine, "before_cursor_execute",
+    sa.event.listen(engine, "before_cursor_execute",
                  lambda conn, cursor, statement, params, context, many: sent.append((statement, many)))
     return sent
 
 
 def _rows(engine) -> dict[str, dict]:
     with engine.connect() as connection:
-        rows = {row.id: dict(row._mapping) for row in connection.execute(select(things))}
+        rows = {row.id: dict(row._mapping) for row in connection.execute(sa.select(things))}
     for row in rows.values():  # SQLite hands instants back without their zone; they are UTC
         if row["at"] is not None and row["at"].tzinfo is None:
             row["at"] = row["at"].replace(tzinfo=timezone.utc)
