@@ -251,6 +251,7 @@ class Watch:
 
     def __init__(self, amqp_uri: str):
         self.appeal_of: dict[str, str] = {}  # external id -> appeal id
+        self.received: dict[str, float] = {}  # external id -> perf_counter at the arrival of appeal_received
         self.dispatched: dict[str, float] = {}  # appeal id -> perf_counter at arrival
         self.connection = _amqp(amqp_uri)
         channel = self.connection.channel()
@@ -266,7 +267,9 @@ class Watch:
     def _on_message(self, message) -> None:
         event = json.loads(message.body)
         if event["type"] == "appeal_received":
-            self.appeal_of[event["data"].get("external_id") or ""] = event["data"]["appeal_id"]
+            external_id = event["data"].get("external_id") or ""
+            self.appeal_of[external_id] = event["data"]["appeal_id"]
+            self.received.setdefault(external_id, time.perf_counter())
         else:
             self.dispatched.setdefault(event["subject"], time.perf_counter())
 
@@ -348,12 +351,15 @@ def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float) -> dict
         while time.monotonic() < deadline and not all(watch.dispatched_at(e) for e in published):
             time.sleep(0.1)
     latencies = sorted((watch.dispatched_at(e) - t) * 1000 for e, t in published.items() if watch.dispatched_at(e))
+    # the first hop: publish -> intake's appeal_received seen (intake, its outbox relay, the broker)
+    received = sorted((watch.received[e] - t) * 1000 for e, t in published.items() if e in watch.received)
 
-    def pct(p: float) -> float | None:
-        return round(latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))], 1) if latencies else None
+    def pct(p: float, values: list[float] = latencies) -> float | None:
+        return round(values[min(len(values) - 1, int(p / 100 * len(values)))], 1) if values else None
 
     return {"rate": rate, "seconds": seconds, "appeals": count, "dispatched": len(latencies),
             "missing": count - len(latencies), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
+            "received_p50_ms": pct(50, received), "received_p99_ms": pct(99, received),
             "loadavg": load.summary()}
 
 
