@@ -235,14 +235,14 @@ def bulk_update(connection: Connection | Session, table: Table, key: str, rows: 
     if not rows:
         return
     names = tuple(rows[0])
-    if dialect_name(connection) != "postgresql":
+    dialect = _dialect(connection)
+    if dialect.name != "postgresql":
         from sqlalchemy import bindparam, update
 
         statement = (update(table).where(table.c[key] == bindparam("_key"))
                      .values({name: bindparam(name) for name in names if name != key}))
         connection.execute(statement, [{**row, "_key": row[key]} for row in rows])
         return
-    dialect = _dialect(connection)
     statement, processors = _unnest_update(dialect, table, key, names)
     parameters = {}
     for index, name in enumerate(names):
@@ -261,13 +261,12 @@ def _unnest_update(dialect: Any, table: Table, key: str, names: tuple[str, ...])
     cache_key = (dialect.name, table, key, names)
     found = _UNNEST_UPDATES.get(cache_key)
     if found is None:
-        quote = dialect.identifier_preparer.quote
+        quote, target = dialect.identifier_preparer.quote, dialect.identifier_preparer.format_table(table)
         arrays = ", ".join(f"CAST(:c{i} AS {table.c[name].type.compile(dialect)}[])" for i, name in enumerate(names))
         aliases = ", ".join(f"v{i}" for i in range(len(names)))
         sets = ", ".join(f"{quote(name)} = v.v{i}" for i, name in enumerate(names) if name != key)
-        sql = (f"UPDATE {dialect.identifier_preparer.format_table(table)} SET {sets} "
-               f"FROM unnest({arrays}) AS v({aliases}) "
-               f"WHERE {dialect.identifier_preparer.format_table(table)}.{quote(key)} = v.v{names.index(key)}")
+        sql = (f"UPDATE {target} SET {sets} FROM unnest({arrays}) AS v({aliases}) "
+               f"WHERE {target}.{quote(key)} = v.v{names.index(key)}")
         found = (text(sql), [table.c[name].type.bind_processor(dialect) for name in names])
         _UNNEST_UPDATES[cache_key] = found
     return found
@@ -281,9 +280,7 @@ def _dialect(executor: Connection | Session) -> Any:
 
 def dialect_name(executor: Connection | Session) -> str:
     """The database's dialect name, from a ``Connection`` or a ``Session``."""
-    if isinstance(executor, Session):
-        return executor.get_bind().dialect.name
-    return executor.dialect.name
+    return str(_dialect(executor).name)
 
 
 def insert_ignoring(executor: Connection | Session, table: Table) -> Insert:

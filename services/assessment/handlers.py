@@ -225,10 +225,12 @@ def record_dispatched(connection: Connection, events: list[Event], submit_stages
     record_facts(connection, events, dispatched_facts, submit_stages)
     ids = [event.data["appeal_id"] for event in events]
     known = {row.appeal_id for row in connection.execute(DISPATCHES_OF, {"ids": ids})}
-    first = [event for event in events if event.data["appeal_id"] not in known and event.data["lead_unit"] is not None]
+    first = []
     for event in events:
         if event.data["appeal_id"] in known or event.data["lead_unit"] is None:
             record_dispatch(connection, event)
+        else:
+            first.append(event)
     if not first:
         return
     made = {row.appeal_id: row.id for row in connection.execute(INSERT_DISPATCHES, [

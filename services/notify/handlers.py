@@ -42,7 +42,6 @@ def notification_id(event_id: str, recipient: str, channel: str) -> str:
     return hashlib.sha256(f"{event_id}\x1f{recipient}\x1f{channel}".encode()).hexdigest()[:32]
 
 
-
 # ---------------------------------------------------------------- what notify remembers
 def remember_enterprise(session: Session, data: dict, now: datetime) -> None:
     values = {name: data.get(name) for name in ENTERPRISE_FIELDS}
