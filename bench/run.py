@@ -311,6 +311,19 @@ class Progress:
                 total += float(line.rsplit(" ", 1)[1])
         return int(total)
 
+    def batches(self) -> dict[str, tuple[float, float]]:
+        """Per service, (messages, units of work) so far: its ``suqiu_consumer_batch_size`` sum and count."""
+        found = {}
+        for service in self.mesh.services:
+            total = count = 0.0
+            for line in requests.get(f"{self.mesh.url(service)}/metrics", timeout=10).text.splitlines():
+                if line.startswith("suqiu_consumer_batch_size_sum"):
+                    total += float(line.rsplit(" ", 1)[1])
+                elif line.startswith("suqiu_consumer_batch_size_count"):
+                    count += float(line.rsplit(" ", 1)[1])
+            found[service] = (total, count)
+        return found
+
     def through(self) -> int:
         return min(self._processed("assessment", "appeal_deadline_set--assessment"),
                    self._processed("notify", "appeal_dispatched--notify"))
@@ -405,7 +418,7 @@ def full_speed_amqp(amqp_uri: str, mesh: Mesh, servers: Servers, progress: Progr
             now = time.monotonic()
             if measured is None and now - begin >= warmup:
                 measured = {"at": time.perf_counter(), "through": progress.through(), "cpu": cpu_now(mesh, servers),
-                            "rows": progress.rows_written()}
+                            "rows": progress.rows_written(), "batches": progress.batches()}
                 profilers = profile_services(mesh, profile_dir, duration) if profile_dir else []
             if measured is not None and now - begin >= warmup + duration:
                 break
@@ -421,6 +434,7 @@ def full_speed_amqp(amqp_uri: str, mesh: Mesh, servers: Servers, progress: Progr
         through = progress.through() - measured["through"]
         cpu_after = cpu_now(mesh, servers)
         rows = progress.rows_written()
+        batches = progress.batches()
     feeder.close()
     for profiler in profilers:
         profiler.wait()
@@ -430,7 +444,10 @@ def full_speed_amqp(amqp_uri: str, mesh: Mesh, servers: Servers, progress: Progr
             "in_flight_window": window, "cpu_seconds": seconds, "cpu_ms_per_appeal": per,
             "rows_per_appeal": {"inserted": round(inserted / max(through, 1), 2),
                                 "updated": round(updated / max(through, 1), 2)},
-            "published_total": published, "drained_at": start_through + published, "loadavg": load.summary()}
+            "published_total": published, "drained_at": start_through + published, "loadavg": load.summary(),
+            "messages_per_unit_of_work": {
+                service: round((total - measured["batches"][service][0]) / (count - measured["batches"][service][1]), 1)
+                for service, (total, count) in batches.items() if count > measured["batches"][service][1]}}
 
 
 def full_speed_http(mesh: Mesh, servers: Servers, progress: Progress, seconds: float, clients: int = 8) -> dict:
@@ -657,6 +674,8 @@ def report(result: dict, path: Path) -> None:
         print(f"{label:58s} {value!s:>10s}")
     print("CPU ms per appeal (AMQP full speed): " + ", ".join(
         f"{k} {v}" for k, v in amqp_run["cpu_ms_per_appeal"].items()))
+    print("messages per unit of work (AMQP full speed): " + ", ".join(
+        f"{k} {v}" for k, v in amqp_run.get("messages_per_unit_of_work", {}).items()))
     print(f"\nwritten {path.relative_to(ROOT)}")
 
 

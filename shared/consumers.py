@@ -91,7 +91,7 @@ from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.exc import DBAPIError
 
 from shared import metrics
-from shared.db import database_of, insert_ignoring
+from shared.db import database_of, insert_rows
 from shared.errors import DomainError
 from shared.events import Event, EventError, read_event
 from shared.outbox import outbox_row, relay_of
@@ -277,7 +277,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         self.service_queue = service_queue_name(service)
         self.relay = relay_of(self.container)
         self.database = database_of(self.container)
-        self.statements = _Statements(self.relay.outbox)
+        self.tables = _Tables(self.relay.outbox)
         self._running = True
         self._thread = self.container.spawn_managed_thread(self._run, identifier="consumer_hub")
 
@@ -483,8 +483,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
                     published.extend(batch.published)
                     after.extend(batch._after_commit)
                 if published:
-                    connection.execute(self.statements.outbox_insert,
-                                       [outbox_row(event, now) for event in published])
+                    insert_rows(connection, self.tables.outbox, [outbox_row(event, now) for event in published])
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise Unavailable(str(exc.orig)) from exc
@@ -502,7 +501,9 @@ class ConsumerHub(SharedExtension, ProviderCollector):
     def _record_inbox(self, connection: DbConnection, items: list[Item], now: datetime) -> list[Item]:
         rows = [{"event_id": item.read[2].id, "consumer": item.read[0].inbox_key, "processed_at": now}
                 for item in items]
-        new = {tuple(row) for row in connection.execute(self.statements.inbox_insert(connection), rows)}
+        inbox = self.tables.inbox
+        new = {tuple(row) for row in insert_rows(connection, inbox, rows, ignore_conflicts=True,
+                                                 returning=(inbox.c.event_id, inbox.c.consumer))}
         fresh = []
         for item in items:
             key = (item.read[2].id, item.read[0].inbox_key)
@@ -580,28 +581,15 @@ consume = Consume.decorator
 """``@consume(source, *event_types, parser=None)``: see the module's docstring."""
 
 
-class _Statements:
-    """The unit of work's own statements, built once per service."""
+class _Tables:
+    """The unit of work's own tables: the service's outbox and its inbox."""
 
     def __init__(self, outbox: Table):
-        from sqlalchemy import insert
-
         self.outbox = outbox
         inbox = outbox.metadata.tables.get("inbox")
         if inbox is None:
             raise RuntimeError("the outbox's metadata has no inbox table (shared.outbox.messaging_tables)")
         self.inbox: Table = inbox
-        self.outbox_insert = insert(outbox)
-        self._inbox_inserts: dict[str, Any] = {}
-
-    def inbox_insert(self, connection: DbConnection) -> Any:
-        dialect = connection.dialect.name
-        statement = self._inbox_inserts.get(dialect)
-        if statement is None:
-            statement = (insert_ignoring(connection, self.inbox)
-                         .returning(self.inbox.c.event_id, self.inbox.c.consumer))
-            self._inbox_inserts[dialect] = statement
-        return statement
 
 
 class _SidePublisher:

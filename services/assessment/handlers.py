@@ -33,7 +33,7 @@ from services.assessment.models import (
     stint_facts,
 )
 from shared.consumers import NotKnownYet
-from shared.db import bulk_update, dialect_name, insert_ignoring, insert_rows_ignoring
+from shared.db import bulk_update, dialect_name, insert_ignoring, insert_rows, insert_rows_ignoring
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.events import Event, make_event, starts_acceptance
 from shared.outbox import add_event
@@ -213,9 +213,6 @@ DISPATCHES_OF = select(dispatch_facts.c.id, dispatch_facts.c.appeal_id, dispatch
                        dispatch_facts.c.accept_due_set_at).where(dispatch_facts.c.appeal_id.in_(IDS))
 STINTS_OF = select(stint_facts.c.id, stint_facts.c.appeal_id, stint_facts.c.unit, stint_facts.c.started_at,
                    stint_facts.c.reply_due_set_at).where(stint_facts.c.appeal_id.in_(IDS))
-INSERT_DISPATCHES = insert(dispatch_facts).returning(dispatch_facts.c.id, dispatch_facts.c.appeal_id)
-INSERT_STINTS = insert(stint_facts)
-INSERT_COLOURS = insert(colour_changes)
 
 
 def record_dispatched(connection: Connection, events: list[Event], submit_stages: dict | None = None) -> None:
@@ -233,10 +230,11 @@ def record_dispatched(connection: Connection, events: list[Event], submit_stages
             first.append(event)
     if not first:
         return
-    made = {row.appeal_id: row.id for row in connection.execute(INSERT_DISPATCHES, [
+    made = {row.appeal_id: row.id for row in insert_rows(connection, dispatch_facts, [
         {"appeal_id": event.data["appeal_id"], "seq": event.data["dispatch_count"], "unit": event.data["lead_unit"],
-         "reason": event.data.get("reason") or "rule", "made_at": event.time} for event in first])}
-    connection.execute(INSERT_STINTS, [
+         "reason": event.data.get("reason") or "rule", "made_at": event.time} for event in first],
+        returning=(dispatch_facts.c.id, dispatch_facts.c.appeal_id))}
+    insert_rows(connection, stint_facts, [
         {"appeal_id": event.data["appeal_id"], "dispatch_id": made[event.data["appeal_id"]],
          "unit": event.data["lead_unit"], "started_at": event.time, "reopened": False} for event in first])
 
@@ -251,7 +249,7 @@ def record_deadlines(connection: Connection, events: list[Event]) -> None:
     colours = [{"appeal_id": event.data["appeal_id"], "colour": event.data["colour"], "changed_at": event.time}
                for event in events if event.data.get("colour")]
     if colours:
-        connection.execute(INSERT_COLOURS, colours)
+        insert_rows(connection, colour_changes, colours)
     stages = (("accept", dispatch_facts, DISPATCHES_OF, "accept_due_at", "accept_due_set_at",
                lambda row: row.seq),
               ("reply", stint_facts, STINTS_OF, "reply_due_at", "reply_due_set_at",

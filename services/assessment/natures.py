@@ -8,13 +8,14 @@ with a member received in the period or open at its end).
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services.assessment.domain import Period
 from services.assessment.models import appeal_facts as f
 from services.assessment.models import appeal_natures as n
+from shared.db import bulk_update, insert_rows
 from shared.events import NATURES, Event
 
 UNKNOWN = "未分类"
@@ -24,21 +25,27 @@ def record(connection: Connection, events: list[Event]) -> None:
     """``appeal_dispatched`` / ``appeal_reclassified``: the nature, and the common problem when named.
 
     The later fact wins, by the event's time; a fact that names no common problem keeps the one known.
+    The batch is folded per appeal first, then written with one INSERT and one UPDATE.
     """
     ids = [e.data["appeal_id"] for e in events]
-    known = {row.appeal_id: row for row in connection.execute(
+    known = {row.appeal_id: dict(row._mapping) for row in connection.execute(
         select(n).where(n.c.appeal_id.in_(ids)).with_for_update())}
+    new: dict[str, dict] = {}
+    changed: dict[str, dict] = {}
     for event in events:
-        data = event.data
-        values = {"nature": data.get("nature") or "个性", "changed_at": event.time}
+        data, appeal_id = event.data, event.data["appeal_id"]
+        row = new.get(appeal_id) or changed.get(appeal_id) or known.get(appeal_id)
+        if row is not None and row["changed_at"] > event.time:
+            continue
+        values = {"appeal_id": appeal_id, "nature": data.get("nature") or "个性", "changed_at": event.time,
+                  "common_problem_id": row["common_problem_id"] if row else None,
+                  "common_problem_title": row["common_problem_title"] if row else None}
         if data.get("common_problem_id"):
             values.update(common_problem_id=data["common_problem_id"],
                           common_problem_title=data.get("common_problem_title"))
-        row = known.get(data["appeal_id"])
-        if row is None:
-            connection.execute(insert(n).values(appeal_id=data["appeal_id"], **values))
-        elif row.changed_at <= event.time:
-            connection.execute(update(n).where(n.c.appeal_id == data["appeal_id"]).values(**values))
+        (changed if appeal_id in known else new)[appeal_id] = values
+    insert_rows(connection, n, list(new.values()))
+    bulk_update(connection, n, "appeal_id", list(changed.values()))
 
 
 def _received(period: Period):

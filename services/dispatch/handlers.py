@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, exists, insert, or_, select
+from sqlalchemy import bindparam, delete, exists, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services.dispatch import domain
 from services.dispatch.models import appeals, history, holders, outbox
 from shared.consumers import Batch, NotKnownYet
-from shared.db import bulk_update, paged
+from shared.db import bulk_update, insert_rows, paged
 from shared.errors import NotFound
 from shared.events import Event, make_event
 from shared.outbox import add_event
@@ -31,9 +31,6 @@ _IDS = bindparam("ids", expanding=True)
 KNOWN_IDS = select(appeals.c.id).where(appeals.c.id.in_(_IDS))
 LOCK_APPEALS = select(appeals).where(appeals.c.id.in_(_IDS)).order_by(appeals.c.id).with_for_update()
 LOCK_APPEAL = select(appeals).where(appeals.c.id == bindparam("id")).with_for_update()
-INSERT_APPEALS = insert(appeals)
-INSERT_HOLDERS = insert(holders)
-INSERT_HISTORY = insert(history)
 DELETE_HOLDERS = delete(holders).where(holders.c.appeal_id.in_(_IDS))
 
 
@@ -109,9 +106,9 @@ def _store(connection: Connection, stored: list[Stored], emit: Callable[[Event],
         connection.execute(DELETE_HOLDERS, {"ids": [appeal.id for appeal in regrouped]})
         rows = [row for appeal in regrouped for row in _holders(appeal)]
         if rows:
-            connection.execute(INSERT_HOLDERS, rows)
+            insert_rows(connection, holders, rows)
     if lines:
-        connection.execute(INSERT_HISTORY, lines)
+        insert_rows(connection, history, lines)
 
 
 # ---------------------------------------------------------------- consumers
@@ -149,11 +146,11 @@ def receive_appeals(batch: Batch, rules: domain.Rules) -> list[domain.Appeal]:
                                      correlation_id=event.correlationid or appeal.id))
         created.append(appeal)
     if rows:
-        connection.execute(INSERT_APPEALS, rows)
+        insert_rows(connection, appeals, rows)
     if holder_rows:
-        connection.execute(INSERT_HOLDERS, holder_rows)
+        insert_rows(connection, holders, holder_rows)
     if lines:
-        connection.execute(INSERT_HISTORY, lines)
+        insert_rows(connection, history, lines)
     return created
 
 

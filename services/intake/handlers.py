@@ -18,7 +18,7 @@ from services.intake import domain, registry
 from services.intake.models import appeal_states, appeals, enterprises, idempotency_keys, outbox
 from services.intake.sheets import RowReport, filled, import_sheet
 from shared.consumers import Batch
-from shared.db import paged
+from shared.db import insert_rows, paged
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.events import Event, make_event
 from shared.outbox import add_event
@@ -32,7 +32,6 @@ PAIRING_FIELDS = ("cadre_id", "leader_id", "lead_department", "cadre_unit")
 BY_EXTERNAL_IDS = select(appeals).where(
     tuple_(appeals.c.channel, appeals.c.external_id).in_(bindparam("keys", expanding=True)))
 PROFILES = select(enterprises).where(enterprises.c.credit_code.in_(bindparam("codes", expanding=True)))
-INSERT_APPEALS = insert(appeals)
 
 
 @dataclass
@@ -181,7 +180,7 @@ def receive_upstream(batch: Batch) -> list[Submitted]:
         batch.publish(_received(row, now))
         results.append(Submitted(row, created=True))
     if rows:
-        connection.execute(INSERT_APPEALS, rows)
+        insert_rows(connection, appeals, rows)
     return results
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from services.intake import feedback
 from services.intake.models import appeals, outbox
 from shared.consumers import Batch
+from shared.db import insert_rows
 
 
 def publish_feedback(batch: Batch, platforms: list[dict]) -> int:
@@ -40,5 +41,5 @@ def publish_feedback(batch: Batch, platforms: list[dict]) -> int:
                      "body": json.dumps(out["envelope"], ensure_ascii=False), "created_at": batch.now,
                      "available_at": batch.now, "attempts": 0})
     if rows:
-        batch.connection.execute(insert(outbox), rows)
+        insert_rows(batch.connection, outbox, rows)
     return len(rows)

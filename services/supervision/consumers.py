@@ -27,13 +27,13 @@ from services.supervision.rows import (
     watch_values,
 )
 from shared.consumers import Batch
+from shared.db import insert_rows
 from shared.errors import InvalidInput
 from shared.events import Event, make_event, starts_acceptance
 
 log = logging.getLogger(__name__)
 
 KNOWN_APPEALS = select(appeals.c.appeal_id).where(appeals.c.appeal_id.in_(bindparam("ids", expanding=True)))
-INSERT_APPEALS = insert(appeals)
 
 
 def on_dispatched_batch(batch: Batch, policy: domain.Policy) -> list[Effects]:
@@ -75,7 +75,7 @@ def on_dispatched_batch(batch: Batch, policy: domain.Policy) -> list[Effects]:
         rows.append(row)
         effects.append(Effects())
     if rows:
-        connection.execute(INSERT_APPEALS, rows)
+        insert_rows(connection, appeals, rows)
     return effects
 
 

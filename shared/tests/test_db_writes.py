@@ -1,4 +1,4 @@
-"""Set-based writes of the hot path: bulk_update and insert_rows_ignoring, on PostgreSQL and SQLite.
+"""Set-based writes of the hot path: bulk_update, insert_rows and insert_rows_ignoring, on PostgreSQL and SQLite.
 
 What they write is compared with rows written out by hand, and on PostgreSQL the number of
 statements sent is counted (the point of both: a batch is one or a few round trips)."""
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from shared.db import bulk_update, insert_rows_ignoring, normalise_url
+from shared.db import bulk_update, insert_rows, insert_rows_ignoring, normalise_url
 
 metadata = sa.MetaData()
 things = sa.Table(
@@ -105,5 +105,47 @@ def test_insert_rows_ignoring_counts_the_new_rows_and_keeps_the_old_ones(engine)
     assert rows["A1"]["status"] == "received" and rows["B0"]["status"] == "received"
     assert rows["C1"]["status"] == "received"  # the first of two in one call stands
     if engine.dialect.name == "postgresql":
-        # many rows to a statement (multi-row VALUES), not a statement per row sent by executemany
-        assert len(sent) <= 3 and all("), (" in statement for statement, _ in sent), [s[:80] for s, _ in sent]
+        # one statement of arrays per call, not a statement per row sent by executemany
+        assert len(sent) == 2 and all("unnest" in statement and not many for statement, many in sent), sent
+
+
+defaults = sa.Table(
+    "defaulted", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("urgent", sa.Boolean, nullable=False, default=False),
+    sa.Column("payload", sa.JSON, nullable=True),
+)
+
+
+def test_insert_rows_writes_every_type_fills_scalar_defaults_and_returns_what_is_asked(engine):
+    sent = _statements(engine)
+    rows = [{"id": "D1", "status": "received", "count": 3, "score": 2.25, "flag": True, "at": T0,
+             "units": ["U01", "U02"], "note": "引号 ' 与 \" 与 {花括号,逗号} 与 NULL"},
+            {"id": "D2", "status": "closed", "count": 0, "score": None, "flag": None, "at": None,
+             "units": {"lead": "U03"}, "note": None}]
+    with engine.begin() as connection:
+        returned = insert_rows(connection, things, rows, returning=(things.c.id, things.c.count))
+        made = insert_rows(connection, defaults, [{"name": "一", "payload": {"a": [1]}}, {"name": "二", "payload": None}],
+                           returning=(defaults.c.id, defaults.c.name))
+        assert insert_rows(connection, things, [{"id": "D3", "status": "x", "count": 1, "score": None, "flag": None,
+                                                 "at": None, "units": None, "note": None}]) == []
+        stored = [dict(row._mapping) for row in connection.execute(sa.select(defaults).order_by(defaults.c.id))]
+    sent = list(sent)
+    assert sorted(tuple(row) for row in returned) == [("D1", 3), ("D2", 0)]
+    assert [row.name for row in made] == ["一", "二"] and len({row.id for row in made}) == 2
+    got = _rows(engine)
+    assert got["D1"] == rows[0] and got["D2"] == rows[1] and got["D3"]["status"] == "x"
+    assert [(row["name"], row["attempts"], row["urgent"], row["payload"]) for row in stored] == [
+        ("一", 0, False, {"a": [1]}), ("二", 0, False, None)]
+    if engine.dialect.name == "postgresql":
+        inserts = sent[:3]  # the fourth is the SELECT
+        assert len(sent) == 4 and all("unnest" in statement and not many for statement, many in inserts), sent
+
+
+def test_insert_rows_refuses_rows_with_different_columns(engine):
+    with engine.begin() as connection, pytest.raises(ValueError, match="do not all have the columns"):
+        insert_rows(connection, defaults, [{"name": "一"}, {"name": "二", "attempts": 3}])
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(defaults)).scalar_one() == 0
