@@ -127,7 +127,8 @@ def test_insert_rows_writes_every_type_fills_scalar_defaults_and_returns_what_is
              "units": {"lead": "U03"}, "note": None}]
     with engine.begin() as connection:
         returned = insert_rows(connection, things, rows, returning=(things.c.id, things.c.count))
-        made = insert_rows(connection, defaults, [{"name": "一", "payload": {"a": [1]}}, {"name": "二", "payload": None}],
+        made = insert_rows(connection, defaults,
+                           [{"name": "一", "payload": {"a": [1]}}, {"name": "二", "payload": None}],
                            returning=(defaults.c.id, defaults.c.name))
         assert insert_rows(connection, things, [{"id": "D3", "status": "x", "count": 1, "score": None, "flag": None,
                                                  "at": None, "units": None, "note": None}]) == []
