@@ -327,7 +327,7 @@ def insert_rows(executor: Connection | Session, table: Table, rows: list[dict[st
         if ignore_conflicts or returning:
             statement = statement.returning(*(returning or tuple(table.primary_key.columns)))
             found = executor.execute(statement, rows).fetchall()
-            return found if returning else []
+            return list(found) if returning else []
         executor.execute(statement, rows)
         return []
     statement, processors, defaults = plan
