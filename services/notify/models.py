@@ -63,7 +63,8 @@ notifications = Table(
     Column("last_error", Text, nullable=True),
     UniqueConstraint("event_id", "recipient", "channel", name="uq_notifications_event_recipient_channel"),
 )
-Index("ix_notifications_due", notifications.c.next_attempt_at,
+# the sender claims each channel's due rows in order (services/notify/sender.py)
+Index("ix_notifications_channel_due", notifications.c.channel, notifications.c.next_attempt_at, notifications.c.id,
       postgresql_where=notifications.c.status == "pending", sqlite_where=notifications.c.status == "pending")
 Index("ix_notifications_recipient", notifications.c.recipient, notifications.c.created_at)
 

@@ -72,10 +72,16 @@ class PassReport:
                 "rate_limited": self.rate_limited}
 
 
-_CLAIM = (select(notifications, receipts.c.sent_at.label("receipt_at"))
-          .select_from(notifications.outerjoin(receipts, receipts.c.notification_id == notifications.c.id))
-          .where(notifications.c.status == "pending", notifications.c.next_attempt_at <= bindparam("now"))
+# a channel's due rows in order, through ix_notifications_channel_due: a pass reads as many rows as
+# it claims, whatever the backlog (one query over every channel, ordered, joined to the receipts
+# and excluding the channels over their rate, sorted the whole backlog: a third of PostgreSQL's
+# time at 300 appeals/s, with a backlog of 15,000 emails waiting for their rate)
+_CLAIM = (select(notifications)
+          .where(notifications.c.status == "pending", notifications.c.channel == bindparam("channel"),
+                 notifications.c.next_attempt_at <= bindparam("now"))
           .order_by(notifications.c.next_attempt_at, notifications.c.id).limit(bindparam("limit")))
+_RECEIPTS_OF = select(receipts.c.notification_id, receipts.c.sent_at).where(
+    receipts.c.notification_id.in_(bindparam("ids", expanding=True)))
 _SETTLE_SENT = (update(notifications).where(notifications.c.id == bindparam("_id"))
                 .values(status="sent", sent_at=bindparam("_at"), attempts=notifications.c.attempts + 1,
                         next_attempt_at=None, last_error=None))
@@ -97,12 +103,15 @@ def send_due(engine: Engine, *, now: datetime, channels: dict, directory: domain
           engine.connect().execution_options(isolation_level="AUTOCOMMIT") as receipt,
           claim.begin()):
             query = _CLAIM
-            waiting = [channel for channel, bucket in buckets.items() if not bucket.ready(monotonic())]
-            if waiting:  # a channel over its rate holds no place in the batch
-                query = query.where(notifications.c.channel.notin_(waiting))
             if claim.dialect.name == "postgresql":
-                query = query.with_for_update(of=notifications, skip_locked=True)
-            rows = claim.execute(query, {"now": now, "limit": limit}).fetchall()
+                query = query.with_for_update(skip_locked=True)
+            waiting = {channel for channel, bucket in buckets.items() if not bucket.ready(monotonic())}
+            rows = []
+            for channel in sorted(set(domain.ADDRESS_OF) | set(channels)):
+                if channel not in waiting:  # a channel over its rate holds no place in the batch
+                    rows += claim.execute(query, {"channel": channel, "now": now, "limit": limit}).fetchall()
+            rows = sorted(rows, key=lambda row: (row.next_attempt_at, row.id))[:limit]  # the rest: next pass
+            receipts_at = dict(claim.execute(_RECEIPTS_OF, {"ids": [row.id for row in rows]}).all()) if rows else {}
             report.claimed = len(rows)
             sent: list[dict] = []
             rescheduled: list[dict] = []
@@ -110,7 +119,7 @@ def send_due(engine: Engine, *, now: datetime, channels: dict, directory: domain
             exhausted: set[str] = set()
             for row in rows:
                 message = dict(row._mapping)
-                receipt_at = message.pop("receipt_at")
+                receipt_at = receipts_at.get(message["id"])
                 channel = message["channel"]
                 if receipt_at is not None:  # sent before a crash, never recorded: settle, do not send again
                     sent.append({"_id": message["id"], "_at": receipt_at})
