@@ -303,9 +303,12 @@ class Progress:
         self.mesh = mesh
         self.engines = {name: create_engine(normalise_url(url), pool_size=1) for name, url in database_urls.items()}
 
+    def _metrics(self, service: str) -> list[str]:
+        return requests.get(f"{self.mesh.url(service)}/metrics", timeout=10).text.splitlines()
+
     def _processed(self, service: str, queue_part: str) -> int:
         total = 0.0
-        for line in requests.get(f"{self.mesh.url(service)}/metrics", timeout=10).text.splitlines():
+        for line in self._metrics(service):
             if (line.startswith("suqiu_events_consumed_total{") and queue_part in line
                     and 'result="processed"' in line):
                 total += float(line.rsplit(" ", 1)[1])
@@ -316,7 +319,7 @@ class Progress:
         found = {}
         for service in self.mesh.services:
             total = count = 0.0
-            for line in requests.get(f"{self.mesh.url(service)}/metrics", timeout=10).text.splitlines():
+            for line in self._metrics(service):
                 if line.startswith("suqiu_consumer_batch_size_sum"):
                     total += float(line.rsplit(" ", 1)[1])
                 elif line.startswith("suqiu_consumer_batch_size_count"):

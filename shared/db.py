@@ -244,12 +244,7 @@ def bulk_update(connection: Connection | Session, table: Table, key: str, rows: 
         connection.execute(statement, [{**row, "_key": row[key]} for row in rows])
         return
     statement, processors = _unnest_update(dialect, table, key, names)
-    parameters = {}
-    for index, name in enumerate(names):
-        process = processors[index]
-        column = [row[name] for row in rows]
-        parameters[f"c{index}"] = [process(value) for value in column] if process is not None else column
-    connection.execute(statement, parameters)
+    connection.execute(statement, _array_parameters([[row[name] for row in rows] for name in names], processors))
 
 
 _UNNEST_UPDATES: dict[tuple[str, Table, str, tuple[str, ...]], tuple[Any, list[Any]]] = {}
@@ -262,7 +257,7 @@ def _unnest_update(dialect: Any, table: Table, key: str, names: tuple[str, ...])
     found = _UNNEST_UPDATES.get(cache_key)
     if found is None:
         quote, target = dialect.identifier_preparer.quote, dialect.identifier_preparer.format_table(table)
-        arrays = ", ".join(f"CAST(:c{i} AS {table.c[name].type.compile(dialect)}[])" for i, name in enumerate(names))
+        arrays = _arrays(dialect, [table.c[name] for name in names])
         aliases = ", ".join(f"v{i}" for i in range(len(names)))
         sets = ", ".join(f"{quote(name)} = v.v{i}" for i, name in enumerate(names) if name != key)
         sql = (f"UPDATE {target} SET {sets} FROM unnest({arrays}) AS v({aliases}) "
@@ -331,14 +326,8 @@ def insert_rows(executor: Connection | Session, table: Table, rows: list[dict[st
         executor.execute(statement, rows)
         return []
     statement, processors, defaults = plan
-    parameters: dict[str, Any] = {}
-    for index, name in enumerate(names):
-        process = processors[index]
-        column = [row[name] for row in rows]
-        parameters[f"c{index}"] = [process(value) for value in column] if process is not None else column
-    for index, value in enumerate(defaults, start=len(names)):
-        parameters[f"c{index}"] = [value] * len(rows)
-    result = executor.execute(statement, parameters)
+    values = [[row[name] for row in rows] for name in names] + [[default] * len(rows) for default in defaults]
+    result = executor.execute(statement, _array_parameters(values, processors))
     return list(result.fetchall()) if columns else []
 
 
@@ -347,8 +336,9 @@ _UNNEST_INSERTS: dict[tuple[Any, ...], tuple[Any, list[Any], list[Any]] | None] 
 
 def _unnest_insert(dialect: Any, table: Table, names: tuple[str, ...], ignore_conflicts: bool,
                    returning: tuple[str, ...]) -> tuple[Any, list[Any], list[Any]] | None:
-    """The INSERT ... SELECT FROM unnest(...) of ``insert_rows``, each column's bind processor and
-    the scalar defaults of the columns left out; None where arrays cannot carry the rows."""
+    """The INSERT ... SELECT FROM unnest(...) of ``insert_rows``, the bind processor of each column
+    it writes and the scalar defaults of the columns left out (written after the given ones); None
+    where arrays cannot carry the rows."""
     from sqlalchemy import ARRAY
 
     cache_key = (dialect.name, table, names, ignore_conflicts, returning)
@@ -361,22 +351,28 @@ def _unnest_insert(dialect: Any, table: Table, names: tuple[str, ...], ignore_co
             and all(getattr(column.default, "is_scalar", False) for column in defaulted)):
         quote, target = dialect.identifier_preparer.quote, dialect.identifier_preparer.format_table(table)
         columns = given + defaulted
-        arrays = ", ".join(f"CAST(:c{i} AS {column.type.compile(dialect)}[])" for i, column in enumerate(columns))
         sql = (f"INSERT INTO {target} ({', '.join(quote(column.name) for column in columns)}) "
-               f"SELECT * FROM unnest({arrays})")
+               f"SELECT * FROM unnest({_arrays(dialect, columns)})")
         if ignore_conflicts:
             sql += " ON CONFLICT DO NOTHING"
         if returning:
             sql += f" RETURNING {', '.join(quote(name) for name in returning)}"
-        plan = (text(sql), [column.type.bind_processor(dialect) for column in given],
-                [_bound(dialect, column, column.default.arg) for column in defaulted])  # type: ignore[union-attr]
+        plan = (text(sql), [column.type.bind_processor(dialect) for column in columns],
+                [column.default.arg for column in defaulted])  # type: ignore[union-attr]
     _UNNEST_INSERTS[cache_key] = plan
     return plan
 
 
-def _bound(dialect: Any, column: Any, value: Any) -> Any:
-    process = column.type.bind_processor(dialect)
-    return process(value) if process is not None else value
+def _arrays(dialect: Any, columns: list[Any]) -> str:
+    """``CAST(:c0 AS type[]), ...``: one array parameter per column, of the column's type."""
+    return ", ".join(f"CAST(:c{i} AS {column.type.compile(dialect)}[])" for i, column in enumerate(columns))
+
+
+def _array_parameters(columns: list[list[Any]], processors: list[Any]) -> dict[str, list[Any]]:
+    """The parameters ``c0``, ... of :func:`_arrays`: each column's values through its bind processor
+    (JSON to text and the like: an array parameter bypasses SQLAlchemy's types)."""
+    return {f"c{i}": [process(value) for value in values] if process is not None else values
+            for i, (values, process) in enumerate(zip(columns, processors, strict=True))}
 
 
 def paged(executor: Connection | Session, table: Table, conditions: Iterable[ColumnElement[bool]],

@@ -42,7 +42,6 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    insert,
     select,
     update,
 )
@@ -101,16 +100,13 @@ def outbox_row(event: Event, now: datetime) -> dict[str, Any]:
 
 def add_event(session: Session | DbConnection, outbox: Table, event: Event) -> None:
     """Queue an event in the caller's transaction; it is published after the commit."""
-    # parameters, not .values(): the compiled INSERT is cached instead of rebuilt per event
-    session.execute(insert(outbox), outbox_row(event, datetime.now(timezone.utc)))
+    add_events(session, outbox, [event])
 
 
 def add_events(session: Session | DbConnection, outbox: Table, events: list[Event]) -> None:
-    """Queue several events in the caller's transaction with one multi-row INSERT.
-
-    The same rows as :func:`add_event`, in order; for a use case that raises many at
-    once (supervision's tick), where a round trip per event would dominate.
-    """
+    """Queue several events in the caller's transaction with one INSERT (``insert_rows``), in
+    order; for a use case that raises many at once (supervision's tick), where a round trip per
+    event would dominate. :func:`add_event` is its one-event case."""
     if events:
         now = datetime.now(timezone.utc)
         insert_rows(session, outbox, [outbox_row(event, now) for event in events])
