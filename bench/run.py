@@ -346,12 +346,16 @@ class Progress:
             engine.dispose()
 
 
-def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float) -> dict:
-    """Offer ``rate`` appeals/s for ``seconds``; latency from each publish to its dispatch."""
+def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: Mesh, servers: Servers,
+               profile_dir: Path | None = None) -> dict:
+    """Offer ``rate`` appeals/s for ``seconds``; latency from each publish to its dispatch, and the
+    CPU per appeal at that rate (small batches: the fixed cost of a unit of work shows here)."""
     feeder = Feeder(amqp_uri, window=50)
     published: dict[str, float] = {}
     count = int(rate * seconds)
     run = uuid.uuid4().hex[:6]
+    cpu_before = cpu_now(mesh, servers)
+    profilers = profile_services(mesh, profile_dir, seconds) if profile_dir else []
     begin = time.perf_counter()
     with Sampler() as load:
         for n in range(count):
@@ -366,6 +370,10 @@ def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float) -> dict
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not all(watch.dispatched_at(e) for e in published):
             time.sleep(0.1)
+    time.sleep(1.0)  # the rest of the loop (deadline, notifications) of the last appeals
+    _, cpu = _per_appeal(cpu_before, cpu_now(mesh, servers), count)
+    for profiler in profilers:
+        profiler.wait()
     latencies = sorted((watch.dispatched_at(e) - t) * 1000 for e, t in published.items() if watch.dispatched_at(e))
     # the first hop: publish -> intake's appeal_received seen (intake, its outbox relay, the broker)
     received = sorted((watch.received[e] - t) * 1000 for e, t in published.items() if e in watch.received)
@@ -376,7 +384,7 @@ def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float) -> dict
     return {"rate": rate, "seconds": seconds, "appeals": count, "dispatched": len(latencies),
             "missing": count - len(latencies), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
             "received_p50_ms": pct(50, received), "received_p99_ms": pct(99, received),
-            "loadavg": load.summary()}
+            "cpu_ms_per_appeal": cpu, "loadavg": load.summary()}
 
 
 def cpu_now(mesh: Mesh, servers: Servers) -> dict[str, float]:
@@ -618,7 +626,9 @@ def run(args) -> dict:
             result["fixed_rate"] = {}
             for rate in args.rates:
                 print(f"2/5 {rate:.0f} appeals/s for {args.rate_seconds:.0f} s (AMQP ingress) ...", flush=True)
-                result["fixed_rate"][str(int(rate))] = fixed_rate(servers.amqp_uri, watch, rate, args.rate_seconds)
+                result["fixed_rate"][str(int(rate))] = fixed_rate(
+                    servers.amqp_uri, watch, rate, args.rate_seconds, mesh, servers,
+                    profile_dir=Path(args.profile_rate) / str(int(rate)) if args.profile_rate else None)
             watch.close()
             print(f"3/5 full speed through the AMQP ingress for {args.duration:.0f} s ...", flush=True)
             amqp_run = full_speed_amqp(servers.amqp_uri, mesh, servers, progress, args.duration, args.window,
@@ -663,6 +673,7 @@ def report(result: dict, path: Path) -> None:
             ("broker: consume with acks (msg/s)", result["floor_msgs_per_s"]["consume_ack"])]
     for rate, figures in result["fixed_rate"].items():
         rows += [(f"received->dispatched at {rate}/s: p50 / p99 (ms)", f"{figures['p50_ms']} / {figures['p99_ms']}"),
+                 ("  CPU ms per appeal at that rate, total", figures["cpu_ms_per_appeal"]["total"]),
                  ("  not dispatched; load average", f"{figures['missing']}; {figures['loadavg']['mean']}")]
     rows += [(f"AMQP full speed, {amqp_run['seconds']} s: appeals/s", amqp_run["appeals_per_s"]),
              ("  CPU ms per appeal, total", amqp_run["cpu_ms_per_appeal"]["total"]),
@@ -691,6 +702,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--http-seconds", type=float, default=20.0, help="0: no HTTP run")
     parser.add_argument("--shared", action="store_true", help="the local RabbitMQ and PostgreSQL, not private ones")
     parser.add_argument("--profile", default=None, help="a folder: py-spy samples each service at full speed")
+    parser.add_argument("--profile-rate", default=None,
+                        help="a folder: py-spy samples each service at each fixed rate (<folder>/<rate>/)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the services (repeatable)")
     args = parser.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",") if r]

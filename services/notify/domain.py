@@ -233,9 +233,9 @@ class TokenBucket:
         self.tokens = float(burst)
         self.updated = now
 
-    def ready(self, now: float) -> bool:
-        """Whether a token is there at ``now`` (without taking it)."""
-        return min(self.burst, self.tokens + (now - self.updated) * self.rate) >= 1
+    def available(self, now: float) -> int:
+        """The whole tokens there at ``now`` (without taking them): how many a pass may send."""
+        return int(min(self.burst, self.tokens + (now - self.updated) * self.rate))
 
     def take(self, now: float) -> bool:
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)

@@ -105,11 +105,14 @@ def send_due(engine: Engine, *, now: datetime, channels: dict, directory: domain
             query = _CLAIM
             if claim.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            waiting = {channel for channel, bucket in buckets.items() if not bucket.ready(monotonic())}
             rows = []
             for channel in sorted(set(domain.ADDRESS_OF) | set(channels)):
-                if channel not in waiting:  # a channel over its rate holds no place in the batch
-                    rows += claim.execute(query, {"channel": channel, "now": now, "limit": limit}).fetchall()
+                # a channel claims no more rows than its rate lets it send now: over its rate, none
+                # (claiming 100 to send 2 locked, read and left 98 on every pass of a backlog)
+                bucket = buckets.get(channel)
+                room = limit if bucket is None else min(limit, bucket.available(monotonic()))
+                if room > 0:
+                    rows += claim.execute(query, {"channel": channel, "now": now, "limit": room}).fetchall()
             rows = sorted(rows, key=lambda row: (row.next_attempt_at, row.id))[:limit]  # the rest: next pass
             receipts_at = dict(claim.execute(_RECEIPTS_OF, {"ids": [row.id for row in rows]}).all()) if rows else {}
             report.claimed = len(rows)
@@ -239,5 +242,7 @@ class Notifier(BackgroundLoop):
 
     def run_once(self) -> bool:
         report = self.send_due(clock_of(self.container).current(), limit=self.batch)
-        # a full batch that moved something: more may be due; one held by rate limits waits a poll
-        return report.claimed >= self.batch and report.claimed > report.rate_limited
+        # a full batch that moved something, or SMS put off to the end of quiet hours (a channel
+        # claims at most its tokens, and a deferral takes none): more may be due; a pass held by
+        # rate limits waits a poll
+        return (report.claimed >= self.batch or report.deferred > 0) and report.claimed > report.rate_limited

@@ -183,6 +183,15 @@ def test_a_token_bucket_allows_a_burst_then_the_rate():
     assert bucket.take(0.5) is True
 
 
+def test_a_token_bucket_says_how_many_it_could_give_without_giving_them():
+    bucket = domain.TokenBucket(rate=2, burst=3, now=0.0)
+    assert bucket.available(0.0) == 3 and bucket.available(0.0) == 3  # asking takes nothing
+    assert [bucket.take(0.0) for _ in range(3)] == [True] * 3
+    # whole tokens, up to the burst
+    assert [bucket.available(t) for t in (0.0, 0.49, 0.5, 1.0, 10.0)] == [0, 0, 1, 2, 3]
+    assert bucket.available(1.0) == 2 and bucket.take(1.0) and bucket.available(1.0) == 1
+
+
 # ---------------------------------------------------------------- signatures and bodies
 def test_dingtalk_signature_is_computed_as_dingtalk_documents():
     url = domain.dingtalk_signed_url("https://oapi.dingtalk.com/robot/send?access_token=t", "SECx", 1700000000000)

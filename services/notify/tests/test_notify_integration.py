@@ -403,8 +403,11 @@ def test_a_burst_is_held_to_the_channels_rate_limit(start, amqp_uri, base_url, p
         deliver(container, amqp_uri, received(appeal_id=f"SQ20261120-{number:010d}",
                                               contact={"phone": f"1370000000{number}"}))
     report = send_due(base_url, MORNING + timedelta(minutes=1))
-    assert report["rate_limited"] == 1  # the third SMS waits; the cadre's emails are not limited
+    assert report["sent"] == 5  # the burst of two SMS and the cadre's three emails, which are not limited
     assert len(http_receiver.at("/sms")) == 2
+    # the third SMS waits for the rate: a channel claims no more rows than it has tokens
+    again = send_due(base_url, MORNING + timedelta(minutes=1))
+    assert (again["sent"], again["rate_limited"]) == (0, 0) and len(http_receiver.at("/sms")) == 2
     metrics = requests.get(f"{base_url}/metrics").text
     assert 'suqiu_notifications_total{channel="sms",result="sent"}' in metrics
     assert "suqiu_notification_send_seconds_bucket" in metrics
@@ -425,7 +428,8 @@ def test_an_exhausted_channel_does_not_hold_back_the_others_in_the_batch(start, 
             "now": (MORNING + timedelta(minutes=1)).isoformat(), "limit": limit}).json()
 
     first = send(100)
-    assert (first["sent"], first["rate_limited"]) == (7, 2)  # one SMS and the six emails; two SMS wait
+    # one SMS and the six emails; the two other SMS wait, not even claimed (the channel had one token)
+    assert (first["sent"], first["rate_limited"]) == (7, 0)
     deliver(container, amqp_uri, received(now=MORNING + timedelta(seconds=30), appeal_id="SQ20261120-0000000009",
                                           contact={"phone": "13700000009", "email": "e9@firm.cn"}))
     # the two waiting SMS are due first, but a channel over its rate takes no place in a batch
