@@ -244,7 +244,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
     Config: ``AMQP_URI``; ``CONSUMER_BATCH`` (100); ``CONSUMER_BATCH_WAIT_MS`` (3);
     ``CONSUMER_PREFETCH`` (twice the batch). It writes through the service's
     :class:`shared.db.Database` and into the outbox of its :class:`shared.outbox.OutboxRelay`,
-    which it wakes after a commit that wrote outbox rows.
+    which runs after a commit that wrote outbox rows (:meth:`shared.outbox.OutboxRelay.committed`).
     """
 
     def __init__(self) -> None:
@@ -491,7 +491,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         finally:
             connection.close()
         if published:
-            self.relay.wake()
+            self.relay.committed()
         for callback in after:
             try:
                 callback()

@@ -18,7 +18,7 @@ from shared.consumers import Batch, NotKnownYet, consume
 from shared.db import Database, make_engine
 from shared.errors import InvalidInput
 from shared.events import make_event
-from shared.outbox import OutboxRelay, messaging_tables
+from shared.outbox import OutboxRelay, install_notify_trigger, messaging_tables
 from shared.testing import EventTap, settled, wait_for
 from shared.topology import dead_letter_queue, events_exchange, service_queue_name
 
@@ -75,6 +75,8 @@ def probe(monkeypatch, container_factory, amqp_uri, database_url):
     Behaviour.fail_for, Behaviour.refuse, Behaviour.unknown, Behaviour.calls = {}, set(), set(), []
     engine = make_engine(database_url)
     metadata.create_all(engine)
+    with engine.begin() as connection:
+        install_notify_trigger(connection)  # as the services' migrations do: each commit wakes the relay
     tap = EventTap(amqp_uri, "dispatch")
     container = container_factory(ProbeService, {
         "AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "DB_MIGRATE": False, "OUTBOX_POLL_SECONDS": 30,

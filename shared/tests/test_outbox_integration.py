@@ -106,16 +106,12 @@ def test_the_relay_publishes_right_after_a_commit_it_hears_of_not_at_its_next_po
         store, amqp_uri, database_url, container_factory):
     """A commit that writes outbox rows NOTIFYs (the trigger of each service's migrations);
     the relay, polling only once a minute here, publishes within moments."""
-    from types import SimpleNamespace
-
-    from sqlalchemy import text
-
     from shared.db import Database
-    from shared.outbox import OutboxRelay, create_notify_trigger
+    from shared.outbox import OutboxRelay, install_notify_trigger
 
     engine, outbox = store
     with engine.begin() as conn:
-        create_notify_trigger(SimpleNamespace(get_bind=lambda: conn, execute=lambda sql: conn.execute(text(sql))))
+        install_notify_trigger(conn)
     bind_queue(amqp_uri)
     service = type("RelayOnly", (), {"name": "intake", "db": Database("intake"), "relay": OutboxRelay(outbox)})
     container = container_factory(service, {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url,
