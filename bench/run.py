@@ -23,6 +23,10 @@ local servers instead (a vhost and fresh databases of its own; CPU then includes
    PostgreSQL rows (inserted, updated; counted from ``pg_stat_database`` during the AMQP
    full-speed window) that one appeal caused, done by one plain client in batches of 100;
    CPU ms per appeal of that client, the broker and the database, and the mesh's ratio to it.
+   Per appeal and service database, at each fixed rate and at full speed
+   (``database_per_appeal``): rows inserted and updated, transactions and, with
+   ``--statements`` (``pg_stat_statements`` preloaded), statements. Counts, not times: they
+   compare across machines, where the CPU figures depend on the host.
 4. The load average during each part (the machine is shared) and a table; the figures go
    to ``bench/results/<time>.json``. ``python -m bench.summary FILES`` gives medians and spread.
 """
@@ -100,8 +104,9 @@ def _processes() -> list[tuple[int, int, str]]:
 class Servers:
     """The broker and the database: private ones (default) or the local shared ones."""
 
-    def __init__(self, shared: bool):
+    def __init__(self, shared: bool, statements: bool = False):
         self.shared = shared
+        self.statements = statements
         self._stack = ExitStack()
 
     def __enter__(self) -> Servers:
@@ -124,6 +129,8 @@ class Servers:
         self._stack.callback(shutil.rmtree, self.postgres.folder, True)
         # as a city would run it: fsync on (the fault tests turn it off for speed)
         self.postgres.options = self.postgres.options.replace("-c fsync=off", "")
+        if self.statements:
+            self.postgres.options += " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top"
         self._stack.callback(lambda: self.postgres.stop("fast"))
         self.postgres.start()
         self.amqp_uri = self.rabbit.uri
@@ -299,9 +306,14 @@ class Progress:
     read from /metrics: a count(*) on growing tables several times a second would be charged
     to PostgreSQL). The rows written come from ``pg_stat_database``, read twice."""
 
-    def __init__(self, mesh: Mesh, database_urls: dict[str, str]):
+    def __init__(self, mesh: Mesh, database_urls: dict[str, str], statements: bool = False):
         self.mesh = mesh
         self.engines = {name: create_engine(normalise_url(url), pool_size=1) for name, url in database_urls.items()}
+        self.statements = statements
+        if statements:
+            for engine in self.engines.values():
+                with engine.begin() as connection:
+                    connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
 
     def _metrics(self, service: str) -> list[str]:
         return requests.get(f"{self.mesh.url(service)}/metrics", timeout=10).text.splitlines()
@@ -331,15 +343,22 @@ class Progress:
         return min(self._processed("assessment", "appeal_deadline_set--assessment"),
                    self._processed("notify", "appeal_dispatched--notify"))
 
-    def rows_written(self) -> tuple[int, int]:
-        """(inserted, updated) rows in the mesh's databases so far (pg_stat_database)."""
-        inserted = updated = 0
-        for engine in self.engines.values():
+    def database_counters(self) -> dict[str, dict[str, int]]:
+        """Per service database, so far: rows inserted and updated, transactions (commits and
+        rollbacks: ``pg_stat_database``) and, with ``--statements``, statements run
+        (``pg_stat_statements``): counts, the same on a fast machine and a slow one."""
+        found = {}
+        for name, engine in self.engines.items():
             with engine.connect() as connection:
-                row = connection.execute(text("SELECT tup_inserted, tup_updated FROM pg_stat_database "
-                                              "WHERE datname = current_database()")).one()
-            inserted, updated = inserted + row[0], updated + row[1]
-        return inserted, updated
+                row = connection.execute(text(
+                    "SELECT tup_inserted, tup_updated, xact_commit + xact_rollback FROM pg_stat_database "
+                    "WHERE datname = current_database()")).one()
+                found[name] = {"inserted": row[0], "updated": row[1], "transactions": row[2]}
+                if self.statements:
+                    found[name]["statements"] = connection.execute(text(
+                        "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements "
+                        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalar_one()
+        return found
 
     def close(self) -> None:
         for engine in self.engines.values():
@@ -347,14 +366,14 @@ class Progress:
 
 
 def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: Mesh, servers: Servers,
-               profile_dir: Path | None = None) -> dict:
+               progress: Progress, profile_dir: Path | None = None) -> dict:
     """Offer ``rate`` appeals/s for ``seconds``; latency from each publish to its dispatch, and the
     CPU per appeal at that rate (small batches: the fixed cost of a unit of work shows here)."""
     feeder = Feeder(amqp_uri, window=50)
     published: dict[str, float] = {}
     count = int(rate * seconds)
     run = uuid.uuid4().hex[:6]
-    cpu_before = cpu_now(mesh, servers)
+    cpu_before, counters_before = cpu_now(mesh, servers), progress.database_counters()
     profilers = profile_services(mesh, profile_dir, seconds) if profile_dir else []
     begin = time.perf_counter()
     with Sampler() as load:
@@ -372,6 +391,7 @@ def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: M
             time.sleep(0.1)
     time.sleep(1.0)  # the rest of the loop (deadline, notifications) of the last appeals
     _, cpu = _per_appeal(cpu_before, cpu_now(mesh, servers), count)
+    database = counts_per_appeal(counters_before, progress.database_counters(), count)
     for profiler in profilers:
         profiler.wait()
     latencies = sorted((watch.dispatched_at(e) - t) * 1000 for e, t in published.items() if watch.dispatched_at(e))
@@ -384,7 +404,7 @@ def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: M
     return {"rate": rate, "seconds": seconds, "appeals": count, "dispatched": len(latencies),
             "missing": count - len(latencies), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
             "received_p50_ms": pct(50, received), "received_p99_ms": pct(99, received),
-            "cpu_ms_per_appeal": cpu, "loadavg": load.summary()}
+            "cpu_ms_per_appeal": cpu, "database_per_appeal": database, "loadavg": load.summary()}
 
 
 def cpu_now(mesh: Mesh, servers: Servers) -> dict[str, float]:
@@ -392,6 +412,17 @@ def cpu_now(mesh: Mesh, servers: Servers) -> dict[str, float]:
     usage["rabbitmq"] = servers.broker_cpu()
     usage["postgresql"] = servers.database_cpu()
     return usage
+
+
+def counts_per_appeal(before: dict, after: dict, appeals: int) -> dict:
+    """Per service and in all, the database counters' growth per appeal (``Progress.database_counters``)."""
+    per: dict = {}
+    for service, counters in after.items():
+        for name, value in counters.items():
+            per.setdefault(name, {})[service] = round((value - before[service][name]) / max(appeals, 1), 2)
+    for values in per.values():
+        values["total"] = round(sum(values.values()), 2)
+    return per
 
 
 def _per_appeal(before: dict, after: dict, appeals: int) -> tuple[dict, dict]:
@@ -429,7 +460,7 @@ def full_speed_amqp(amqp_uri: str, mesh: Mesh, servers: Servers, progress: Progr
             now = time.monotonic()
             if measured is None and now - begin >= warmup:
                 measured = {"at": time.perf_counter(), "through": progress.through(), "cpu": cpu_now(mesh, servers),
-                            "rows": progress.rows_written(), "batches": progress.batches()}
+                            "database": progress.database_counters(), "batches": progress.batches()}
                 profilers = profile_services(mesh, profile_dir, duration) if profile_dir else []
             if measured is not None and now - begin >= warmup + duration:
                 break
@@ -444,17 +475,17 @@ def full_speed_amqp(amqp_uri: str, mesh: Mesh, servers: Servers, progress: Progr
         elapsed = time.perf_counter() - measured["at"]
         through = progress.through() - measured["through"]
         cpu_after = cpu_now(mesh, servers)
-        rows = progress.rows_written()
+        database = progress.database_counters()
         batches = progress.batches()
     feeder.close()
     for profiler in profilers:
         profiler.wait()
     seconds, per = _per_appeal(measured["cpu"], cpu_after, through)
-    inserted, updated = rows[0] - measured["rows"][0], rows[1] - measured["rows"][1]
+    per_appeal = counts_per_appeal(measured["database"], database, through)
     return {"seconds": round(elapsed, 1), "appeals": through, "appeals_per_s": round(through / elapsed, 1),
             "in_flight_window": window, "cpu_seconds": seconds, "cpu_ms_per_appeal": per,
-            "rows_per_appeal": {"inserted": round(inserted / max(through, 1), 2),
-                                "updated": round(updated / max(through, 1), 2)},
+            "rows_per_appeal": {"inserted": per_appeal["inserted"]["total"], "updated": per_appeal["updated"]["total"]},
+            "database_per_appeal": per_appeal,
             "published_total": published, "drained_at": start_through + published, "loadavg": load.summary(),
             "messages_per_unit_of_work": {
                 service: round((total - measured["batches"][service][0]) / (count - measured["batches"][service][1]), 1)
@@ -606,7 +637,7 @@ def run(args) -> dict:
     tokens = ROOT / "var" / "bench-tokens.yaml"
     tokens.parent.mkdir(parents=True, exist_ok=True)
     tokens.write_text(f"tokens:\n  - sha256: {token_hash(TOKEN)}\n    role: office\n    name: bench\n")
-    with Servers(args.shared) as servers, MailSink() as mail, HttpSink() as sms:
+    with Servers(args.shared, statements=args.statements) as servers, MailSink() as mail, HttpSink() as sms:
         print("1/5 the broker floor ...", flush=True)
         result["floor_msgs_per_s"] = broker_floor(servers.amqp_uri)
         services = [name for name in available_services() if name in MESH]  # not the console
@@ -619,7 +650,7 @@ def run(args) -> dict:
                     ports={name: free_port() for name in services}, var_dir=ROOT / "var" / "bench",
                     env={"AUTH_TOKENS_FILE": str(tokens), "LOG_LEVEL": "WARNING", "TICK_TIMER": "false",
                          "PROFILE_DIR": "deploy/profiles/demo", **sink_env(mail, sms), **args.env})
-        progress = Progress(mesh, databases)
+        progress = Progress(mesh, databases, statements=args.statements)
         try:
             mesh.start()
             watch = Watch(servers.amqp_uri)
@@ -627,7 +658,7 @@ def run(args) -> dict:
             for rate in args.rates:
                 print(f"2/5 {rate:.0f} appeals/s for {args.rate_seconds:.0f} s (AMQP ingress) ...", flush=True)
                 result["fixed_rate"][str(int(rate))] = fixed_rate(
-                    servers.amqp_uri, watch, rate, args.rate_seconds, mesh, servers,
+                    servers.amqp_uri, watch, rate, args.rate_seconds, mesh, servers, progress,
                     profile_dir=Path(args.profile_rate) / str(int(rate)) if args.profile_rate else None)
             watch.close()
             print(f"3/5 full speed through the AMQP ingress for {args.duration:.0f} s ...", flush=True)
@@ -663,6 +694,11 @@ def wait_drained(progress: Progress, published: int, timeout: float) -> None:
         time.sleep(0.5)
 
 
+def _database_counts(part: dict) -> str:
+    counts = part["database_per_appeal"]
+    return f"{counts['transactions']['total']} / {counts.get('statements', {}).get('total', '-')}"
+
+
 def report(result: dict, path: Path) -> None:
     amqp_run = result["full_speed_amqp"]
     print()
@@ -674,9 +710,11 @@ def report(result: dict, path: Path) -> None:
     for rate, figures in result["fixed_rate"].items():
         rows += [(f"received->dispatched at {rate}/s: p50 / p99 (ms)", f"{figures['p50_ms']} / {figures['p99_ms']}"),
                  ("  CPU ms per appeal at that rate, total", figures["cpu_ms_per_appeal"]["total"]),
+                 ("  transactions / statements per appeal at that rate", _database_counts(figures)),
                  ("  not dispatched; load average", f"{figures['missing']}; {figures['loadavg']['mean']}")]
     rows += [(f"AMQP full speed, {amqp_run['seconds']} s: appeals/s", amqp_run["appeals_per_s"]),
              ("  CPU ms per appeal, total", amqp_run["cpu_ms_per_appeal"]["total"]),
+             ("  transactions / statements per appeal", _database_counts(amqp_run)),
              ("  load average (mean, max)", f"{amqp_run['loadavg']['mean']}, {amqp_run['loadavg']['max']}")]
     if "full_speed_http" in result:
         http = result["full_speed_http"]
@@ -702,10 +740,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--http-seconds", type=float, default=20.0, help="0: no HTTP run")
     parser.add_argument("--shared", action="store_true", help="the local RabbitMQ and PostgreSQL, not private ones")
     parser.add_argument("--profile", default=None, help="a folder: py-spy samples each service at full speed")
+    parser.add_argument("--statements", action="store_true",
+                        help="count the statements each service runs (pg_stat_statements in the private PostgreSQL)")
     parser.add_argument("--profile-rate", default=None,
                         help="a folder: py-spy samples each service at each fixed rate (<folder>/<rate>/)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the services (repeatable)")
     args = parser.parse_args(argv)
+    if args.shared and args.statements:
+        parser.error("--statements needs the private PostgreSQL (it preloads pg_stat_statements); drop --shared")
     args.rates = [float(r) for r in args.rates.split(",") if r]
     args.env = dict(item.split("=", 1) for item in args.env)
     result = run(args)

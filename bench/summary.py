@@ -15,12 +15,13 @@ FIGURES = {
     "cpu_ms_per_appeal total (AMQP)": ("full_speed_amqp", "cpu_ms_per_appeal", "total"),
     "unavoidable ms per appeal": ("unavoidable_ms_per_appeal",),
     "ratio mesh / unavoidable": ("ratio_to_unavoidable",),
-    "p50_ms at 100/s": ("fixed_rate", "100", "p50_ms"),
-    "p99_ms at 100/s": ("fixed_rate", "100", "p99_ms"),
-    "p50_ms at 250/s": ("fixed_rate", "250", "p50_ms"),
-    "p99_ms at 250/s": ("fixed_rate", "250", "p99_ms"),
+    "transactions per appeal (AMQP)": ("full_speed_amqp", "database_per_appeal", "transactions", "total"),
+    "statements per appeal (AMQP)": ("full_speed_amqp", "database_per_appeal", "statements", "total"),
     "load average (AMQP full speed, mean)": ("full_speed_amqp", "loadavg", "mean"),
 }
+AT_RATE = {"p50_ms": ("p50_ms",), "p99_ms": ("p99_ms",), "cpu_ms_per_appeal total": ("cpu_ms_per_appeal", "total"),
+           "transactions per appeal": ("database_per_appeal", "transactions", "total"),
+           "statements per appeal": ("database_per_appeal", "statements", "total")}
 PARTS = ("intake", "dispatch", "supervision", "assessment", "notify", "rabbitmq", "postgresql")
 
 
@@ -34,6 +35,9 @@ def dig(result: dict, path: tuple[str, ...]):
 
 def summary(results: list[dict]) -> dict[str, dict]:
     rows = dict(FIGURES)
+    rates = sorted({rate for r in results for rate in r.get("fixed_rate", {})}, key=float)
+    rows.update({f"{label} at {rate}/s": ("fixed_rate", rate, *path)
+                 for rate in rates for label, path in AT_RATE.items()})
     rows.update({f"cpu_ms_per_appeal {part} (AMQP)": ("full_speed_amqp", "cpu_ms_per_appeal", part)
                  for part in PARTS})
     table = {}
