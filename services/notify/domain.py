@@ -233,12 +233,15 @@ class TokenBucket:
         self.tokens = float(burst)
         self.updated = now
 
+    def _level(self, now: float) -> float:
+        return min(self.burst, self.tokens + (now - self.updated) * self.rate)
+
     def available(self, now: float) -> int:
         """The whole tokens there at ``now`` (without taking them): how many a pass may send."""
-        return int(min(self.burst, self.tokens + (now - self.updated) * self.rate))
+        return int(self._level(now))
 
     def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.tokens = self._level(now)
         self.updated = max(self.updated, now)
         if self.tokens >= 1:
             self.tokens -= 1
