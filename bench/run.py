@@ -360,9 +360,38 @@ class Progress:
                         "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalar_one()
         return found
 
+    def statement_counters(self) -> dict[str, dict[int, tuple[int, float, str]]]:
+        """With ``--statements``, per service database: each statement's (calls, ms executing, text)
+        so far (``pg_stat_statements``); {} without."""
+        if not self.statements:
+            return {}
+        found = {}
+        for name, engine in self.engines.items():
+            with engine.connect() as connection:
+                found[name] = {row[0]: (row[1], row[2], row[3]) for row in connection.execute(text(
+                    "SELECT queryid, calls, total_exec_time, query FROM pg_stat_statements "
+                    "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"))}
+        return found
+
     def close(self) -> None:
         for engine in self.engines.values():
             engine.dispose()
+
+
+def statements_per_appeal(before: dict, after: dict, appeals: int, top: int = 12) -> dict:
+    """Per service, its ``top`` statements by calls in between: [calls per appeal, ms executing per
+    appeal, the statement's text cut at 160 characters] (``Progress.statement_counters``)."""
+    found = {}
+    for service, statements in after.items():
+        earlier = before.get(service, {})
+        grown = []
+        for queryid, (calls, ms, query) in statements.items():
+            was_calls, was_ms, _ = earlier.get(queryid, (0, 0.0, ""))
+            if calls > was_calls:
+                grown.append([round((calls - was_calls) / max(appeals, 1), 3),
+                              round((ms - was_ms) / max(appeals, 1), 4), " ".join(query.split())[:160]])
+        found[service] = sorted(grown, key=lambda item: -item[0])[:top]
+    return found
 
 
 def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: Mesh, servers: Servers,
@@ -374,6 +403,7 @@ def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: M
     count = int(rate * seconds)
     run = uuid.uuid4().hex[:6]
     cpu_before, counters_before = cpu_now(mesh, servers), progress.database_counters()
+    statements_before = progress.statement_counters()
     profilers = profile_services(mesh, profile_dir, seconds) if profile_dir else []
     begin = time.perf_counter()
     with Sampler() as load:
@@ -392,6 +422,7 @@ def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: M
     time.sleep(1.0)  # the rest of the loop (deadline, notifications) of the last appeals
     _, cpu = _per_appeal(cpu_before, cpu_now(mesh, servers), count)
     database = counts_per_appeal(counters_before, progress.database_counters(), count)
+    statements = statements_per_appeal(statements_before, progress.statement_counters(), count)
     for profiler in profilers:
         profiler.wait()
     latencies = sorted((watch.dispatched_at(e) - t) * 1000 for e, t in published.items() if watch.dispatched_at(e))
@@ -404,7 +435,8 @@ def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: M
     return {"rate": rate, "seconds": seconds, "appeals": count, "dispatched": len(latencies),
             "missing": count - len(latencies), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
             "received_p50_ms": pct(50, received), "received_p99_ms": pct(99, received),
-            "cpu_ms_per_appeal": cpu, "database_per_appeal": database, "loadavg": load.summary()}
+            "cpu_ms_per_appeal": cpu, "database_per_appeal": database, "loadavg": load.summary(),
+            **({"statements_per_appeal": statements} if statements else {})}
 
 
 def cpu_now(mesh: Mesh, servers: Servers) -> dict[str, float]:

@@ -45,7 +45,9 @@ connection of its own) takes the messages that are ready, up to ``CONSUMER_BATCH
 2. one transaction: the inbox rows of all events under the subscription each arrived
    for, ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (only the new ones go on);
    each handler is called (a nameko worker per handler and "wave" of the batch); the
-   events they published are written to the outbox in one statement; commit;
+   events they published are written to the outbox in one statement, held for the relay of
+   this process (:func:`shared.outbox.write_handed`); commit; the rows are handed to the
+   relay, which publishes them at once, without a query of its own;
 3. the parked and retried messages are published (with confirms) to their queues,
    then the whole batch is acked with one ``basic.ack(multiple=True)``.
 
@@ -94,7 +96,7 @@ from shared import metrics
 from shared.db import database_of, insert_rows
 from shared.errors import DomainError
 from shared.events import Event, EventError, read_event
-from shared.outbox import outbox_row, relay_of
+from shared.outbox import HandedRow, outbox_row, relay_of, write_handed
 from shared.topology import (
     DEAD_LETTER_EXCHANGE,
     RETRY_EXCHANGE,
@@ -473,6 +475,8 @@ class ConsumerHub(SharedExtension, ProviderCollector):
             raise Unavailable(str(exc.orig)) from exc
         after: list[Callable[[], None]] = []
         published: list[Event] = []
+        handed: list[HandedRow] = []
+        hand_over = self.relay.takes_handoff
         try:
             with connection.begin():
                 fresh = self._record_inbox(connection, items, now)
@@ -482,7 +486,9 @@ class ConsumerHub(SharedExtension, ProviderCollector):
                     self._call(provider, batch)
                     published.extend(batch.published)
                     after.extend(batch._after_commit)
-                if published:
+                if published and hand_over:
+                    handed = write_handed(connection, self.tables.outbox, published, now, self.relay.hold)
+                elif published:
                     insert_rows(connection, self.tables.outbox, [outbox_row(event, now) for event in published])
         except DBAPIError as exc:
             if exc.connection_invalidated:
@@ -490,7 +496,9 @@ class ConsumerHub(SharedExtension, ProviderCollector):
             raise
         finally:
             connection.close()
-        if published:
+        if handed:
+            self.relay.hand_over(handed)
+        elif published:
             self.relay.committed()
         for callback in after:
             try:

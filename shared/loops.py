@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any
 
 import eventlet
@@ -21,11 +22,14 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundLoop(DependencyProvider):
-    """Subclasses set ``self.poll`` and ``self.enabled`` in ``setup()`` and implement :meth:`run_once`."""
+    """Subclasses set ``self.poll`` and ``self.enabled`` in ``setup()`` and implement :meth:`run_once`;
+    ``self.gather`` (seconds, 0: none) spaces the passes a wake-up starts: one comes at the earliest
+    that long after the last began, so wake-ups in between share it."""
 
     identifier = "background_loop"
     poll: float = 1.0
     enabled: bool = True
+    gather: float = 0.0
 
     def __init__(self) -> None:
         self._wake = LightQueue(maxsize=1)
@@ -35,6 +39,10 @@ class BackgroundLoop(DependencyProvider):
     def run_once(self) -> bool:
         """One pass; True when more work is waiting and the next pass should start at once."""
         raise NotImplementedError
+
+    def next_wait(self) -> float:
+        """Seconds to sleep after a pass when nothing wakes the loop (the poll interval)."""
+        return self.poll
 
     def on_failure(self, exc: Exception) -> None:
         """Called after a failed pass, before the back-off (e.g. to drop a broken connection)."""
@@ -70,6 +78,7 @@ class BackgroundLoop(DependencyProvider):
     def _run(self) -> None:
         backoff = 0.5
         while self._running:
+            began = time.monotonic()
             try:
                 more = self.run_once()
                 backoff = 0.5
@@ -83,7 +92,10 @@ class BackgroundLoop(DependencyProvider):
                 eventlet.sleep(0)
                 continue
             with contextlib.suppress(Empty):
-                self._wake.get(timeout=self.poll)
+                self._wake.get(timeout=self.next_wait())
+                wait = began + self.gather - time.monotonic()
+                if wait > 0 and self._running:
+                    eventlet.sleep(wait)
 
     def get_dependency(self, worker_ctx: WorkerContext) -> BackgroundLoop:
         return self

@@ -7,14 +7,24 @@ event stays in the outbox and is retried later) and marks them sent. Replicas
 claim batches with ``FOR UPDATE SKIP LOCKED``; what a crash left behind is
 simply still unsent, and is published when a relay runs again.
 
-The relay runs right after a commit that wrote outbox rows. On PostgreSQL a statement
-trigger on ``outbox`` (:func:`create_notify_trigger`, in each service's migrations)
-sends ``NOTIFY suqiu_outbox`` at the commit, which the relay LISTENs for: one wake-up
-per commit, whoever wrote (the consumer's unit of work, HTTP workers, the tick, another
-replica). While it does not listen (SQLite, ``OUTBOX_LISTEN=false``, the LISTEN
-connection lost and not back yet) the unit of work and every worker's end wake it in
-the process. Otherwise it sleeps: a slow poll (``OUTBOX_POLL_SECONDS``) is only the
-safety net.
+The relay runs right after a commit that wrote outbox rows, in one of two ways:
+
+* **Handed over** (the consumer's unit of work, the hot path): the unit of work writes its
+  rows *held*, ``available_at`` ``OUTBOX_HANDOFF_SECONDS`` (30) after ``created_at``, and
+  after its commit hands them (:meth:`OutboxRelay.hand_over`) to the relay of its own
+  process, which publishes them at once, with no query and no transaction of its own, and
+  marks the confirmed ones sent with one ``UPDATE`` for everything confirmed in the last
+  ``OUTBOX_MARK_MS`` (100). A process that dies between the commit and the confirm leaves
+  the rows unsent: once their hold is over, any relay's pass publishes them (consumers drop
+  a repeat by its event id). Nobody else claims a held row before then.
+* **Found** by a pass (``SELECT ... FOR UPDATE SKIP LOCKED`` of the rows available now):
+  what HTTP workers, the tick and other processes wrote. On PostgreSQL a row trigger on
+  ``outbox`` (:func:`notify_when_available`, in each service's migrations) sends
+  ``NOTIFY suqiu_outbox`` at the commit of a row written available at once (not a held
+  one), which the relay LISTENs for. While it does not listen (SQLite,
+  ``OUTBOX_LISTEN=false``, the LISTEN connection lost and not back yet) the unit of work
+  and every worker's end wake it in the process. Otherwise it sleeps: a slow poll
+  (``OUTBOX_POLL_SECONDS``) is only the safety net, and publishes held rows whose hold ran out.
 
 Consumers record each processed event id in ``inbox`` in the same transaction
 as its effect (:mod:`shared.consumers`); a redelivered event finds its id there
@@ -26,7 +36,8 @@ import contextlib
 import json
 import logging
 import time as _time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -93,11 +104,37 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     return outbox, inbox
 
 
-def outbox_row(event: Event, now: datetime) -> dict[str, Any]:
-    """The outbox row of ``event`` (to insert in the caller's transaction)."""
+def outbox_row(event: Event, now: datetime, hold: float = 0) -> dict[str, Any]:
+    """The outbox row of ``event`` (to insert in the caller's transaction); ``hold`` seconds:
+    a row its writer hands to its relay (:meth:`OutboxRelay.hand_over`), which no pass claims
+    before then."""
     return {"event_id": event.id, "event_type": event.type, "exchange": events_exchange(event.producer).name,
             "routing_key": event.type, "body": json.dumps(event.to_message(), ensure_ascii=False),
-            "created_at": now, "available_at": now, "attempts": 0}
+            "created_at": now, "available_at": now + timedelta(seconds=hold) if hold else now, "attempts": 0}
+
+
+@dataclass(frozen=True)
+class HandedRow:
+    """An outbox row its writer committed and handed to the relay: what publishing it needs."""
+
+    id: int
+    event_id: str
+    event_type: str
+    exchange: str
+    routing_key: str
+    body: str
+    attempts: int = 0
+
+
+def write_handed(connection: DbConnection, outbox: Table, events: Sequence[Event], now: datetime,
+                 hold: float) -> list[HandedRow]:
+    """Write ``events`` to the outbox held for ``hold`` seconds, in the caller's transaction;
+    the rows to give :meth:`OutboxRelay.hand_over` once it committed."""
+    rows = [outbox_row(event, now, hold) for event in events]
+    ids = {found.event_id: found.id for found in insert_rows(
+        connection, outbox, rows, returning=(outbox.c.id, outbox.c.event_id))}
+    return sorted((HandedRow(ids[row["event_id"]], row["event_id"], row["event_type"], row["exchange"],
+                             row["routing_key"], row["body"]) for row in rows), key=lambda row: row.id)
 
 
 def add_event(session: Session | DbConnection, outbox: Table, event: Event) -> None:
@@ -251,7 +288,7 @@ def _corked(transport: Any) -> Iterator[None]:
 
 def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, service: str,
                 batch_size: int = 100, now: datetime | None = None, max_delay: float = 300) -> int:
-    """Publish one batch of unsent rows; returns how many the broker confirmed.
+    """Publish one batch of unsent rows available now; returns how many the broker confirmed.
 
     A row the broker refused (unroutable, or nacked: a cluster nacks while its queues elect new
     leaders after a node stopped) waits ``2 ** attempts`` seconds, at most ``max_delay``
@@ -265,72 +302,109 @@ def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, se
         rows = conn.execute(query).fetchall()
         if not rows:
             return 0
-        try:
-            confirmed, refused = publisher.publish_batch(rows)
-        except Exception as exc:
-            # the connection broke or confirms did not come: nothing is marked, all stay
-            # unsent and are published again (consumers drop the repeats by event id)
-            publisher.close()
-            log.warning("outbox relay: batch of %d not confirmed (%s); will retry", len(rows), exc)
-            raise
+        confirmed, refused = publish_rows(publisher, rows, service)
         if confirmed:
-            conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in confirmed])).values(
-                sent_at=datetime.now(timezone.utc), attempts=outbox.c.attempts + 1))
-            for row in confirmed:
-                metrics.EVENTS_PUBLISHED.labels(service, row.event_type).inc()
-        if any(reason == NACKED for reason in refused.values()):
-            # a cluster's node can keep nacking what it routes to a queue whose leader it lost,
-            # while the other nodes take it: the next try connects to the next node of the URL
-            publisher.switch()
-        for row in rows:
-            reason = refused.get(row.event_id)
-            if reason is None:
-                continue
-            delay = min(max_delay, 2 ** min(row.attempts, 8))
-            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-                attempts=outbox.c.attempts + 1, last_error=reason[:500],
-                available_at=now + timedelta(seconds=delay)))
-            metrics.OUTBOX_FAILURES.labels(service, row.event_type).inc()
-            log.warning("outbox relay: %s %s not published (%s); retry in %ss",
-                        row.event_type, row.event_id, reason, delay)
+            mark_sent(conn, outbox, [row.id for row in confirmed], datetime.now(timezone.utc))
+        record_refused(conn, outbox, rows, refused, now=now, max_delay=max_delay, service=service)
         return len(confirmed)
+
+
+def publish_rows(publisher: OutboxPublisher, rows: Sequence[Any], service: str) -> tuple[list[Any], dict[str, str]]:
+    """Publish ``rows`` with confirms: (confirmed rows, {event id: reason} refused ones). When the
+    connection breaks or confirms do not come, it raises and nothing counts as sent: all are
+    published again later (consumers drop the repeats by event id). After a nack, the next try
+    connects to the next node of the URL (a cluster's node can keep nacking what it routes to a
+    queue whose leader it lost, while the other nodes take it)."""
+    try:
+        confirmed, refused = publisher.publish_batch(rows)
+    except Exception as exc:
+        publisher.close()
+        log.warning("outbox relay: batch of %d not confirmed (%s); will retry", len(rows), exc)
+        raise
+    for row in confirmed:
+        metrics.EVENTS_PUBLISHED.labels(service, row.event_type).inc()
+    if any(reason == NACKED for reason in refused.values()):
+        publisher.switch()
+    return confirmed, refused
+
+
+def mark_sent(conn: DbConnection, outbox: Table, ids: Sequence[int], now: datetime) -> None:
+    """The rows ``ids``, confirmed by the broker, are sent."""
+    conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=now, attempts=outbox.c.attempts + 1))
+
+
+def record_refused(conn: DbConnection, outbox: Table, rows: Iterable[Any], refused: dict[str, str], *,
+                   now: datetime, max_delay: float, service: str) -> None:
+    """Each refused row waits ``2 ** attempts`` seconds (at most ``max_delay``) with its reason."""
+    for row in rows:
+        reason = refused.get(row.event_id)
+        if reason is None:
+            continue
+        delay = min(max_delay, 2 ** min(row.attempts, 8))
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+            attempts=outbox.c.attempts + 1, last_error=reason[:500],
+            available_at=now + timedelta(seconds=delay)))
+        metrics.OUTBOX_FAILURES.labels(service, row.event_type).inc()
+        log.warning("outbox relay: %s %s not published (%s); retry in %ss",
+                    row.event_type, row.event_id, reason, delay)
 
 
 NOTIFY_CHANNEL = "suqiu_outbox"
 
 
-_NOTIFY_TRIGGER = [f"""
+_NOTIFY_FUNCTION = f"""
         CREATE OR REPLACE FUNCTION suqiu_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
             RETURN NULL;
-        END $$""",
-                   "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION suqiu_outbox_notify()"]
+        END $$"""
+_DROP_TRIGGER = "DROP TRIGGER IF EXISTS outbox_notify ON outbox"
+# the first shape (migrations of 2026-12-04): every INSERT statement, held rows too
+_EVERY_INSERT = [_DROP_TRIGGER, _NOTIFY_FUNCTION,
+                 "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
+                 "FOR EACH STATEMENT EXECUTE FUNCTION suqiu_outbox_notify()"]
+# a row available at once, not one its writer holds for its own relay (shared.outbox.write_handed);
+# the condition is checked by the executor, the function runs only for such rows
+_WHEN_AVAILABLE = [_DROP_TRIGGER, _NOTIFY_FUNCTION,
+                   "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH ROW "
+                   "WHEN (NEW.available_at <= NEW.created_at) EXECUTE FUNCTION suqiu_outbox_notify()"]
 
 
 def create_notify_trigger(op: Operations) -> None:
     """For a service's migration: ``NOTIFY suqiu_outbox`` at the commit of a transaction
     that inserted outbox rows (once per statement; PostgreSQL folds repeats in one
-    transaction). Nothing on SQLite, where the relay polls."""
+    transaction). Nothing on SQLite, where the relay polls. Later migrations replace it with
+    :func:`notify_when_available`."""
+    _execute(op, _EVERY_INSERT)
+
+
+def notify_when_available(op: Operations) -> None:
+    """For a service's migration: ``NOTIFY suqiu_outbox`` at the commit of a transaction that
+    inserted an outbox row available at once; a row held for its writer's relay
+    (:func:`write_handed`) wakes nobody (PostgreSQL folds repeats in one transaction)."""
+    _execute(op, _WHEN_AVAILABLE)
+
+
+def _execute(op: Operations, statements: list[str]) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for statement in _NOTIFY_TRIGGER:
+    for statement in statements:
         op.execute(statement)
 
 
 def install_notify_trigger(connection: DbConnection) -> None:
-    """The same trigger on a connection, for tables made with ``create_all`` (tests), not migrated."""
+    """The migrations' trigger (:func:`notify_when_available`) on a connection, for tables made
+    with ``create_all`` (tests), not migrated."""
     if connection.dialect.name != "postgresql":
         return
-    for statement in _NOTIFY_TRIGGER:
+    for statement in _WHEN_AVAILABLE:
         connection.exec_driver_sql(statement)
 
 
 def drop_notify_trigger(op: Operations) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
+    op.execute(_DROP_TRIGGER)
     op.execute("DROP FUNCTION IF EXISTS suqiu_outbox_notify()")
 
 
@@ -355,17 +429,20 @@ def backlog(engine: Engine, outbox: Table, now: datetime) -> tuple[int, float]:
 
 
 class OutboxRelay(BackgroundLoop):
-    """Runs the relay loop inside the service: right after a commit that wrote outbox rows,
-    else after ``OUTBOX_POLL_SECONDS`` (5).
+    """Runs the relay loop inside the service: publishes the rows the unit of work hands over
+    (:meth:`hand_over`) at once, and runs a pass over the rows available now right after a
+    commit it hears of, else every ``OUTBOX_POLL_SECONDS`` (5).
 
-    Woken by :meth:`wake` (the consumer's unit of work, after its commit) and, on
-    PostgreSQL, by ``NOTIFY suqiu_outbox`` on a connection of its own that LISTENs (one
-    connection more than the pool: see ``DB_POOL_SIZE`` in :mod:`shared.db`), to
-    ``OUTBOX_LISTEN_URL`` when set (PostgreSQL itself, when ``DATABASE_URL`` is a PgBouncer
-    in transaction mode, where LISTEN does not work). Without it (SQLite, or
-    ``OUTBOX_LISTEN=false``) every worker's end wakes it. Config: ``AMQP_URI``,
+    A pass is due when :meth:`wake` is called: on PostgreSQL by ``NOTIFY suqiu_outbox`` on a
+    connection of its own that LISTENs (one connection more than the pool: see ``DB_POOL_SIZE``
+    in :mod:`shared.db`), to ``OUTBOX_LISTEN_URL`` when set (PostgreSQL itself, when
+    ``DATABASE_URL`` is a PgBouncer in transaction mode, where LISTEN does not work). Without it
+    (SQLite, or ``OUTBOX_LISTEN=false``) every worker's end wakes it. Config: ``AMQP_URI``,
     ``OUTBOX_POLL_SECONDS``, ``OUTBOX_BATCH`` (100), ``OUTBOX_RETRY_MAX_SECONDS`` (300: the longest
-    wait of a refused row), ``OUTBOX_RELAY`` (true; false lets a test play a crash before publishing).
+    wait of a refused row), ``OUTBOX_HANDOFF_SECONDS`` (30: how long a handed row is held from
+    other relays; 0 hands nothing over), ``OUTBOX_MARK_MS`` (100: how long confirmed handed rows
+    wait to be marked sent together), ``OUTBOX_RELAY`` (true; false lets a test play a crash
+    before publishing).
     """
 
     identifier = "outbox_relay"
@@ -378,6 +455,11 @@ class OutboxRelay(BackgroundLoop):
         self.listening = False  # a LISTEN connection is wanted (its loop runs)
         self.heard = False  # and it is established: each commit's NOTIFY wakes the relay
         self._listener = None
+        self._pass_due = True  # a pass over the rows available now (the first one at start)
+        self._last_pass = 0.0  # time.monotonic() of the last one: the poll counts from there
+        self._handed: list[HandedRow] = []  # committed, handed over, not published yet
+        self._marks: list[int] = []  # confirmed, not marked sent yet
+        self._marks_since = 0.0  # time.monotonic() of the oldest of them
 
     def setup(self) -> None:
         config = self.container.config
@@ -388,6 +470,8 @@ class OutboxRelay(BackgroundLoop):
         self.enabled = flag(config.get("OUTBOX_RELAY", "true"))
         self.listen = flag(config.get("OUTBOX_LISTEN", "true"))
         self.listen_url = config.get("OUTBOX_LISTEN_URL") or None
+        self.hold = float(config.get("OUTBOX_HANDOFF_SECONDS", 30))
+        self.mark_delay = float(config.get("OUTBOX_MARK_MS", 100)) / 1000.0
 
     def start(self) -> None:
         self._declare_topology()
@@ -429,6 +513,9 @@ class OutboxRelay(BackgroundLoop):
         self._stop_listening()
         super().stop()
         if self.publisher is not None:
+            with contextlib.suppress(Exception):  # what is left is published once its hold is over
+                self._publish_handed()
+                self._mark()
             self.publisher.close()
 
     def kill(self) -> None:
@@ -437,6 +524,24 @@ class OutboxRelay(BackgroundLoop):
 
     def worker_result(self, worker_ctx: WorkerContext, result: Any = None, exc_info: Any = None) -> None:
         self.committed()  # the worker may have written rows
+
+    @property
+    def takes_handoff(self) -> bool:
+        """Whether a unit of work may hand its rows over (:func:`write_handed`, :meth:`hand_over`):
+        the relay runs in this process."""
+        return self._running and self.hold > 0
+
+    def hand_over(self, rows: Sequence[HandedRow]) -> None:
+        """The unit of work committed ``rows`` (written held, :func:`write_handed`): publish them
+        now. No pass is due for them."""
+        if rows:
+            self._handed.extend(rows)
+            super().wake()
+
+    def wake(self) -> None:
+        """A pass over the rows available now is due (a commit wrote some, or may have)."""
+        self._pass_due = True
+        super().wake()
 
     def committed(self) -> None:
         """This process committed outbox rows. While the LISTEN is up, the commit's NOTIFY wakes
@@ -493,11 +598,59 @@ class OutboxRelay(BackgroundLoop):
     def run_once(self) -> bool:
         if self.publisher is None:
             raise RuntimeError("the outbox relay runs only once started")
-        sent = relay_batch(self.engine, self.outbox, self.publisher, service=self.container.service_name,
-                           batch_size=self.batch, max_delay=self.max_delay)
-        return sent >= self.batch
+        self._publish_handed()
+        now = _time.monotonic()
+        if self._marks and (len(self._marks) >= self.batch or now >= self._marks_since + self.mark_delay):
+            self._mark()
+        if self._pass_due or now >= self._last_pass + self.poll:
+            self._pass_due, self._last_pass = False, now
+            sent = relay_batch(self.engine, self.outbox, self.publisher, service=self.container.service_name,
+                               batch_size=self.batch, max_delay=self.max_delay)
+            self._pass_due = sent >= self.batch
+        return self._pass_due or bool(self._handed)
+
+    def next_wait(self) -> float:
+        """Until the next poll, or until the confirmed rows are due to be marked sent."""
+        due = self._last_pass + self.poll
+        if self._marks:
+            due = min(due, self._marks_since + self.mark_delay)
+        return max(0.0, due - _time.monotonic())
+
+    def _publish_handed(self) -> None:
+        """Publish the rows handed over; the confirmed ones wait to be marked sent together. When the
+        batch is not confirmed, its rows are made available at once, for the pass after the back-off."""
+        rows, self._handed = self._handed, []
+        if not rows:
+            return
+        try:
+            confirmed, refused = publish_rows(self.publisher, rows, self.container.service_name)  # type: ignore[arg-type]
+        except Exception:
+            outbox = self.outbox
+            with contextlib.suppress(Exception), self.engine.begin() as conn:  # else: once their hold is over
+                conn.execute(update(outbox).where(outbox.c.id.in_([row.id for row in rows]), outbox.c.sent_at.is_(None))
+                             .values(available_at=datetime.now(timezone.utc)))
+            raise
+        if confirmed:
+            if not self._marks:
+                self._marks_since = _time.monotonic()
+            self._marks.extend(row.id for row in confirmed)
+        if refused:
+            with self.engine.begin() as conn:
+                record_refused(conn, self.outbox, rows, refused, now=datetime.now(timezone.utc),
+                               max_delay=self.max_delay, service=self.container.service_name)
+
+    def _mark(self) -> None:
+        """Mark the confirmed handed rows sent, in one statement (kept for the next try when it fails)."""
+        if not self._marks:
+            return
+        ids = list(self._marks)
+        with self.engine.begin() as conn:
+            mark_sent(conn, self.outbox, ids, datetime.now(timezone.utc))
+        del self._marks[:len(ids)]  # those confirmed meanwhile wait for the next time
+        self._marks_since = _time.monotonic()
 
     def on_failure(self, exc: Exception) -> None:
+        self._pass_due = True  # what a failed pass or handed batch left is published by the next pass
         if self.publisher is not None:
             self.publisher.close()
 

@@ -19,6 +19,7 @@ and ``notification_failed`` goes into the outbox in the same transaction.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from datetime import datetime
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from services.notify import domain
 from services.notify.channels import EmailChannel, SmsChannel, WebhookChannel
@@ -96,10 +97,13 @@ _RECEIPT = insert(receipts)
 
 
 def send_due(engine: Engine, *, now: datetime, channels: dict, directory: domain.Directory, settings: Settings,
-             buckets: dict[str, domain.TokenBucket], monotonic=time.monotonic, limit: int = 100) -> PassReport:
-    """One pass: send what is due at ``now`` (at most ``limit`` rows)."""
+             buckets: dict[str, domain.TokenBucket], monotonic=time.monotonic, limit: int = 100,
+             receipt_connection: Connection | None = None) -> PassReport:
+    """One pass: send what is due at ``now`` (at most ``limit`` rows). ``receipt_connection``: an AUTOCOMMIT
+    connection for the receipts (the loop keeps one), else one is taken from the pool for the pass."""
     report = PassReport()
     with (engine.connect() as claim,
+          contextlib.nullcontext(receipt_connection) if receipt_connection is not None else
           engine.connect().execution_options(isolation_level="AUTOCOMMIT") as receipt,
           claim.begin()):
             query = _CLAIM
@@ -200,7 +204,9 @@ class Notifier(BackgroundLoop):
 
     Config: ``PROFILE_DIR``, ``TEMPLATES_DIR`` (overrides, searched first), ``SMTP_HOST``,
     ``SMTP_PORT``, ``SMTP_FROM``, ``SMS_GATEWAY_URL``, ``NOTIFY_SENDER`` (true: run the loop),
-    ``NOTIFY_POLL_SECONDS`` (1), ``NOTIFY_BATCH`` (100 rows a pass), ``NOTIFY_MAX_ATTEMPTS`` /
+    ``NOTIFY_POLL_SECONDS`` (1), ``NOTIFY_GATHER_MS`` (50: a pass a worker's end starts comes at the
+    earliest that long after the last one began, so the notifications of several units of work go out
+    in one pass), ``NOTIFY_BATCH`` (100 rows a pass), ``NOTIFY_MAX_ATTEMPTS`` /
     ``NOTIFY_BACKOFF_SECONDS`` (override the profile's ``max_attempts`` / ``backoff.base_seconds``).
     """
 
@@ -228,6 +234,7 @@ class Notifier(BackgroundLoop):
                         for channel, limit in self.part["rate_limits"].items()}
         self.enabled = flag(config.get("NOTIFY_SENDER", "true"))
         self.poll = float(config.get("NOTIFY_POLL_SECONDS", 1.0))
+        self.gather = float(config.get("NOTIFY_GATHER_MS", 50)) / 1000.0
         self.batch = int(config.get("NOTIFY_BATCH", 100))
         self.simulated_clock = flag(config.get("SIMULATED_CLOCK", "false"))
 
@@ -235,13 +242,36 @@ class Notifier(BackgroundLoop):
         super().stop()
         for channel in self.channels.values():
             channel.close()
+        self._drop_receipts()
 
-    def send_due(self, now: datetime, limit: int = 100) -> PassReport:
+    def send_due(self, now: datetime, limit: int = 100, receipt_connection: Connection | None = None) -> PassReport:
         return send_due(database_of(self.container).engine, now=now, channels=self.channels,
-                        directory=self.directory, settings=self.settings, buckets=self.buckets, limit=limit)
+                        directory=self.directory, settings=self.settings, buckets=self.buckets, limit=limit,
+                        receipt_connection=receipt_connection)
+
+    def _receipts(self) -> Connection:
+        """The loop's AUTOCOMMIT connection for receipts, kept from pass to pass (one of the pool's):
+        taking one from the pool for each pass and giving it back switched the pooled connections
+        between autocommit and transactions, a ``SET default_transaction_isolation`` at each return."""
+        held: Connection | None = getattr(self, "_held", None)
+        if held is None or held.closed or held.invalidated:
+            engine = database_of(self.container).engine
+            held = self._held = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return held
+
+    def _drop_receipts(self) -> None:
+        held: Connection | None = getattr(self, "_held", None)
+        self._held = None
+        if held is not None:
+            with contextlib.suppress(Exception):  # pragma: no cover - a broken connection
+                held.close()
+
+    def on_failure(self, exc: Exception) -> None:
+        self._drop_receipts()  # the database may have gone: a new one next time
 
     def run_once(self) -> bool:
-        report = self.send_due(clock_of(self.container).current(), limit=self.batch)
+        report = self.send_due(clock_of(self.container).current(), limit=self.batch,
+                               receipt_connection=self._receipts())
         # a full batch that moved something, or SMS put off to the end of quiet hours (a channel
         # claims at most its tokens, and a deferral takes none): more may be due; a pass held by
         # rate limits waits a poll

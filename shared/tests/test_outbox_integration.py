@@ -126,3 +126,122 @@ def test_the_relay_publishes_right_after_a_commit_it_hears_of_not_at_its_next_po
         eventlet.sleep(0.02)
     assert queued(amqp_uri) == 3
     assert time.monotonic() - started < 2
+
+
+def held(engine, outbox, count: int, hold: float = 30, events: list | None = None):
+    from shared.outbox import write_handed
+
+    with engine.begin() as conn:
+        return write_handed(conn, outbox, events or [received(n) for n in range(count)],
+                            datetime.now(timezone.utc), hold)
+
+
+def test_a_held_row_is_left_to_its_writer_until_its_hold_is_over(store, publisher, amqp_uri):
+    """What a unit of work hands to its own relay: no pass claims it for ``hold`` seconds (so it
+    is not published twice), after that any pass does (its writer died before publishing)."""
+    engine, outbox = store
+    bind_queue(amqp_uri)
+    events = [received(n) for n in range(3)]
+    rows = held(engine, outbox, 3, hold=30, events=events)
+    assert [row.event_id for row in rows] == [event.id for event in events]
+    assert [row.id for row in rows] == sorted(row.id for row in rows)
+    assert relay_batch(engine, outbox, publisher, service="intake") == 0
+    assert relay_batch(engine, outbox, publisher, service="intake",
+                       now=datetime.now(timezone.utc) + timedelta(seconds=31)) == 3
+    assert queued(amqp_uri) == 3
+
+
+def test_only_rows_available_at_once_notify_the_relays(store):
+    """The migrations' trigger: a held row wakes no relay (its writer's relay publishes it),
+    a row written available at once (an HTTP worker's, the tick's) does, once per commit."""
+    import select as select_module
+
+    from shared.outbox import NOTIFY_CHANNEL, install_notify_trigger
+
+    engine, outbox = store
+    with engine.begin() as conn:
+        install_notify_trigger(conn)
+    raw = engine.raw_connection()
+    listener = raw.driver_connection
+    listener.autocommit = True
+    listener.cursor().execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+    def notified() -> int:
+        select_module.select([listener], [], [], 0.3)
+        listener.poll()
+        count = len(listener.notifies)
+        listener.notifies.clear()
+        return count
+
+    try:
+        held(engine, outbox, 2)
+        assert notified() == 0
+        fill(engine, outbox, 3)
+        assert notified() == 1
+    finally:
+        raw.close()
+
+
+def test_a_handed_batch_the_broker_does_not_confirm_is_made_available_at_once(store, publisher, amqp_uri):
+    """Its writer's relay could not publish it: the next pass (after the back-off) may take it
+    at once rather than after the hold."""
+    from types import SimpleNamespace
+
+    from shared.outbox import OutboxRelay
+
+    engine, outbox = store
+    rows = held(engine, outbox, 2)
+    relay = OutboxRelay(outbox)
+    relay.engine, relay.container = engine, SimpleNamespace(service_name="intake")
+    relay.publisher = OutboxPublisher(amqp_uri.rsplit("/", 1)[0] + "/no-such-vhost")
+    relay.hand_over(rows)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the broker answers, nothing is marked sent
+        relay._publish_handed()
+    with engine.connect() as conn:
+        found = conn.execute(select(outbox.c.available_at, outbox.c.created_at, outbox.c.sent_at)).all()
+    assert len(found) == 2
+    assert all(row.sent_at is None and row.available_at - row.created_at < timedelta(seconds=30) for row in found)
+    assert relay_batch(engine, outbox, publisher, service="intake") == 0  # taken at once: unroutable, no sink
+    with engine.connect() as conn:
+        assert all("unroutable" in row.last_error for row in conn.execute(select(outbox.c.last_error)))
+
+
+def test_rows_handed_over_are_published_at_once_and_marked_sent_together(
+        store, amqp_uri, database_url, container_factory):
+    """The unit of work's path: no NOTIFY (held rows send none), no pass (the poll is a
+    minute away), yet the relay of the process publishes them at once, then marks them sent in
+    one statement after ``OUTBOX_MARK_MS``."""
+    import eventlet
+
+    from shared.db import Database
+    from shared.outbox import OutboxRelay, install_notify_trigger, relay_of
+
+    engine, outbox = store
+    with engine.begin() as conn:
+        install_notify_trigger(conn)
+    bind_queue(amqp_uri)
+    service = type("RelayOnly", (), {"name": "intake", "db": Database("intake"), "relay": OutboxRelay(outbox)})
+    container = container_factory(service, {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url,
+                                            "DB_MIGRATE": False, "OUTBOX_POLL_SECONDS": 60, "OUTBOX_MARK_MS": 300})
+    container.start()
+    eventlet.sleep(0.5)  # the first (empty) pass and the LISTEN
+    relay = relay_of(container)
+    assert relay.takes_handoff
+    rows = held(engine, outbox, 3, hold=relay.hold)
+    started = time.monotonic()
+    relay.hand_over(rows)
+    while queued(amqp_uri) < 3 and time.monotonic() - started < 10:
+        eventlet.sleep(0.02)
+    assert queued(amqp_uri) == 3
+    assert time.monotonic() - started < 2
+
+    def unsent() -> int:
+        with engine.connect() as conn:
+            return len(conn.execute(select(outbox.c.id).where(outbox.c.sent_at.is_(None))).all())
+
+    while unsent() and time.monotonic() - started < 10:
+        eventlet.sleep(0.05)
+    assert unsent() == 0
+    with engine.connect() as conn:
+        assert {row.attempts for row in conn.execute(select(outbox.c.attempts))} == {1}
+    assert queued(amqp_uri) == 3  # and nothing published twice
