@@ -439,6 +439,18 @@ def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: M
             **({"statements_per_appeal": statements} if statements else {})}
 
 
+def idle_cpu(mesh: Mesh, servers: Servers, seconds: float) -> dict[str, float]:
+    """The mesh with nothing to do: CPU ms per second of each process, RabbitMQ and PostgreSQL (the
+    loops, timers and heartbeats; what a low offered rate pays on top of its appeals)."""
+    time.sleep(2)  # what starting left behind
+    before = cpu_now(mesh, servers)
+    time.sleep(seconds)
+    after = cpu_now(mesh, servers)
+    per = {name: round(1000 * (after[name] - before[name]) / seconds, 2) for name in after}
+    per["total"] = round(sum(per.values()), 2)
+    return per
+
+
 def cpu_now(mesh: Mesh, servers: Servers) -> dict[str, float]:
     usage = {name: cpu_seconds_of(process.pid) for name, process in mesh.processes.items()}
     usage["rabbitmq"] = servers.broker_cpu()
@@ -686,6 +698,7 @@ def run(args) -> dict:
         try:
             mesh.start()
             watch = Watch(servers.amqp_uri)
+            result["idle_cpu_ms_per_s"] = idle_cpu(mesh, servers, seconds=10)
             result["fixed_rate"] = {}
             for rate in args.rates:
                 print(f"2/5 {rate:.0f} appeals/s for {args.rate_seconds:.0f} s (AMQP ingress) ...", flush=True)
@@ -735,7 +748,8 @@ def report(result: dict, path: Path) -> None:
     amqp_run = result["full_speed_amqp"]
     print()
     print(f"{'measure':58s} {'value':>10s}")
-    rows = [("broker: confirm each (msg/s)", result["floor_msgs_per_s"]["confirm_each"]),
+    rows = [("idle mesh: CPU ms per second, total", result.get("idle_cpu_ms_per_s", {}).get("total")),
+            ("broker: confirm each (msg/s)", result["floor_msgs_per_s"]["confirm_each"]),
             ("broker: pipelined confirms, 100 outstanding (msg/s)",
              result["floor_msgs_per_s"]["confirm_pipelined_100"]),
             ("broker: consume with acks (msg/s)", result["floor_msgs_per_s"]["consume_ack"])]
