@@ -300,6 +300,10 @@ class Watch:
             self.connection.close()
 
 
+# pg_stat_statements keeps every database's statements: those of the connection's own
+_THIS_DATABASE = "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
+
 class Progress:
     """How many appeals went through the loop: assessment applied their ``appeal_deadline_set``
     and notify their ``appeal_dispatched`` (each service's own ``suqiu_events_consumed_total``,
@@ -357,7 +361,7 @@ class Progress:
                 if self.statements:
                     found[name]["statements"] = connection.execute(text(
                         "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements "
-                        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalar_one()
+                        + _THIS_DATABASE)).scalar_one()
         return found
 
     def statement_counters(self) -> dict[str, dict[int, tuple[int, float, str]]]:
@@ -369,8 +373,7 @@ class Progress:
         for name, engine in self.engines.items():
             with engine.connect() as connection:
                 found[name] = {row[0]: (row[1], row[2], row[3]) for row in connection.execute(text(
-                    "SELECT queryid, calls, total_exec_time, query FROM pg_stat_statements "
-                    "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"))}
+                    "SELECT queryid, calls, total_exec_time, query FROM pg_stat_statements " + _THIS_DATABASE))}
         return found
 
     def close(self) -> None:

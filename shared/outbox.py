@@ -619,11 +619,13 @@ class OutboxRelay(BackgroundLoop):
     def _publish_handed(self) -> None:
         """Publish the rows handed over; the confirmed ones wait to be marked sent together. When the
         batch is not confirmed, its rows are made available at once, for the pass after the back-off."""
+        if self.publisher is None:
+            raise RuntimeError("the outbox relay publishes only once started")
         rows, self._handed = self._handed, []
         if not rows:
             return
         try:
-            confirmed, refused = publish_rows(self.publisher, rows, self.container.service_name)  # type: ignore[arg-type]
+            confirmed, refused = publish_rows(self.publisher, rows, self.container.service_name)
         except Exception:
             outbox = self.outbox
             with contextlib.suppress(Exception), self.engine.begin() as conn:  # else: once their hold is over

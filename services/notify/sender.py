@@ -214,6 +214,7 @@ class Notifier(BackgroundLoop):
 
     def setup(self) -> None:
         config = self.container.config
+        self._held: Connection | None = None  # the loop's receipt connection (_receipts)
         folder = profile_dir(config)
         self.part = load_part(folder, "notify", NotifyPart)
         self.directory = domain.Directory(load_units(folder), self.part)
@@ -253,15 +254,14 @@ class Notifier(BackgroundLoop):
         """The loop's AUTOCOMMIT connection for receipts, kept from pass to pass (one of the pool's):
         taking one from the pool for each pass and giving it back switched the pooled connections
         between autocommit and transactions, a ``SET default_transaction_isolation`` at each return."""
-        held: Connection | None = getattr(self, "_held", None)
+        held = self._held
         if held is None or held.closed or held.invalidated:
             engine = database_of(self.container).engine
             held = self._held = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return held
 
     def _drop_receipts(self) -> None:
-        held: Connection | None = getattr(self, "_held", None)
-        self._held = None
+        held, self._held = self._held, None
         if held is not None:
             with contextlib.suppress(Exception):  # pragma: no cover - a broken connection
                 held.close()
