@@ -31,6 +31,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from shared.schemas import FastLoadSchema
+
 SPEC_VERSION = "1.0"
 
 OUTCOMES = ("solved", "explained", "long_term")
@@ -86,7 +88,7 @@ class EventError(ValueError):
         self.fields = fields or {}
 
 
-class _Tolerant(Schema):
+class _Tolerant(FastLoadSchema):
     class Meta:
         unknown = EXCLUDE
 
