@@ -18,9 +18,12 @@ batch (an HTTP request answers 503 once).
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -262,7 +265,7 @@ def _unnest_update(dialect: Any, table: Table, key: str, names: tuple[str, ...])
         sets = ", ".join(f"{quote(name)} = v.v{i}" for i, name in enumerate(names) if name != key)
         sql = (f"UPDATE {target} SET {sets} FROM unnest({arrays}) AS v({aliases}) "
                f"WHERE {target}.{quote(key)} = v.v{names.index(key)}")
-        found = (text(sql), [table.c[name].type.bind_processor(dialect) for name in names])
+        found = (text(sql), [_array_column(dialect, table.c[name]) for name in names])
         _UNNEST_UPDATES[cache_key] = found
     return found
 
@@ -357,10 +360,20 @@ def _unnest_insert(dialect: Any, table: Table, names: tuple[str, ...], ignore_co
             sql += " ON CONFLICT DO NOTHING"
         if returning:
             sql += f" RETURNING {', '.join(quote(name) for name in returning)}"
-        plan = (text(sql), [column.type.bind_processor(dialect) for column in columns],
+        plan = (text(sql), [_array_column(dialect, column) for column in columns],
                 [column.default.arg for column in defaulted])  # type: ignore[union-attr]
     _UNNEST_INSERTS[cache_key] = plan
     return plan
+
+
+def _array_column(dialect: Any, column: Any) -> tuple[Any, str | None]:
+    """What :func:`_array_parameters` needs of a column: its bind processor, and which times may go
+    into it as text: "zoned" (timestamptz), "naive" (timestamp), None (not a time column)."""
+    from sqlalchemy import DateTime
+
+    kind = getattr(column.type, "impl_instance", column.type)  # a TypeDecorator's own type
+    times = ("zoned" if kind.timezone else "naive") if isinstance(kind, DateTime) else None
+    return column.type.bind_processor(dialect), times
 
 
 def _arrays(dialect: Any, columns: list[Any]) -> str:
@@ -368,11 +381,60 @@ def _arrays(dialect: Any, columns: list[Any]) -> str:
     return ", ".join(f"CAST(:c{i} AS {column.type.compile(dialect)}[])" for i, column in enumerate(columns))
 
 
-def _array_parameters(columns: list[list[Any]], processors: list[Any]) -> dict[str, list[Any]]:
+def _array_parameters(columns: list[list[Any]], processors: list[Any]) -> dict[str, Any]:
     """The parameters ``c0``, ... of :func:`_arrays`: each column's values through its bind processor
-    (JSON to text and the like: an array parameter bypasses SQLAlchemy's types)."""
-    return {f"c{i}": [process(value) for value in values] if process is not None else values
-            for i, (values, process) in enumerate(zip(columns, processors, strict=True))}
+    (JSON to text and the like: an array parameter bypasses SQLAlchemy's types), sent as one array
+    literal where :func:`array_literal` can write it, else as a list (``ARRAY[...]``)."""
+    parameters: dict[str, Any] = {}
+    for i, (values, column) in enumerate(zip(columns, processors, strict=True)):
+        process, times = column
+        if process is not None:
+            values = [process(value) for value in values]
+        literal = array_literal(values, times)
+        parameters[f"c{i}"] = values if literal is None else literal
+    return parameters
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def array_literal(values: list[Any], times: str | None = None) -> str | None:
+    """PostgreSQL's text form of an array (``{"a","b",NULL}``) of these values, or None when one of
+    them is not of a type it writes as psycopg2 would send it (then the list goes as ``ARRAY[...]``).
+
+    Why: psycopg2 sends a list as ``ARRAY['a', 'b', ...]``, which PostgreSQL parses, analyses and
+    plans element by element (a Const and a coercion each); one literal is one Const that the
+    element type's input function reads. For a 20-row insert of outbox rows that took the
+    server's CPU for the rows from 0.68 to 0.41 ms. Written: ``str``, ``int``, ``bool``, finite
+    ``float``, ``Decimal``, ``date``, and ``datetime`` into a time column only (``times``):
+    "zoned", a timestamptz column, which reads a naive or an aware time as psycopg2's typed value
+    is cast; "naive", a timestamp column, a naive time only. Each element is quoted, so its type's
+    input function reads exactly the text."""
+    parts = []
+    for value in values:
+        kind = type(value)
+        if value is None:
+            parts.append("NULL")
+        elif kind is str:
+            parts.append(_quoted(value))
+        elif kind is bool:
+            parts.append("true" if value else "false")
+        elif kind is int or kind is Decimal:
+            parts.append(str(value))
+        elif kind is float:
+            if not math.isfinite(value):
+                return None
+            parts.append(repr(value))
+        elif kind is datetime:
+            if times is None or (times == "naive" and value.tzinfo is not None):
+                return None  # psycopg2 sends a typed time, cast to the column in the session's zone
+            parts.append(_quoted(value.isoformat()))
+        elif kind is date:
+            parts.append(_quoted(value.isoformat()))
+        else:
+            return None
+    return "{" + ",".join(parts) + "}"
 
 
 def paged(executor: Connection | Session, table: Table, conditions: Iterable[ColumnElement[bool]],

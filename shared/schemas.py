@@ -8,15 +8,16 @@ speed that machinery was 20-37% of each service's CPU.
 ``FastLoadSchema`` keeps marshmallow as the one definition and the one judge of what is valid. It
 overrides only how a single object's fields are read (``Schema._deserialize``) and written
 (``Schema._serialize``). To read a plain ``dict``, each field is read by a function compiled once
-per schema instance, which handles the common case itself (a ``str``, ``int`` or ``bool`` of the field's exact type, its ``OneOf`` and
-``Length`` checked directly, a missing value's default, a null where allowed) and hands every
-other field to the field's own ``deserialize``. Anything unusual (a missing required field, a
-value of another type, a failed check, ``many``, ``partial``, unknown fields a schema refuses)
-abandons the short path, and marshmallow's own ``_deserialize`` reads the input from the start,
-so errors, their messages and every edge case are marshmallow's. Schema hooks (``pre_load``,
-``validates``, ``validates_schema``, ``post_load``, the dump hooks) run as before: ``load`` and
-``dump`` are marshmallow's. To write a plain ``dict``, a ``str``, ``int`` or ``bool`` value goes
-out as it is (what its field's ``_serialize`` gives it) and any other through ``_serialize``.
+per schema instance, which handles the common case itself (a ``str``, ``int`` or ``bool`` of the
+field's exact type, its ``OneOf`` and ``Length`` checked directly, a missing value's default, a
+null where allowed) and hands every other field to the field's own ``deserialize``. Anything
+unusual (a missing required field, a value of another type, a failed check, ``many``, ``partial``,
+unknown fields a schema refuses) abandons the short path, and marshmallow's own ``_deserialize``
+reads the input from the start, so errors, their messages and every edge case are marshmallow's.
+Schema hooks (``pre_load``, ``validates``, ``validates_schema``, ``post_load``, the dump hooks)
+run as before: ``load`` and ``dump`` are marshmallow's. To write a plain ``dict``, a ``str``,
+``int`` or ``bool`` value goes out as it is (what its field's ``_serialize`` gives it) and any
+other through ``_serialize``.
 
 ``shared/tests/test_schemas.py`` checks, for every schema of the event catalogue and the inputs
 that use it, that both paths give the same result or the same errors on generated input.

@@ -2,12 +2,15 @@
 
 What they write is compared with rows written out by hand, and on PostgreSQL the number of
 statements sent is counted (the point of both: a batch is one or a few round trips)."""
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from shared.db import bulk_update, insert_rows, insert_rows_ignoring, normalise_url
+from shared.db import _array_column, array_literal, bulk_update, insert_rows, insert_rows_ignoring, normalise_url
 
 metadata = sa.MetaData()
 things = sa.Table(
@@ -150,3 +153,75 @@ def test_insert_rows_refuses_rows_with_different_columns(engine):
         insert_rows(connection, defaults, [{"name": "一"}, {"name": "二", "attempts": 3}])
     with engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(defaults)).scalar_one() == 0
+
+
+# ---------------------------------------------------------------- array literals
+TYPES = {"varchar(64)": sa.String(64), "text": sa.Text(), "integer": sa.Integer(), "boolean": sa.Boolean(),
+         "double precision": sa.Float(), "numeric": sa.Numeric(), "date": sa.Date(),
+         "timestamptz": sa.DateTime(timezone=True), "timestamp": sa.DateTime()}
+SHANGHAI = timezone(timedelta(hours=8))
+SAMPLES = {
+    "varchar(64)": ["", " ", "a b ", "NULL", "null", '"', "\\", "\\\\\"", "{,}", "引号 ' 与 \" 与 {花括号,逗号}",
+                    "\t\n", None, 7, True, 2.5, date(2026, 12, 6)],
+    "text": ["x" * 3000, "{}", "()", "'", "''", "\\N", None],
+    "integer": [0, -1, 2**31 - 1, None],
+    "boolean": [True, False, None],
+    "double precision": [0.1, -2.5e-300, 1e300, 3.0, None, 7],
+    "numeric": [Decimal("1.10"), Decimal("-0.000001"), Decimal("12345678901234567890.5"), None, 3],
+    "date": [date(2026, 12, 6), date(1, 1, 1), None],
+    "timestamptz": [T0, datetime(2026, 12, 6, 23, 30, 0, 123456, tzinfo=SHANGHAI), datetime(2026, 12, 6, 23, 30),
+                    None, date(2026, 12, 6)],
+    "timestamp": [datetime(2026, 12, 6, 23, 30, 0, 5), None, date(2026, 12, 6)],
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sql_type", list(SAMPLES))
+def test_an_array_literal_reads_as_psycopg2s_array_would(database_url, sql_type):
+    """One text literal per column array (what insert_rows and bulk_update send) gives the server
+    the same values as psycopg2's ARRAY[...] of typed values, in a session of another zone."""
+    engine = sa.create_engine(normalise_url(database_url))
+    column = sa.Column("c", TYPES[sql_type])
+    process, times = _array_column(engine.dialect, column)
+    query = sa.text(f"SELECT CAST(:v AS {sql_type}[])")
+
+    def read(connection, value):
+        try:
+            with connection.begin_nested():
+                return connection.execute(query, {"v": value}).scalar_one()
+        except sa.exc.DataError:
+            return "refused"
+
+    with engine.connect() as connection:
+        connection.execute(sa.text("SET TIME ZONE 'America/New_York'"))
+        # the whole list (psycopg2's ARRAY of mixed Python types may be refused: then both are) and each value alone
+        for values in [SAMPLES[sql_type]] + [[value] for value in SAMPLES[sql_type]]:
+            sent = [value if process is None else process(value) for value in values]  # as _array_parameters
+            literal = array_literal(sent, times)
+            assert literal is not None
+            assert read(connection, literal) == read(connection, sent), values
+    engine.dispose()
+
+
+@pytest.mark.integration
+def test_any_text_survives_an_array_literal(database_url):
+    engine = sa.create_engine(normalise_url(database_url))
+    query = sa.text("SELECT CAST(:v AS text[])")
+
+    @settings(max_examples=100, deadline=None)
+    @given(values=st.lists(st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_characters="\x00"))),
+                           max_size=5))
+    def survives(values):
+        with engine.connect() as connection:
+            assert connection.execute(query, {"v": array_literal(values)}).scalar_one() == values
+
+    survives()
+    engine.dispose()
+
+
+def test_what_an_array_literal_does_not_write_goes_as_a_list():
+    assert array_literal([T0], "naive") is None  # an aware time into a timestamp column
+    assert array_literal([T0], None) is None  # a time into a column of another type
+    assert array_literal([float("nan")]) is None and array_literal([float("inf")]) is None
+    assert array_literal([b"bytes"]) is None and array_literal([["a"]]) is None and array_literal([{"a": 1}]) is None
+    assert array_literal(["a", None, 1, False]) == '{"a",NULL,1,false}'
