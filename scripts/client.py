@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 import yaml
 from kombu import Connection, Exchange, Producer
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.auth import token_hash
 from shared.service import SIMULATED_NOW_HEADER
@@ -24,6 +25,7 @@ UPSTREAM = Exchange("upstream.events", type="topic", durable=True)
 OFFICE_TOKEN = "sim-office-token"
 CADRE_TOKEN = "sim-cadre-token"
 PLATFORM_TOKEN = "sim-platform-token"
+HELD_METRIC = "suqiu_consumer_messages_held"  # shared.metrics.CONSUMER_HELD
 
 
 def unit_token(code: str) -> str:
@@ -184,17 +186,36 @@ class Suqiu:
                         channel = conn.channel()
         return depths
 
+    def held_messages(self) -> dict[str, int]:
+        """Messages each service's consumer has taken and not yet settled (``/metrics``): a batch
+        filling or being applied is unacked, so no queue counts it. A service that does not answer
+        holds none: its unacked messages went back to their queues."""
+        held = {}
+        for name, url in self.urls.items():
+            try:
+                response = self.http.get(f"{url}/metrics", timeout=5)
+            except requests.RequestException:
+                continue
+            if response.status_code != 200:
+                continue
+            for family in text_string_to_metric_families(response.text):
+                if family.name == HELD_METRIC:
+                    held[name] = int(sum(sample.value for sample in family.samples))
+        return held
+
     def quiesce(self, timeout: float = 60.0, settle: int = 3, interval: float = 0.15) -> dict[str, int]:
-        """Wait until no consumer or retry queue holds a message, ``settle`` polls in a row.
+        """Wait until no consumer or retry queue holds a message and no consumer holds one it took,
+        ``settle`` polls in a row.
 
         Parked messages (``.dlq``) do not count: they are returned so the caller can see them.
-        A message being handled is unacked, not ready: the polls in a row cover that moment.
+        The polls in a row cover an event between a commit and its relay's publish.
         """
         deadline = time.monotonic() + timeout
         quiet = 0
         while True:
             depths = self.queue_depths()
             busy = {n: c for n, c in depths.items() if c and not n.endswith(".dlq")}
+            busy.update({f"{n} (held)": c for n, c in self.held_messages().items() if c})
             quiet = quiet + 1 if not busy else 0
             if quiet >= settle:
                 return {n: c for n, c in depths.items() if c and n.endswith(".dlq")}

@@ -256,6 +256,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         self._stopped = GreenEvent()
         self._connection: Connection | None = None
         self._buffer: list[Any] = []
+        self._in_hand = 0  # the messages of the batch being applied
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.consuming = False  # its queues declared and consumed: what /healthz reports as "consumer"
 
@@ -281,7 +282,12 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         self.database = database_of(self.container)
         self.tables = _Tables(self.relay.outbox)
         self._running = True
+        metrics.CONSUMER_HELD.labels(service).set_function(self.held)
         self._thread = self.container.spawn_managed_thread(self._run, identifier="consumer_hub")
+
+    def held(self) -> int:
+        """Messages taken from the broker and not yet settled (what a quiet mesh has none of)."""
+        return len(self._buffer) + self._in_hand
 
     def unregister_provider(self, provider: Consume) -> None:
         self._stop_loop()
@@ -373,7 +379,11 @@ class ConsumerHub(SharedExtension, ProviderCollector):
                     break
             batch = self._buffer[:self.batch_size]
             del self._buffer[:self.batch_size]
-            self._handle(batch, channel, side)
+            self._in_hand = len(batch)
+            try:
+                self._handle(batch, channel, side)
+            finally:
+                self._in_hand = 0
 
     # ------------------------------------------------------------ one batch
     def _handle(self, messages: list[Any], channel: Any, side: _SidePublisher) -> None:

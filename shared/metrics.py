@@ -39,6 +39,10 @@ EVENTS_CONSUMED = Counter(
     "suqiu_events_consumed_total", "Events handled by a consumer, by result.",
     ["service", "queue", "result"],  # result: processed, duplicate, retried, dead_lettered
 )
+CONSUMER_HELD = Gauge(
+    "suqiu_consumer_messages_held", "Messages a service's consumer has taken from the broker and not yet "
+    "settled (waiting for a batch to fill, or in its unit of work); read at each scrape.", ["service"],
+)
 CONSUMER_BATCH_SIZE = Histogram(
     "suqiu_consumer_batch_size", "Messages per unit of work of a service's consumer.", ["service"],
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),

@@ -8,13 +8,16 @@ named ``dispatch``, on a vhost and database of the test's own); what fails is se
 through :class:`Behaviour`.
 """
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
+from eventlet.event import Event as GreenEvent
 from kombu import Connection, Producer, Queue
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 
 from shared import dlq
-from shared.consumers import Batch, NotKnownYet, consume
+from shared.consumers import Batch, ConsumerHub, NotKnownYet, consume
 from shared.db import Database, make_engine
 from shared.errors import InvalidInput
 from shared.events import make_event
@@ -39,6 +42,7 @@ class Behaviour:
     refuse: set[str] = set()  # appeal ids whose handler raises a DomainError (never appliable)
     unknown: set[str] = set()  # appeal ids the handler does not know yet
     calls: list[list[str]] = []  # the appeal ids of each handler call
+    gate: Any = None  # an eventlet Event the handler waits on, when set
 
 
 class ProbeService:
@@ -51,6 +55,8 @@ class ProbeService:
     def on_received(self, batch: Batch):
         ids = [event.data["appeal_id"] for event in batch.events]
         Behaviour.calls.append(ids)
+        if Behaviour.gate is not None:
+            Behaviour.gate.wait()
         for appeal_id in ids:
             if Behaviour.fail_for.get(appeal_id, 0) > 0:
                 Behaviour.fail_for[appeal_id] -= 1
@@ -73,6 +79,7 @@ def probe(monkeypatch, container_factory, amqp_uri, database_url):
     monkeypatch.setenv("SUQIU_RETRY_DELAY_MS", "200")
     monkeypatch.setenv("SUQIU_MAX_RETRIES", "2")
     Behaviour.fail_for, Behaviour.refuse, Behaviour.unknown, Behaviour.calls = {}, set(), set(), []
+    Behaviour.gate = None
     engine = make_engine(database_url)
     metadata.create_all(engine)
     with engine.begin() as connection:
@@ -129,15 +136,19 @@ def _subscriptions():
     return subscriptions_of(ProbeService)
 
 
-def start_after_publishing(container, amqp_uri, *events) -> None:
-    """Publish while the probe is down (its queue declared), then start it: one batch waits."""
+def start_after_publishing_unsettled(container, amqp_uri, *events) -> None:
     with Connection(amqp_uri) as conn:
         from shared.topology import declare_all
 
         declare_all(conn, extra=_subscriptions())
     publish(amqp_uri, *events)
+    container.start()
+
+
+def start_after_publishing(container, amqp_uri, *events) -> None:
+    """Publish while the probe is down (its queue declared), then start it: one batch waits."""
     with settled("dispatch", len(events)):
-        container.start()
+        start_after_publishing_unsettled(container, amqp_uri, *events)
 
 
 def test_what_waits_is_applied_in_one_batch_with_its_outbox_rows_in_the_same_transaction(probe, amqp_uri):
@@ -148,6 +159,25 @@ def test_what_waits_is_applied_in_one_batch_with_its_outbox_rows_in_the_same_tra
     assert Behaviour.calls == [[f"SQ{n}" for n in range(30)]]  # one handler call, in the order published
     assert rows(engine, inbox) == 30 and rows(engine, outbox) == 30
     wait_for(lambda: len(tap.of_type("appeal_dispatched")) == 30, 10, message="the 30 events published")
+
+
+def test_the_messages_a_batch_holds_unacked_are_reported_until_it_is_settled(probe, amqp_uri):
+    """What a quiet mesh is (scripts.client.Suqiu.quiesce): no queue counts a message its consumer
+    has taken and not acked, so the consumer reports them (suqiu_consumer_messages_held)."""
+    container, engine, _ = probe
+    Behaviour.gate = GreenEvent()
+    hub = next(ext for ext in container.subextensions if isinstance(ext, ConsumerHub))
+    start_after_publishing_unsettled(container, amqp_uri, *[received(f"SQ{n}") for n in range(5)])
+    wait_for(lambda: Behaviour.calls, 10, message="the batch in its handler")
+    assert hub.held() == 5 and _held_metric() == 5
+    with settled("dispatch", 5):
+        Behaviour.gate.send(None)
+    assert hub.held() == 0 and _held_metric() == 0
+    assert applied_ids(engine) == [f"SQ{n}" for n in range(5)]
+
+
+def _held_metric() -> float:
+    return REGISTRY.get_sample_value("suqiu_consumer_messages_held", {"service": "dispatch"})
 
 
 def test_a_redelivered_event_is_dropped_before_the_handler(probe, amqp_uri):

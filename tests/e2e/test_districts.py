@@ -123,6 +123,9 @@ def test_huainan_assignment_meeting(campaign):
     office(client, "POST", "supervision", decisions, held + timedelta(hours=1), json={
         "appeal_id": kept, "lead_leader": "区长"})
     client.quiesce()
+    # what quiesce waits for besides the queues: every consuming service reports what it holds
+    taken = client.held_messages()
+    assert {"intake", "dispatch", "supervision", "assessment", "notify"} <= set(taken) and not any(taken.values())
 
     after = client.appeal(moved)
     assert (after["lead_unit"], after["lead_leader"], after["status"]) == (new_lead, "分管副市长", "dispatched")
