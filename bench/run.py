@@ -190,6 +190,10 @@ class Sampler:
         self._stop.set()
         self._thread.join()
 
+    def reset(self) -> None:
+        """Start over from now (a part measured after a warm-up)."""
+        self.samples = [loadavg()]
+
     def summary(self) -> dict:
         return {"mean": round(statistics.fmean(self.samples), 2), "max": round(max(self.samples), 2)}
 
@@ -398,25 +402,32 @@ def statements_per_appeal(before: dict, after: dict, appeals: int, top: int = 12
 
 
 def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: Mesh, servers: Servers,
-               progress: Progress, profile_dir: Path | None = None) -> dict:
-    """Offer ``rate`` appeals/s for ``seconds``; latency from each publish to its dispatch, and the
-    CPU per appeal at that rate (small batches: the fixed cost of a unit of work shows here)."""
+               progress: Progress, profile_dir: Path | None = None, warmup: float = 5.0) -> dict:
+    """Offer ``rate`` appeals/s for ``warmup`` + ``seconds``; latency from each publish to its
+    dispatch, and the CPU per appeal at that rate (small batches: the fixed cost of a unit of
+    work shows here), of the appeals offered after the warm-up. The mesh's first appeals meet
+    cold caches (statements compiled, PostgreSQL's catalogue, templates), as the full-speed
+    run's do (it also measures after a warm-up): their latency is reported apart
+    (``warmup_p99_ms``), not in the percentiles of the steady rate."""
     feeder = Feeder(amqp_uri, window=50)
     published: dict[str, float] = {}
-    count = int(rate * seconds)
+    warming: dict[str, float] = {}
+    warm_count, count = int(rate * warmup), int(rate * seconds)
     run = uuid.uuid4().hex[:6]
-    cpu_before, counters_before = cpu_now(mesh, servers), progress.database_counters()
-    statements_before = progress.statement_counters()
-    profilers = profile_services(mesh, profile_dir, seconds) if profile_dir else []
     begin = time.perf_counter()
     with Sampler() as load:
-        for n in range(count):
+        for n in range(warm_count + count):
+            if n == warm_count:
+                cpu_before, counters_before = cpu_now(mesh, servers), progress.database_counters()
+                statements_before = progress.statement_counters()
+                profilers = profile_services(mesh, profile_dir, seconds) if profile_dir else []
+                load.reset()
             due = begin + n / rate
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             external_id = f"rate-{run}-{n}"
-            published[external_id] = time.perf_counter()
+            (published if n >= warm_count else warming)[external_id] = time.perf_counter()
             feeder.publish(external_id, {**appeal(n), "external_id": external_id})
         feeder.close()
         deadline = time.monotonic() + 120
@@ -428,18 +439,22 @@ def fixed_rate(amqp_uri: str, watch: Watch, rate: float, seconds: float, mesh: M
     statements = statements_per_appeal(statements_before, progress.statement_counters(), count)
     for profiler in profilers:
         profiler.wait()
-    latencies = sorted((watch.dispatched_at(e) - t) * 1000 for e, t in published.items() if watch.dispatched_at(e))
+
+    def delays(offered: dict[str, float]) -> list[float]:
+        return sorted((watch.dispatched_at(e) - t) * 1000 for e, t in offered.items() if watch.dispatched_at(e))
+
+    latencies = delays(published)
     # the first hop: publish -> intake's appeal_received seen (intake, its outbox relay, the broker)
     received = sorted((watch.received[e] - t) * 1000 for e, t in published.items() if e in watch.received)
 
     def pct(p: float, values: list[float] = latencies) -> float | None:
         return round(values[min(len(values) - 1, int(p / 100 * len(values)))], 1) if values else None
 
-    return {"rate": rate, "seconds": seconds, "appeals": count, "dispatched": len(latencies),
-            "missing": count - len(latencies), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
-            "received_p50_ms": pct(50, received), "received_p99_ms": pct(99, received),
-            "cpu_ms_per_appeal": cpu, "database_per_appeal": database, "loadavg": load.summary(),
-            **({"statements_per_appeal": statements} if statements else {})}
+    return {"rate": rate, "seconds": seconds, "warmup_seconds": warmup, "appeals": count,
+            "dispatched": len(latencies), "missing": count - len(latencies), "p50_ms": pct(50), "p95_ms": pct(95),
+            "p99_ms": pct(99), "received_p50_ms": pct(50, received), "received_p99_ms": pct(99, received),
+            "warmup_p99_ms": pct(99, delays(warming)), "cpu_ms_per_appeal": cpu, "database_per_appeal": database,
+            "loadavg": load.summary(), **({"statements_per_appeal": statements} if statements else {})}
 
 
 def idle_cpu(mesh: Mesh, servers: Servers, seconds: float) -> dict[str, float]:
@@ -704,10 +719,12 @@ def run(args) -> dict:
             result["idle_cpu_ms_per_s"] = idle_cpu(mesh, servers, seconds=10)
             result["fixed_rate"] = {}
             for rate in args.rates:
-                print(f"2/5 {rate:.0f} appeals/s for {args.rate_seconds:.0f} s (AMQP ingress) ...", flush=True)
+                print(f"2/5 {rate:.0f} appeals/s for {args.rate_warmup:.0f} + {args.rate_seconds:.0f} s "
+                      "(AMQP ingress) ...", flush=True)
                 result["fixed_rate"][str(int(rate))] = fixed_rate(
                     servers.amqp_uri, watch, rate, args.rate_seconds, mesh, servers, progress,
-                    profile_dir=Path(args.profile_rate) / str(int(rate)) if args.profile_rate else None)
+                    profile_dir=Path(args.profile_rate) / str(int(rate)) if args.profile_rate else None,
+                    warmup=args.rate_warmup)
             watch.close()
             print(f"3/5 full speed through the AMQP ingress for {args.duration:.0f} s ...", flush=True)
             amqp_run = full_speed_amqp(servers.amqp_uri, mesh, servers, progress, args.duration, args.window,
@@ -758,6 +775,7 @@ def report(result: dict, path: Path) -> None:
             ("broker: consume with acks (msg/s)", result["floor_msgs_per_s"]["consume_ack"])]
     for rate, figures in result["fixed_rate"].items():
         rows += [(f"received->dispatched at {rate}/s: p50 / p99 (ms)", f"{figures['p50_ms']} / {figures['p99_ms']}"),
+                 ("  p99 of the warm-up's appeals (ms)", figures.get("warmup_p99_ms")),
                  ("  CPU ms per appeal at that rate, total", figures["cpu_ms_per_appeal"]["total"]),
                  ("  transactions / statements per appeal at that rate", _database_counts(figures)),
                  ("  not dispatched; load average", f"{figures['missing']}; {figures['loadavg']['mean']}")]
@@ -786,6 +804,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--window", type=int, default=3000, help="appeals in flight at full speed")
     parser.add_argument("--rates", default="100,250", help="fixed offered rates for the latency")
     parser.add_argument("--rate-seconds", type=float, default=20.0)
+    parser.add_argument("--rate-warmup", type=float, default=5.0,
+                        help="seconds each fixed rate is offered before it is measured")
     parser.add_argument("--http-seconds", type=float, default=20.0, help="0: no HTTP run")
     parser.add_argument("--shared", action="store_true", help="the local RabbitMQ and PostgreSQL, not private ones")
     parser.add_argument("--profile", default=None, help="a folder: py-spy samples each service at full speed")
