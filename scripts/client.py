@@ -18,6 +18,7 @@ from kombu import Connection, Exchange, Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.auth import token_hash
+from shared.metrics import CONSUMER_HELD_NAME
 from shared.service import SIMULATED_NOW_HEADER
 from shared.topology import all_queue_names
 
@@ -25,7 +26,6 @@ UPSTREAM = Exchange("upstream.events", type="topic", durable=True)
 OFFICE_TOKEN = "sim-office-token"
 CADRE_TOKEN = "sim-cadre-token"
 PLATFORM_TOKEN = "sim-platform-token"
-HELD_METRIC = "suqiu_consumer_messages_held"  # shared.metrics.CONSUMER_HELD
 
 
 def unit_token(code: str) -> str:
@@ -199,7 +199,7 @@ class Suqiu:
             if response.status_code != 200:
                 continue
             for family in text_string_to_metric_families(response.text):
-                if family.name == HELD_METRIC:
+                if family.name == CONSUMER_HELD_NAME:
                     held[name] = int(sum(sample.value for sample in family.samples))
         return held
 

@@ -255,8 +255,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         self._running = False
         self._stopped = GreenEvent()
         self._connection: Connection | None = None
-        self._buffer: list[Any] = []
-        self._in_hand = 0  # the messages of the batch being applied
+        self._buffer: list[Any] = []  # taken, not yet settled: a batch leaves it once applied
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.consuming = False  # its queues declared and consumed: what /healthz reports as "consumer"
 
@@ -287,7 +286,7 @@ class ConsumerHub(SharedExtension, ProviderCollector):
 
     def held(self) -> int:
         """Messages taken from the broker and not yet settled (what a quiet mesh has none of)."""
-        return len(self._buffer) + self._in_hand
+        return len(self._buffer)
 
     def unregister_provider(self, provider: Consume) -> None:
         self._stop_loop()
@@ -378,12 +377,8 @@ class ConsumerHub(SharedExtension, ProviderCollector):
                 except TimeoutError:
                     break
             batch = self._buffer[:self.batch_size]
-            del self._buffer[:self.batch_size]
-            self._in_hand = len(batch)
-            try:
-                self._handle(batch, channel, side)
-            finally:
-                self._in_hand = 0
+            self._handle(batch, channel, side)  # deliveries meanwhile go to the end of the buffer
+            del self._buffer[:len(batch)]
 
     # ------------------------------------------------------------ one batch
     def _handle(self, messages: list[Any], channel: Any, side: _SidePublisher) -> None:

@@ -39,8 +39,9 @@ EVENTS_CONSUMED = Counter(
     "suqiu_events_consumed_total", "Events handled by a consumer, by result.",
     ["service", "queue", "result"],  # result: processed, duplicate, retried, dead_lettered
 )
+CONSUMER_HELD_NAME = "suqiu_consumer_messages_held"  # what scripts.client.Suqiu.quiesce reads
 CONSUMER_HELD = Gauge(
-    "suqiu_consumer_messages_held", "Messages a service's consumer has taken from the broker and not yet "
+    CONSUMER_HELD_NAME, "Messages a service's consumer has taken from the broker and not yet "
     "settled (waiting for a batch to fill, or in its unit of work); read at each scrape.", ["service"],
 )
 CONSUMER_BATCH_SIZE = Histogram(
