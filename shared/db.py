@@ -73,7 +73,86 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", DEFAULT_POOL_SIZE)
     kwargs.setdefault("max_overflow", DEFAULT_MAX_OVERFLOW)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.driver == "psycopg2":
+        event.listen(engine, "before_cursor_execute", _send_pending_writes, retval=True)
+    return engine
+
+
+# ---------------------------------------------------------------- writes sent with the next statement
+_PENDING = "suqiu_pending_writes"
+
+
+@contextmanager
+def pipelined_writes(connection: Connection) -> Iterator[None]:
+    """Inside, on a PostgreSQL connection (psycopg2): the writes of :func:`insert_rows` without a
+    ``RETURNING`` and of :func:`bulk_update` are not sent at once but in front of the
+    connection's next statement, in one round trip; what is still waiting at the end is sent
+    then. Nothing else changes: statements run in the order they were written, in the caller's
+    transaction, and a write that fails makes the statement it went with fail (the transaction is
+    lost either way).
+
+    Why: psycopg2 sends a statement's whole text (the simple query protocol), and several
+    statements separated by ``;`` run in order in one exchange, the last one's rows returned. On a
+    busy host each round trip waits for the server's process and then for the client's to get a
+    core again: at 100 appeals/s on two cores a statement of the unit of work took 1.6 ms from
+    send to answer, for 0.05-0.1 ms of execution (bench traces, 2026-12-06), and dispatch's unit
+    of work sent three writes and the outbox's insert one after another. A write whose rows are
+    wanted back (``RETURNING``, the inbox's ``ON CONFLICT``) is sent at once, as before.
+
+    Elsewhere (SQLite, another driver) writes are sent at once."""
+    if connection.dialect.driver != "psycopg2" or _PENDING in connection.info:
+        yield
+        return
+    connection.info[_PENDING] = []
+    try:
+        yield
+        pending = connection.info[_PENDING]
+        if pending:  # nothing came after them: a round trip of their own
+            statement, parameters = pending.pop(0)
+            connection.exec_driver_sql(statement, parameters)
+    finally:
+        connection.info.pop(_PENDING, None)
+
+
+def _defer(executor: Connection | Session, statement: Any, parameters: dict[str, Any]) -> bool:
+    """Queue a write on a connection inside :func:`pipelined_writes`; False elsewhere (send it now)."""
+    if isinstance(executor, Session):
+        return False
+    pending = executor.info.get(_PENDING)
+    if pending is None:
+        return False
+    pending.append((_psycopg2_text(executor.dialect, statement), parameters))
+    return True
+
+
+_TEXTS: dict[Any, str] = {}
+
+
+def _psycopg2_text(dialect: Any, statement: Any) -> str:
+    """The statement's text with psycopg2's ``%(name)s`` placeholders (compiled once)."""
+    found = _TEXTS.get(statement)
+    if found is None:
+        found = _TEXTS[statement] = str(statement.compile(dialect=dialect))
+    return found
+
+
+def _send_pending_writes(conn: Connection, cursor: Any, statement: Any, parameters: Any, context: Any,
+                         executemany: bool) -> tuple[Any, Any]:
+    """``before_cursor_execute``: the writes waiting on this connection go in front of the statement,
+    each as psycopg2 would send it alone (``mogrify``), the whole sent as one text."""
+    pending = conn.info.get(_PENDING)
+    if not pending:
+        return statement, parameters
+    texts = [cursor.mogrify(text_, values) for text_, values in pending]
+    pending.clear()
+    if executemany:  # several parameter sets: the writes first, on their own
+        cursor.execute(b";\n".join(texts))
+        return statement, parameters
+    texts.append(cursor.mogrify(statement, parameters))
+    from psycopg2.extensions import encodings
+
+    return b";\n".join(texts).decode(encodings[cursor.connection.encoding]), None  # str: errors show it as text
 
 
 def migrations_dir(service: str) -> Path:
@@ -247,7 +326,9 @@ def bulk_update(connection: Connection | Session, table: Table, key: str, rows: 
         connection.execute(statement, [{**row, "_key": row[key]} for row in rows])
         return
     statement, processors = _unnest_update(dialect, table, key, names)
-    connection.execute(statement, _array_parameters([[row[name] for row in rows] for name in names], processors))
+    parameters = _array_parameters([[row[name] for row in rows] for name in names], processors)
+    if not _defer(connection, statement, parameters):
+        connection.execute(statement, parameters)
 
 
 _UNNEST_UPDATES: dict[tuple[str, Table, str, tuple[str, ...]], tuple[Any, list[Any]]] = {}
@@ -330,7 +411,10 @@ def insert_rows(executor: Connection | Session, table: Table, rows: list[dict[st
         return []
     statement, processors, defaults = plan
     values = [[row[name] for row in rows] for name in names] + [[default] * len(rows) for default in defaults]
-    result = executor.execute(statement, _array_parameters(values, processors))
+    parameters = _array_parameters(values, processors)
+    if not columns and _defer(executor, statement, parameters):
+        return []
+    result = executor.execute(statement, parameters)
     return list(result.fetchall()) if columns else []
 
 
