@@ -44,11 +44,13 @@ connection of its own) takes the messages that are ready, up to ``CONSUMER_BATCH
    invalid data) is set aside for its parking queue with the reason;
 2. one transaction: the inbox rows of all events under the subscription each arrived
    for, ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (only the new ones go on);
-   each handler is called (a nameko worker per handler and "wave" of the batch; their writes
-   without a ``RETURNING`` go in front of the next statement, :func:`shared.db.pipelined_writes`);
-   the events they published are written to the outbox in one statement, held for the relay of
+   each handler is called (a nameko worker per handler and "wave" of the batch); the
+   events they published are written to the outbox in one statement, held for the relay of
    this process (:func:`shared.outbox.write_handed`); commit; the rows are handed to the
-   relay, which publishes them at once, without a query of its own;
+   relay, which publishes them at once, without a query of its own. The transaction takes as
+   few exchanges with PostgreSQL as its reads allow (:func:`shared.db.pipelined_transaction`:
+   ``BEGIN`` goes with the inbox's insert, writes without a ``RETURNING`` with the next
+   statement, the last of them and the outbox's insert with ``COMMIT``);
 3. the parked and retried messages are published (with confirms) to their queues,
    then the whole batch is acked with one ``basic.ack(multiple=True)``.
 
@@ -94,7 +96,7 @@ from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.exc import DBAPIError
 
 from shared import metrics
-from shared.db import database_of, insert_rows, pipelined_writes
+from shared.db import database_of, insert_rows, pipelined_transaction
 from shared.errors import DomainError
 from shared.events import Event, EventError, read_event
 from shared.outbox import HandedRow, outbox_row, relay_of, write_handed
@@ -484,9 +486,9 @@ class ConsumerHub(SharedExtension, ProviderCollector):
         handed: list[HandedRow] = []
         hand_over = self.relay.takes_handoff
         try:
-            # the handlers' writes go with the next statement (shared.db.pipelined_writes): dispatch's
-            # three inserts and the outbox's in one round trip
-            with connection.begin(), pipelined_writes(connection):
+            # BEGIN goes with the inbox's insert, the handlers' writes with their next statement,
+            # the rest and the outbox's insert with COMMIT (shared.db.pipelined_transaction)
+            with pipelined_transaction(connection):
                 fresh = self._record_inbox(connection, items, now)
                 for provider, sub, group in waves(fresh):
                     batch = Batch(subscription=sub, events=[item.read[2] for item in group],

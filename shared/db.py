@@ -75,54 +75,87 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", DEFAULT_MAX_OVERFLOW)
     engine = create_engine(url, **kwargs)
     if engine.dialect.driver == "psycopg2":
-        event.listen(engine, "before_cursor_execute", _send_pending_writes, retval=True)
+        event.listen(engine, "before_cursor_execute", _send_pending, retval=True)
     return engine
 
 
-# ---------------------------------------------------------------- writes sent with the next statement
-_PENDING = "suqiu_pending_writes"
+# ---------------------------------------------------------------- one transaction in few exchanges
+_PENDING = "suqiu_pipelined"
+
+
+class _Pipeline:
+    """What waits on a connection inside :func:`pipelined_transaction`: its ``BEGIN`` until the
+    first statement, writes until the next one (each as psycopg2's text and parameters)."""
+
+    def __init__(self) -> None:
+        self.begin = True
+        self.writes: list[tuple[str, dict[str, Any]]] = []
 
 
 @contextmanager
-def pipelined_writes(connection: Connection) -> Iterator[None]:
-    """Inside, on a PostgreSQL connection (psycopg2): the writes of :func:`insert_rows` without a
-    ``RETURNING`` and of :func:`bulk_update` are not sent at once but in front of the
-    connection's next statement, in one round trip; what is still waiting at the end is sent
-    then. Nothing else changes: statements run in the order they were written, in the caller's
-    transaction, and a write that fails makes the statement it went with fail (the transaction is
-    lost either way).
+def pipelined_transaction(connection: Connection) -> Iterator[None]:
+    """One transaction on ``connection`` in as few exchanges with PostgreSQL as its reads allow:
+    ``BEGIN`` goes with the first statement; the writes of :func:`insert_rows` without a
+    ``RETURNING`` and of :func:`bulk_update` go in front of the next statement; what is left of
+    them goes with ``COMMIT``. Statements run in the order they were written and commit or roll
+    back together, as in ``connection.begin()``; a write that fails makes the statement it went
+    with fail, and the transaction is rolled back.
 
-    Why: psycopg2 sends a statement's whole text (the simple query protocol), and several
-    statements separated by ``;`` run in order in one exchange, the last one's rows returned. On a
-    busy host each round trip waits for the server's process and then for the client's to get a
-    core again: at 100 appeals/s on two cores a statement of the unit of work took 1.6 ms from
-    send to answer, for 0.05-0.1 ms of execution (bench traces, 2026-12-06), and dispatch's unit
-    of work sent three writes and the outbox's insert one after another. A write whose rows are
-    wanted back (``RETURNING``, the inbox's ``ON CONFLICT``) is sent at once, as before.
+    How: psycopg2 sends a statement's whole text (the simple query protocol), and statements
+    separated by ``;`` run in order in one exchange, the last one's rows returned. The
+    connection is put in psycopg2's autocommit mode (psycopg2 then sends no ``BEGIN`` and
+    ``COMMIT`` of its own) and the block writes them; a ``before_cursor_execute`` listener on
+    the engines of :func:`make_engine` puts what waits in front of each statement. At the end
+    the connection is as it came (a transaction left open is rolled back, a connection that
+    cannot be is invalidated).
 
-    Elsewhere (SQLite, another driver) writes are sent at once."""
-    if connection.dialect.driver != "psycopg2" or _PENDING in connection.info:
-        yield
+    Why: on a busy two-core host each exchange waits for the server's process and then for the
+    client's to get a core back. Bench traces at 100 appeals/s (2026-12-06) put a statement of
+    the consumers' unit of work at 1.5-1.7 ms from send to answer for 0.05-0.1 ms of execution,
+    with BEGIN, 5-7 statements and COMMIT one after another; dispatch's is now three exchanges
+    (the inbox's insert, the known appeals, the rest), intake's four.
+
+    Elsewhere (SQLite, another driver): ``connection.begin()``."""
+    if connection.dialect.driver != "psycopg2":
+        with connection.begin():
+            yield
         return
-    connection.info[_PENDING] = []
-    try:
-        yield
-        pending = connection.info[_PENDING]
-        if pending:  # nothing came after them: a round trip of their own
-            statement, parameters = pending.pop(0)
-            connection.exec_driver_sql(statement, parameters)
-    finally:
-        connection.info.pop(_PENDING, None)
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+    raw: Any = connection.connection.driver_connection  # psycopg2's
+    info = connection.info
+    with connection.begin():  # SQLAlchemy's bookkeeping: in autocommit psycopg2 sends nothing for it
+        raw.autocommit = True
+        pipeline = info[_PENDING] = _Pipeline()
+        try:
+            yield
+            if pipeline.writes or not pipeline.begin:  # else nothing was sent, nothing to commit
+                connection.exec_driver_sql("COMMIT")  # with what waits in front
+        except BaseException:
+            pipeline.begin, pipeline.writes = False, []
+            if raw.closed or raw.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+                try:
+                    raw.cursor().execute("ROLLBACK")
+                except Exception:  # noqa: BLE001 - the connection is dropped instead
+                    connection.invalidate()
+            raise
+        finally:
+            info.pop(_PENDING, None)
+            if not connection.invalidated:
+                try:
+                    raw.autocommit = False
+                except Exception:  # noqa: BLE001 - a connection in an unknown state is not pooled
+                    connection.invalidate()
 
 
 def _defer(executor: Connection | Session, statement: Any, parameters: dict[str, Any]) -> bool:
-    """Queue a write on a connection inside :func:`pipelined_writes`; False elsewhere (send it now)."""
+    """Queue a write on a connection inside :func:`pipelined_transaction`; False elsewhere (send it now)."""
     if isinstance(executor, Session):
         return False
-    pending = executor.info.get(_PENDING)
-    if pending is None:
+    pipeline = executor.info.get(_PENDING)
+    if pipeline is None:
         return False
-    pending.append((_psycopg2_text(executor.dialect, statement), parameters))
+    pipeline.writes.append((_psycopg2_text(executor.dialect, statement), parameters))
     return True
 
 
@@ -137,16 +170,17 @@ def _psycopg2_text(dialect: Any, statement: Any) -> str:
     return found
 
 
-def _send_pending_writes(conn: Connection, cursor: Any, statement: Any, parameters: Any, context: Any,
-                         executemany: bool) -> tuple[Any, Any]:
-    """``before_cursor_execute``: the writes waiting on this connection go in front of the statement,
-    each as psycopg2 would send it alone (``mogrify``), the whole sent as one text."""
-    pending = conn.info.get(_PENDING)
-    if not pending:
+def _send_pending(conn: Connection, cursor: Any, statement: Any, parameters: Any, context: Any,
+                  executemany: bool) -> tuple[Any, Any]:
+    """``before_cursor_execute``: the ``BEGIN`` and the writes waiting on this connection go in front
+    of the statement, each as psycopg2 would send it alone (``mogrify``), the whole as one text."""
+    pipeline = conn.info.get(_PENDING)
+    if pipeline is None or not (pipeline.begin or pipeline.writes):
         return statement, parameters
-    texts = [cursor.mogrify(text_, values) for text_, values in pending]
-    pending.clear()
-    if executemany:  # several parameter sets: the writes first, on their own
+    texts = [b"BEGIN"] if pipeline.begin else []
+    texts += [cursor.mogrify(text_, values) for text_, values in pipeline.writes]
+    pipeline.begin, pipeline.writes = False, []
+    if executemany:  # several parameter sets: what waits goes first, on its own
         cursor.execute(b";\n".join(texts))
         return statement, parameters
     texts.append(cursor.mogrify(statement, parameters))

@@ -115,9 +115,9 @@ def outbox_row(event: Event, now: datetime, hold: float = 0) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class HandedRow:
-    """An outbox row its writer committed and handed to the relay: what publishing it needs."""
+    """An outbox row its writer committed and handed to the relay: what publishing it needs (the
+    row is found again by its ``event_id``, unique in the table)."""
 
-    id: int
     event_id: str
     event_type: str
     exchange: str
@@ -128,13 +128,13 @@ class HandedRow:
 
 def write_handed(connection: DbConnection, outbox: Table, events: Sequence[Event], now: datetime,
                  hold: float) -> list[HandedRow]:
-    """Write ``events`` to the outbox held for ``hold`` seconds, in the caller's transaction;
-    the rows to give :meth:`OutboxRelay.hand_over` once it committed."""
+    """Write ``events`` to the outbox held for ``hold`` seconds, in the caller's transaction (one
+    insert with nothing to return: inside :func:`shared.db.pipelined_transaction` it goes with the
+    ``COMMIT``); the rows to give :meth:`OutboxRelay.hand_over` once it committed, in order."""
     rows = [outbox_row(event, now, hold) for event in events]
-    ids = {found.event_id: found.id for found in insert_rows(
-        connection, outbox, rows, returning=(outbox.c.id, outbox.c.event_id))}
-    return sorted((HandedRow(ids[row["event_id"]], row["event_id"], row["event_type"], row["exchange"],
-                             row["routing_key"], row["body"]) for row in rows), key=lambda row: row.id)
+    insert_rows(connection, outbox, rows)
+    return [HandedRow(row["event_id"], row["event_type"], row["exchange"], row["routing_key"], row["body"])
+            for row in rows]
 
 
 def add_event(session: Session | DbConnection, outbox: Table, event: Event) -> None:
@@ -304,7 +304,7 @@ def relay_batch(engine: Engine, outbox: Table, publisher: OutboxPublisher, *, se
             return 0
         confirmed, refused = publish_rows(publisher, rows, service)
         if confirmed:
-            mark_sent(conn, outbox, [row.id for row in confirmed], datetime.now(timezone.utc))
+            mark_sent(conn, outbox, [row.event_id for row in confirmed], datetime.now(timezone.utc))
         record_refused(conn, outbox, rows, refused, now=now, max_delay=max_delay, service=service)
         return len(confirmed)
 
@@ -328,9 +328,10 @@ def publish_rows(publisher: OutboxPublisher, rows: Sequence[Any], service: str) 
     return confirmed, refused
 
 
-def mark_sent(conn: DbConnection, outbox: Table, ids: Sequence[int], now: datetime) -> None:
-    """The rows ``ids``, confirmed by the broker, are sent."""
-    conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=now, attempts=outbox.c.attempts + 1))
+def mark_sent(conn: DbConnection, outbox: Table, event_ids: Sequence[str], now: datetime) -> None:
+    """The rows of ``event_ids``, confirmed by the broker, are sent."""
+    conn.execute(update(outbox).where(outbox.c.event_id.in_(event_ids))
+                 .values(sent_at=now, attempts=outbox.c.attempts + 1))
 
 
 def record_refused(conn: DbConnection, outbox: Table, rows: Iterable[Any], refused: dict[str, str], *,
@@ -341,7 +342,7 @@ def record_refused(conn: DbConnection, outbox: Table, rows: Iterable[Any], refus
         if reason is None:
             continue
         delay = min(max_delay, 2 ** min(row.attempts, 8))
-        conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+        conn.execute(update(outbox).where(outbox.c.event_id == row.event_id).values(
             attempts=outbox.c.attempts + 1, last_error=reason[:500],
             available_at=now + timedelta(seconds=delay)))
         metrics.OUTBOX_FAILURES.labels(service, row.event_type).inc()
@@ -458,7 +459,7 @@ class OutboxRelay(BackgroundLoop):
         self._pass_due = True  # a pass over the rows available now (the first one at start)
         self._last_pass = 0.0  # time.monotonic() of the last one: the poll counts from there
         self._handed: list[HandedRow] = []  # committed, handed over, not published yet
-        self._marks: list[int] = []  # confirmed, not marked sent yet
+        self._marks: list[str] = []  # event ids confirmed, not marked sent yet
         self._marks_since = 0.0  # time.monotonic() of the oldest of them
 
     def setup(self) -> None:
@@ -629,13 +630,14 @@ class OutboxRelay(BackgroundLoop):
         except Exception:
             outbox = self.outbox
             with contextlib.suppress(Exception), self.engine.begin() as conn:  # else: once their hold is over
-                conn.execute(update(outbox).where(outbox.c.id.in_([row.id for row in rows]), outbox.c.sent_at.is_(None))
+                conn.execute(update(outbox).where(outbox.c.event_id.in_([row.event_id for row in rows]),
+                                                  outbox.c.sent_at.is_(None))
                              .values(available_at=datetime.now(timezone.utc)))
             raise
         if confirmed:
             if not self._marks:
                 self._marks_since = _time.monotonic()
-            self._marks.extend(row.id for row in confirmed)
+            self._marks.extend(row.event_id for row in confirmed)
         if refused:
             with self.engine.begin() as conn:
                 record_refused(conn, self.outbox, rows, refused, now=datetime.now(timezone.utc),

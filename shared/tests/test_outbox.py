@@ -21,10 +21,10 @@ def test_rows_handed_over_wake_the_relay_without_making_a_pass_due():
     outbox, _ = messaging_tables(MetaData())
     relay = OutboxRelay(outbox)
     relay._pass_due = False
-    relay.hand_over([HandedRow(1, "e1", "appeal_received", "intake.events", "appeal_received", "{}")])
+    relay.hand_over([HandedRow("e1", "appeal_received", "intake.events", "appeal_received", "{}")])
     assert relay._wake.qsize() == 1 and not relay._pass_due
     relay.hand_over([])  # nothing committed, nothing to do
-    assert [row.id for row in relay._handed] == [1]
+    assert [row.event_id for row in relay._handed] == ["e1"]
     relay.wake()  # a NOTIFY, or a commit without one
     assert relay._pass_due
 

@@ -143,8 +143,7 @@ def test_a_held_row_is_left_to_its_writer_until_its_hold_is_over(store, publishe
     bind_queue(amqp_uri)
     events = [received(n) for n in range(3)]
     rows = held(engine, outbox, 3, hold=30, events=events)
-    assert [row.event_id for row in rows] == [event.id for event in events]
-    assert [row.id for row in rows] == sorted(row.id for row in rows)
+    assert [row.event_id for row in rows] == [event.id for event in events]  # in order
     assert relay_batch(engine, outbox, publisher, service="intake") == 0
     assert relay_batch(engine, outbox, publisher, service="intake",
                        now=datetime.now(timezone.utc) + timedelta(seconds=31)) == 3
