@@ -76,6 +76,16 @@ class ProbeService:
 
 @pytest.fixture
 def probe(monkeypatch, container_factory, amqp_uri, database_url):
+    yield from _probe(monkeypatch, container_factory, amqp_uri, database_url, wait_ms=50)
+
+
+@pytest.fixture
+def probe_without_wait(monkeypatch, container_factory, amqp_uri, database_url):
+    """As intake and dispatch run: a batch is what came with the first message, no wait for more."""
+    yield from _probe(monkeypatch, container_factory, amqp_uri, database_url, wait_ms=0)
+
+
+def _probe(monkeypatch, container_factory, amqp_uri, database_url, wait_ms: int):
     monkeypatch.setenv("SUQIU_RETRY_DELAY_MS", "200")
     monkeypatch.setenv("SUQIU_MAX_RETRIES", "2")
     Behaviour.fail_for, Behaviour.refuse, Behaviour.unknown, Behaviour.calls = {}, set(), set(), []
@@ -87,7 +97,7 @@ def probe(monkeypatch, container_factory, amqp_uri, database_url):
     tap = EventTap(amqp_uri, "dispatch")
     container = container_factory(ProbeService, {
         "AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "DB_MIGRATE": False, "OUTBOX_POLL_SECONDS": 30,
-        "CONSUMER_BATCH_WAIT_MS": 50})
+        "CONSUMER_BATCH_WAIT_MS": wait_ms})
     yield container, engine, tap
     tap.close()
     engine.dispose()
@@ -159,6 +169,26 @@ def test_what_waits_is_applied_in_one_batch_with_its_outbox_rows_in_the_same_tra
     assert Behaviour.calls == [[f"SQ{n}" for n in range(30)]]  # one handler call, in the order published
     assert rows(engine, inbox) == 30 and rows(engine, outbox) == 30
     wait_for(lambda: len(tap.of_type("appeal_dispatched")) == 30, 10, message="the 30 events published")
+
+
+def test_without_a_wait_what_came_meanwhile_is_still_one_batch(probe_without_wait, amqp_uri):
+    """CONSUMER_BATCH_WAIT_MS 0, as intake and dispatch run: what the broker delivered while a batch
+    was applied waits in the socket, py-amqp reads one message per drain, and the consumer goes on
+    taking what follows within half a millisecond: those 29 messages are a batch or a few, not 29
+    units of work."""
+    import eventlet
+
+    container, engine, _ = probe_without_wait
+    Behaviour.gate = GreenEvent()
+    container.start()
+    publish(amqp_uri, received("SQ0"))
+    wait_for(lambda: Behaviour.calls, 10, message="the first message in its handler")
+    with settled("dispatch", 30):
+        publish(amqp_uri, *[received(f"SQ{n}") for n in range(1, 30)])
+        eventlet.sleep(0.5)  # delivered meanwhile (prefetch 200)
+        Behaviour.gate.send(None)
+    assert applied_ids(engine) == [f"SQ{n}" for n in range(30)]
+    assert Behaviour.calls[0] == ["SQ0"] and len(Behaviour.calls) <= 5, [len(call) for call in Behaviour.calls]
 
 
 def test_the_messages_a_batch_holds_unacked_are_reported_until_it_is_settled(probe, amqp_uri):
