@@ -34,6 +34,11 @@ def _sent(engine) -> list[str]:
     return sent
 
 
+def _verbs(exchange: str) -> list[str]:
+    """The first word of each statement sent in one exchange."""
+    return [line.split()[0] for line in exchange.split(";\n")]
+
+
 def _all(engine) -> list[tuple]:
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(sa.select(notes).order_by(notes.c.id))]
@@ -58,10 +63,10 @@ def test_begin_writes_and_commit_go_with_the_statements(engine):
         seen = connection.execute(sa.select(notes.c.id, notes.c.text).order_by(notes.c.id)).fetchall()
         assert [tuple(row) for row in seen] == [(1, "a"), (2, "b")]
         assert len(sent) == 1
-        assert [line.split()[0] for line in sent[0].split(";\n")] == ["BEGIN", "INSERT", "UPDATE", "SELECT"]
+        assert _verbs(sent[0]) == ["BEGIN", "INSERT", "UPDATE", "SELECT"]
         insert_rows(connection, notes, [{"id": 3, "text": "c", "units": {"k": 1}}])
         bulk_update(connection, notes, "id", [{"id": 3, "text": "C"}])
-    assert len(sent) == 2 and [line.split()[0] for line in sent[1].split(";\n")] == ["INSERT", "UPDATE", "COMMIT"]
+    assert len(sent) == 2 and _verbs(sent[1]) == ["INSERT", "UPDATE", "COMMIT"]
     assert _all(engine) == [(1, "a", ["x"]), (2, "b", None), (3, "C", {"k": 1})]
     _clean(engine)
 
@@ -71,7 +76,7 @@ def test_only_writes_are_one_exchange_and_nothing_sends_nothing(engine):
     sent = _sent(engine)
     with engine.connect() as connection, pipelined_transaction(connection):
         insert_rows(connection, notes, [{"id": 1, "text": "a", "units": None}])
-    assert [line.split()[0] for line in sent[0].split(";\n")] == ["BEGIN", "INSERT", "COMMIT"] and len(sent) == 1
+    assert _verbs(sent[0]) == ["BEGIN", "INSERT", "COMMIT"] and len(sent) == 1
     with engine.connect() as connection, pipelined_transaction(connection):
         pass
     assert len(sent) == 1
